@@ -1,0 +1,1 @@
+"""Catalogues in pokemontcg.io's layout and the reference bundles built from them."""

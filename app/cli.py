@@ -1,0 +1,446 @@
+"""``cardsight`` command line: the engine without the GUI."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from app.camera import CameraError, choose_best_source, frames_with_reconnect, source_from_spec
+from app.camera.image_folder import IMAGE_SUFFIXES
+from app.config import ConfigError, Settings, load_settings
+from app.imageio import ImageReadError, read_image_bgr
+
+logger = logging.getLogger(__name__)
+
+VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"})
+
+
+def _finder(settings: Settings):  # type: ignore[no-untyped-def]
+    from app.vision.detect import CardDetector, FinderSettings
+    from app.vision.finder import CardFinder
+
+    detector = CardDetector(
+        FinderSettings(
+            model_path=settings.finder.model,
+            threads=settings.finder.threads,
+            min_area_frac=settings.finder.min_area_frac,
+        )
+    )
+    return CardFinder(detector)
+
+
+def draw_overlay(frame: np.ndarray, corners_list: Sequence[np.ndarray]) -> np.ndarray:
+    """The frame with each card outlined and its top-left corner marked."""
+    out = frame.copy()
+    thickness = max(2, frame.shape[1] // 400)
+    for corners in corners_list:
+        pts = np.round(corners).astype(np.int32)
+        cv2.polylines(out, [pts], True, (0, 220, 0), thickness, cv2.LINE_AA)
+        cv2.circle(out, tuple(int(v) for v in pts[0]), thickness * 3, (0, 0, 255), -1, cv2.LINE_AA)
+    return out
+
+
+# ---------------------------------------------------------------------------- inputs
+
+
+def expand_inputs(raw: Sequence[str], suffixes: frozenset[str]) -> list[Path]:
+    """Files as given; folders replaced by their files with one of ``suffixes``, in name order."""
+    inputs: list[Path] = []
+    for item in raw:
+        path = Path(item)
+        if path.is_dir():
+            inputs.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in suffixes))
+        else:
+            inputs.append(path)
+    return inputs
+
+
+def read_or_report(path: Path) -> np.ndarray | None:
+    """The image, or None after one clear line on stderr (the caller counts the failure)."""
+    try:
+        return read_image_bgr(path)
+    except ImageReadError as error:
+        print(f"cardsight: {path}: {error}", file=sys.stderr)
+        return None
+
+
+# ---------------------------------------------------------------------------- detect
+
+
+def cmd_detect(args: argparse.Namespace, settings: Settings) -> int:
+    finder = _finder(settings)
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    failures = 0
+    written = 0
+    for path in expand_inputs(args.inputs, IMAGE_SUFFIXES | VIDEO_SUFFIXES):
+        if path.suffix.lower() in VIDEO_SUFFIXES:
+            try:
+                frames = _video_frames(path, args.every)
+                for index, frame in frames:
+                    written += _detect_one(finder, frame, out_dir, f"{path.stem}_f{index:05d}", args.overlay)
+            except (CameraError, OSError) as error:
+                print(f"cardsight: {path}: {error}", file=sys.stderr)
+                failures += 1
+            continue
+        frame = read_or_report(path)
+        if frame is None:
+            failures += 1
+            continue
+        finder.reset()
+        written += _detect_one(finder, frame, out_dir, path.stem, args.overlay)
+    print(f"{written} card image(s) written to {out_dir}" + (f"; {failures} input(s) failed" if failures else ""))
+    return 1 if failures else 0
+
+
+def _video_frames(path: Path, every: int):  # type: ignore[no-untyped-def]
+    from app.camera.video_file import VideoFileSource
+
+    with VideoFileSource(path) as source:
+        for frame in source:
+            if frame.index % every == 0:
+                yield frame.index, frame.image
+
+
+def _detect_one(finder, frame: np.ndarray, out_dir: Path, stem: str, overlay: bool) -> int:  # type: ignore[no-untyped-def]
+    cards = finder.find_cards(frame)
+    for k, card in enumerate(cards):
+        cv2.imwrite(str(out_dir / f"{stem}_card{k}.jpg"), card.warped.image, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    if overlay:
+        cv2.imwrite(str(out_dir / f"{stem}_overlay.jpg"), draw_overlay(frame, [c.corners for c in cards]))
+    logger.info("%s: %d card(s)", stem, len(cards))
+    return len(cards)
+
+
+# ---------------------------------------------------------------------------- watch (headless run)
+
+
+def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
+    """Headless scanner: print what the finder sees on the best (or given) source."""
+    spec = args.source or settings.camera.source
+    if spec == "auto":
+        choice = choose_best_source()
+        source, reason = choice.source, choice.reason
+        if choice.is_demo:
+            print("No camera found: playing the bundled demo clip (assets/demo.mp4).", flush=True)
+    else:
+        source, reason = source_from_spec(spec, realtime=False), f"source {spec!r} given"
+    print(f"Source: {source.description} — {reason}", flush=True)
+    finder = _finder(settings)
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if hasattr(signal, "SIGTERM"):
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    started = time.monotonic()
+    last_count = -1
+    frames = 0
+    try:
+        for frame in frames_with_reconnect(
+            source,
+            stop,
+            on_disconnect=lambda e, d: print(f"Camera lost ({e}); retrying in {d:.1f} s", flush=True),
+            initial_backoff_s=settings.camera.reconnect_initial_s,
+            max_backoff_s=settings.camera.reconnect_max_s,
+        ):
+            frames += 1
+            cards = finder.find_cards(frame.image)
+            if len(cards) != last_count:
+                summary = ", ".join(
+                    f"card at ({c.corners[:, 0].mean():.0f},{c.corners[:, 1].mean():.0f}) "
+                    f"sharpness {c.sharpness:.0f} glare {c.glare:.0%}"
+                    for c in cards
+                )
+                print(
+                    f"t={frame.timestamp:7.2f}s  {len(cards)} card(s) in view{': ' + summary if cards else ''}",
+                    flush=True,
+                )
+                last_count = len(cards)
+            if args.max_seconds and time.monotonic() - started > args.max_seconds:
+                break
+    finally:
+        source.close()
+    elapsed = max(time.monotonic() - started, 1e-6)
+    print(f"Stopped after {frames} frames ({frames / elapsed:.1f} fps).", flush=True)
+    return 0
+
+
+# ---------------------------------------------------------------------------- catalog / identify
+
+
+def _embedder(settings: Settings, model: str | None = None):  # type: ignore[no-untyped-def]
+    from app.embed import create_embedder
+
+    return create_embedder(model or settings.embed.model, settings.embed.backends, settings.embed.threads)
+
+
+def _thresholds(settings: Settings):  # type: ignore[no-untyped-def]
+    from app.match.matcher import MatchThresholds
+
+    m = settings.match
+    return MatchThresholds(
+        unknown_below=m.unknown_below, accept_at=m.accept_at, min_margin=m.min_margin, back_at=m.back_at
+    )
+
+
+def cmd_catalog_build(args: argparse.Namespace, settings: Settings) -> int:
+    from app.catalog.build import build_bundle, card_back_images
+
+    embedder = _embedder(settings, args.model)
+    print(
+        f"Model: {embedder.sidecar.name} ({embedder.sidecar.sha256[:12]}…), backend: {embedder.description}",
+        flush=True,
+    )
+    backs = []
+    if args.backs:
+        finder = _finder(settings)
+
+        def straighten(photo: np.ndarray):  # type: ignore[no-untyped-def]
+            finder.reset()
+            cards = finder.find_cards(photo)
+            return max(cards, key=lambda c: c.quad.area_frac).warped.image if cards else None
+
+        backs = card_back_images(Path(args.backs), straighten)
+        print(f"Card backs: {len(backs)} reference photo(s) from {args.backs}", flush=True)
+    report = build_bundle(
+        args.catalog,
+        args.out,
+        embedder,
+        set_ids=args.sets.split(",") if args.sets else None,
+        add=args.add,
+        backs=backs,
+        thumbs=not args.no_thumbs,
+        views=args.views,
+        progress=lambda message: print(message, flush=True),
+    )
+    return 0 if report.bundle.manifest.card_count else 1
+
+
+def cmd_identify(args: argparse.Namespace, settings: Settings) -> int:
+    from app.identify import Identifier
+    from app.match.bundle import ReferenceBundle
+    from app.match.matcher import Matcher
+
+    embedder = _embedder(settings, args.model)
+    bundle = ReferenceBundle.load(args.bundle or settings.match.bundle, embedder.model_sha256, embedder.dim)
+    identifier = Identifier(
+        _finder(settings),
+        embedder,
+        bundle,
+        Matcher(bundle, _thresholds(settings), settings.match.exact_search_below),
+    )
+    failures = 0
+    inputs = expand_inputs(args.images, IMAGE_SUFFIXES)
+    if not args.json:
+        print(f"{'image':40} {'status':11} {'card':14} {'name':28} {'set':8} {'no.':6} conf")
+    for path in inputs:
+        image = read_or_report(path)
+        if image is None:
+            failures += 1
+            continue
+        cards = identifier.identify_image(image)
+        if args.json:
+            print(
+                json.dumps({"image": str(path), "cards": [c.as_json() for c in cards]}, ensure_ascii=False),
+                flush=True,
+            )
+            continue
+        if not cards:
+            print(f"{path.name[:40]:40} {'no card':11}")
+        for card in cards:
+            j = card.as_json()
+            print(
+                f"{path.name[:40]:40} {j['status']:11} {j['card_id'] or '-':14} {(j['name'] or '-')[:28]:28} "
+                f"{j['set_id'] or '-':8} {j['number'] or '-':6} {j['confidence']:.2f}",
+                flush=True,
+            )
+    return 1 if failures else 0
+
+
+# ---------------------------------------------------------------------------- collection
+
+
+def _collection(args: argparse.Namespace, settings: Settings):  # type: ignore[no-untyped-def]
+    from app.collection import Collection
+
+    return Collection(args.db or settings.collection.db, synchronous=settings.collection.synchronous)
+
+
+def _ensure_card(collection, card_id: str, settings: Settings) -> None:  # type: ignore[no-untyped-def]
+    """Copy the card's metadata from the reference bundle into the collection, once."""
+    from app.collection import CollectionError
+
+    if collection.has_card(card_id):
+        return
+    metadata_file = Path(settings.match.bundle) / "metadata.json"
+    try:
+        metadata = json.loads(metadata_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise CollectionError(f"cannot read card metadata from {metadata_file}: {error}") from error
+    if card_id not in metadata or card_id.startswith("back:"):
+        raise CollectionError(f"unknown card {card_id!r}: not in the reference bundle {settings.match.bundle}")
+    collection.upsert_cards([metadata[card_id]])
+
+
+def cmd_collection(args: argparse.Namespace, settings: Settings) -> int:
+    from app.collection import CollectionError, InventoryKey
+    from app.collection.csvio import apply_import, export_csv, plan_import
+
+    try:
+        with _collection(args, settings) as collection:
+            action = args.collection_command
+            if action == "add":
+                _ensure_card(collection, args.card_id, settings)
+                key = InventoryKey(args.card_id, args.finish, args.condition, args.language, args.location)
+                row = collection.add(key, args.qty, notes=args.notes, price_paid=args.price)
+                print(f"Added {args.qty} × {args.card_id} (inventory row {row})")
+            elif action == "list":
+                rows = collection.inventory(args.search or "", set_id=args.set, rarity=args.rarity)
+                if args.json:
+                    print(json.dumps(rows, ensure_ascii=False))
+                else:
+                    for r in rows:
+                        print(
+                            f"{r['quantity']:4} × {r['card_id']:12} {r['name'][:28]:28} {r['finish']:12} "
+                            f"{r['condition']:3} {r['language']:8} {r['location']}"
+                        )
+                    print(f"{sum(r['quantity'] for r in rows)} card(s) in {len(rows)} row(s)")
+            elif action == "correct":
+                _ensure_card(collection, args.card_id, settings)
+                collection.correct_scan(args.scan_id, args.card_id)
+                print(f"Scan {args.scan_id} is now {args.card_id}")
+            elif action == "undo":
+                undone = collection.undo(args.n)
+                for a in undone:
+                    print(f"Undid {a['kind']} #{a['id']}" + (f" (scan {a['scan_id']})" if a["scan_id"] else ""))
+                if not undone:
+                    print("Nothing to undo")
+            elif action == "export":
+                n = export_csv(collection, args.out, args.format, args.session, sep_line=args.sep_line)
+                print(f"Wrote {n} row(s) to {args.out} ({args.format})")
+            elif action == "import":
+                plan = plan_import(collection, args.csv)
+                print(plan.report())
+                if plan.errors:
+                    return 1
+                if not args.dry_run:
+                    added = apply_import(collection, plan)
+                    print(f"Imported {added} card(s) (undo with: cardsight collection undo)")
+            elif action == "backup":
+                collection.backup(args.out)
+                print(f"Backed up {collection.path} to {args.out}")
+    except CollectionError as error:
+        print(f"cardsight: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+# ---------------------------------------------------------------------------- main
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cardsight", description="Trading-card camera scanner")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command")
+
+    detect = sub.add_parser("detect", help="write the straightened card images found in images or videos")
+    detect.add_argument("inputs", nargs="+", help="image files, video files or folders")
+    detect.add_argument("--out", required=True, help="output folder")
+    detect.add_argument("--every", type=int, default=15, help="video: look at every Nth frame (default 15)")
+    detect.add_argument("--no-overlay", dest="overlay", action="store_false", help="skip the outlined frame images")
+    detect.set_defaults(func=cmd_detect)
+
+    catalog = sub.add_parser("catalog", help="reference bundles")
+    catalog_sub = catalog.add_subparsers(dest="catalog_command", required=True)
+    build = catalog_sub.add_parser("build", help="build a reference bundle from a pokemontcg.io-layout catalogue")
+    build.add_argument("--catalog", required=True, help="folder with sets.json, cards/, images/")
+    build.add_argument("--out", required=True, help="bundle folder to write (replaced atomically)")
+    build.add_argument("--sets", help="comma-separated set ids (default: all with a cards file)")
+    build.add_argument("--add", action="store_true", help="keep the existing bundle's vectors, embed only new cards")
+    build.add_argument("--backs", help="folder of card-back photos (plain, or the eBay labels.csv layout)")
+    build.add_argument("--model", help="ONNX model (default: the configured one)")
+    build.add_argument("--no-thumbs", action="store_true", help="skip GUI thumbnails")
+    build.add_argument("--views", type=int, default=4, help="vectors per card: the scan + camera-like variants")
+    build.set_defaults(func=cmd_catalog_build)
+
+    identify = sub.add_parser("identify", help="name every card in photos")
+    identify.add_argument("images", nargs="+", help="image files or folders")
+    identify.add_argument("--bundle", help="reference bundle (default: reference/default)")
+    identify.add_argument("--model", help="ONNX model (default: the configured one)")
+    identify.add_argument("--json", action="store_true", help="one JSON object per image")
+    identify.set_defaults(func=cmd_identify)
+
+    collection = sub.add_parser("collection", help="the card collection (SQLite)")
+    collection.add_argument("--db", help="collection database (default: the configured one)")
+    csub = collection.add_subparsers(dest="collection_command", required=True)
+    add = csub.add_parser("add", help="add cards by hand")
+    add.add_argument("card_id")
+    add.add_argument("--qty", type=int, default=1)
+    add.add_argument("--finish", default="normal")
+    add.add_argument("--condition", default="NM")
+    add.add_argument("--language", default="English")
+    add.add_argument("--location", default="")
+    add.add_argument("--notes")
+    add.add_argument("--price", type=float, help="price paid per card")
+    listing = csub.add_parser("list", help="list the inventory")
+    listing.add_argument("--search", help="name, number or card id")
+    listing.add_argument("--set")
+    listing.add_argument("--rarity")
+    listing.add_argument("--json", action="store_true")
+    correct = csub.add_parser("correct", help="a scan was another card")
+    correct.add_argument("scan_id", type=int)
+    correct.add_argument("card_id")
+    undo = csub.add_parser("undo", help="undo the last N actions")
+    undo.add_argument("n", type=int, nargs="?", default=1)
+    export = csub.add_parser("export", help="CSV export")
+    export.add_argument("out")
+    export.add_argument("--format", default="generic", choices=["generic", "tcgplayer", "dragonshield", "collectr"])
+    export.add_argument("--session", type=int, help="only what this kiosk session added")
+    export.add_argument("--sep-line", action="store_true", help="Dragon Shield: start with a sep=, line")
+    importing = csub.add_parser("import", help="import a generic CSV")
+    importing.add_argument("csv")
+    importing.add_argument("--dry-run", action="store_true", help="only report what would change")
+    backup = csub.add_parser("backup", help="consistent copy of the database while in use")
+    backup.add_argument("out")
+    collection.set_defaults(func=cmd_collection)
+
+    watch = sub.add_parser("watch", help="headless live view: print the cards the finder sees")
+    watch.add_argument("--source", help="auto, 0, picamera2, demo, URL, video file or image folder")
+    watch.add_argument("--max-seconds", type=float, default=0.0, help="stop after this long (0 = until Ctrl-C)")
+    watch.set_defaults(func=cmd_watch)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        print(f"cardsight: {error}", file=sys.stderr)
+        return 2
+    if args.command is None:
+        args = parser.parse_args(["watch", *(argv or [])])
+    try:
+        return int(args.func(args, settings))
+    except (CameraError, FileNotFoundError, ValueError, RuntimeError) as error:
+        # Bundle/model mismatches, catalogue errors, missing models: one clear line, no traceback.
+        print(f"cardsight: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""ONNX Runtime embedding backend (desktop CPU, or any ORT provider that is installed)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from app.camera.base import BGRImage
+from app.embed.base import BackendPlugin, BackendUnavailable, EmbedderBackend, EmbedderError, register_backend
+from app.embed.preprocess import l2_normalise, prepare_batch
+from app.embed.sidecar import ModelSidecarError, load_model_sidecar
+
+logger = logging.getLogger(__name__)
+
+#: Providers we would use, best first; the session gets this ∩ what this onnxruntime build has.
+PROVIDER_PREFERENCE = ("CUDAExecutionProvider", "CoreMLExecutionProvider", "CPUExecutionProvider")
+
+
+def choose_providers(available: Sequence[str], preference: Sequence[str] = PROVIDER_PREFERENCE) -> list[str]:
+    chosen = [p for p in preference if p in available]
+    if not chosen:
+        raise BackendUnavailable(f"none of {list(preference)} is available (have {list(available)})")
+    return chosen
+
+
+class OnnxEmbedder(EmbedderBackend):
+    name = "onnx"
+
+    def __init__(self, model_path: str | Path, threads: int = 2, warmup: bool = True) -> None:
+        import onnxruntime as ort
+
+        model_path = Path(model_path)
+        try:
+            sidecar = load_model_sidecar(model_path)
+        except ModelSidecarError as error:
+            raise BackendUnavailable(str(error)) from error
+        super().__init__(sidecar, model_path)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        providers = choose_providers(ort.get_available_providers())
+        try:
+            self._session: ort.InferenceSession | None = ort.InferenceSession(
+                str(model_path), options, providers=providers
+            )
+        except Exception as error:  # ORT raises its own Fail/InvalidGraph types
+            raise BackendUnavailable(f"ONNX Runtime cannot load {model_path}: {error}") from error
+        inputs = {i.name for i in self._session.get_inputs()}
+        if sidecar.input_name not in inputs:
+            raise BackendUnavailable(f"{model_path} has inputs {sorted(inputs)}, sidecar says {sidecar.input_name!r}")
+        used = self._session.get_providers()
+        self.description = f"ONNX Runtime {used[0].replace('ExecutionProvider', '')}, {threads} thread(s)"
+        if warmup:
+            # The first run allocates and plans; do it now, not on the first card a user shows.
+            self.embed([np.zeros((614, 440, 3), np.uint8)])
+
+    def embed(self, cards: Sequence[BGRImage]) -> npt.NDArray[np.float32]:
+        if self._session is None:
+            raise EmbedderError("embedder is closed")
+        if len(cards) == 0:
+            return np.zeros((0, self.dim), np.float32)
+        batch = prepare_batch(cards, self.sidecar)
+        output = self._session.run([self.sidecar.output_name], {self.sidecar.input_name: batch})[0]
+        vectors = np.asarray(output, np.float32).reshape(len(cards), -1)
+        if vectors.shape[1] != self.dim:
+            raise EmbedderError(f"model gave {vectors.shape[1]}-d vectors, sidecar says {self.dim}")
+        return vectors if self.sidecar.l2_normalised else l2_normalise(vectors)
+
+    def close(self) -> None:
+        self._session = None
+
+
+def _probe(model_path: Path) -> str | None:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError as error:
+        return f"onnxruntime not installed ({error})"
+    if not model_path.is_file():
+        return f"model file {model_path} not found"
+    return None
+
+
+register_backend(BackendPlugin("onnx", _probe, lambda path, threads: OnnxEmbedder(path, threads)))

@@ -1,0 +1,1 @@
+"""Reference bundles and nearest-neighbour matching."""

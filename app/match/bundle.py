@@ -1,0 +1,235 @@
+"""Reference bundles: the vectors, index and metadata of a catalogue, built with one model.
+
+Layout (DESIGN.md)::
+
+    manifest.json    format version, model name + sha256 + dim + preprocessing, metric, dtype,
+                     card count, vector count, sets, build time
+    embeddings.npy   float32 [N, D], L2-normalised, row i ↔ index key i
+    usearch.index    HNSW, cosine
+    index.json       row → card_id
+    metadata.json    card_id → {name, set_id, set_name, number, printed_total, rarity, supertype, ...}
+    thumbs/          optional small card images for the GUI
+
+Writes go to a sibling temporary folder that replaces the bundle only when complete; a crash
+leaves the previous bundle in place (or as ``<name>.previous``, which :meth:`load` falls back to).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import BaseModel, ValidationError
+
+logger = logging.getLogger(__name__)
+
+BUNDLE_FORMAT = 1
+#: Scalar type inside the HNSW graph: i8 is ~3× faster than f32 at 20k × 1344-d with recall@1 1.0
+#: (bench/identify.py); candidates are re-scored exactly against the f32 embeddings anyway.
+INDEX_DTYPE = "i8"
+#: Reference rows that are card backs, not catalogue cards.
+BACK_PREFIX = "back:"
+
+
+class BundleError(ValueError):
+    """The bundle is missing, incomplete or inconsistent."""
+
+
+class BundleModelMismatch(BundleError):
+    """The bundle's vectors come from another model than the one running."""
+
+
+class BundleSet(BaseModel):
+    id: str
+    name: str
+    cards: int
+
+
+class BundleManifest(BaseModel):
+    format_version: int = BUNDLE_FORMAT
+    model_name: str
+    model_sha256: str
+    dim: int
+    preprocessing: dict[str, Any]
+    metric: str = "cos"
+    #: embeddings.npy scalar type; the usearch graph's own type is ``index_dtype``.
+    dtype: str = "f32"
+    index_dtype: str = INDEX_DTYPE
+    card_count: int
+    vector_count: int
+    sets: list[BundleSet]
+    build_time: str
+    catalog: str = ""
+    views_per_card: int = 1
+    back_vectors: int = 0
+    missing_images: list[str] = []
+
+
+def rebuild_command(catalog: str, out: Path) -> str:
+    return f"cardsight catalog build --catalog {catalog or '<catalogue folder>'} --out {out}"
+
+
+@dataclass
+class ReferenceBundle:
+    manifest: BundleManifest
+    embeddings: npt.NDArray[np.float32]
+    row_card_ids: list[str]
+    metadata: dict[str, dict[str, Any]]
+    path: Path | None = None
+    _index: Any = field(default=None, repr=False)
+
+    # ------------------------------------------------------------------ load
+    @classmethod
+    def load(cls, path: str | Path, model_sha256: str | None = None, dim: int | None = None) -> ReferenceBundle:
+        """Load and check a bundle; refuse one built with another model (sha256 or dimension)."""
+        path = Path(path)
+        if not (path / "manifest.json").is_file():
+            previous = path.with_name(path.name + ".previous")
+            if (previous / "manifest.json").is_file():
+                logger.warning("Bundle %s is incomplete (interrupted rebuild?); using %s", path, previous)
+                path = previous
+            else:
+                raise BundleError(f"No reference bundle at {path} (build one: {rebuild_command('', path)})")
+        try:
+            manifest = BundleManifest.model_validate_json((path / "manifest.json").read_text())
+        except (ValidationError, OSError) as error:
+            raise BundleError(f"{path / 'manifest.json'} is unreadable: {error}") from error
+        if manifest.format_version != BUNDLE_FORMAT:
+            raise BundleError(
+                f"Bundle {path} has format {manifest.format_version}, this cardsight reads {BUNDLE_FORMAT}: "
+                f"rebuild it ({rebuild_command(manifest.catalog, path)})"
+            )
+        if model_sha256 is not None and manifest.model_sha256 != model_sha256:
+            raise BundleModelMismatch(
+                f"Bundle {path} was built with model {manifest.model_name} ({manifest.model_sha256[:12]}…), "
+                f"but the running model is {model_sha256[:12]}…; its vectors would be meaningless. "
+                f"Rebuild it: {rebuild_command(manifest.catalog, path)}"
+            )
+        if dim is not None and manifest.dim != dim:
+            raise BundleModelMismatch(
+                f"Bundle {path} holds {manifest.dim}-d vectors, the running model makes {dim}-d ones. "
+                f"Rebuild it: {rebuild_command(manifest.catalog, path)}"
+            )
+        try:
+            embeddings = np.load(path / "embeddings.npy", allow_pickle=False)
+            row_card_ids = json.loads((path / "index.json").read_text())
+            metadata = json.loads((path / "metadata.json").read_text())
+        except (OSError, ValueError) as error:
+            raise BundleError(
+                f"Bundle {path} is damaged ({error}); rebuild it: {rebuild_command(manifest.catalog, path)}"
+            ) from error
+        if embeddings.dtype != np.float32 or embeddings.ndim != 2 or embeddings.shape[1] != manifest.dim:
+            raise BundleError(
+                f"{path / 'embeddings.npy'} has shape {embeddings.shape} {embeddings.dtype}, "
+                f"manifest says [N, {manifest.dim}] float32"
+            )
+        if len(row_card_ids) != embeddings.shape[0] or embeddings.shape[0] != manifest.vector_count:
+            raise BundleError(
+                f"Bundle {path} is inconsistent: {embeddings.shape[0]} vectors, {len(row_card_ids)} index rows, "
+                f"manifest says {manifest.vector_count}"
+            )
+        missing = sorted({c for c in row_card_ids if c not in metadata})
+        if missing:
+            raise BundleError(f"Bundle {path}: metadata lacks {len(missing)} card(s), e.g. {missing[:3]}")
+        bundle = cls(manifest, embeddings, list(row_card_ids), metadata, path)
+        index_path = path / "usearch.index"
+        if index_path.is_file():
+            bundle._index = _restore_index(index_path, manifest.dim, len(row_card_ids))
+        return bundle
+
+    # ------------------------------------------------------------------ index
+    @property
+    def index(self) -> Any:
+        if self._index is None:
+            self._index = build_index(self.embeddings)
+        return self._index
+
+    def card_ids(self) -> list[str]:
+        return sorted({c for c in self.row_card_ids if not c.startswith(BACK_PREFIX)})
+
+    def thumb_path(self, card_id: str) -> Path | None:
+        if self.path is None:
+            return None
+        candidate = self.path / "thumbs" / f"{safe_file_name(card_id)}.jpg"
+        return candidate if candidate.is_file() else None
+
+    # ------------------------------------------------------------------ save
+    def save(self, out: str | Path, thumbs_from: Path | None = None) -> Path:
+        """Write atomically: a complete sibling folder replaces ``out`` in two renames."""
+        out = Path(out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        staging = out.with_name(f"{out.name}.tmp-{os.getpid()}-{int(time.time() * 1000)}")
+        staging.mkdir()
+        try:
+            np.save(staging / "embeddings.npy", np.ascontiguousarray(self.embeddings, np.float32))
+            (staging / "index.json").write_text(json.dumps(self.row_card_ids))
+            (staging / "metadata.json").write_text(
+                json.dumps(self.metadata, ensure_ascii=False, indent=1, sort_keys=True)
+            )
+            self.index.save(str(staging / "usearch.index"))
+            if thumbs_from is not None and thumbs_from.is_dir():
+                shutil.copytree(thumbs_from, staging / "thumbs")
+            # The manifest goes last: a folder without it is never mistaken for a bundle.
+            (staging / "manifest.json").write_text(self.manifest.model_dump_json(indent=2) + "\n")
+            _fsync_tree(staging)
+            previous = out.with_name(out.name + ".previous")
+            if previous.exists():
+                shutil.rmtree(previous)
+            if out.exists():
+                os.replace(out, previous)
+            os.replace(staging, out)
+            if previous.exists():
+                shutil.rmtree(previous)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        self.path = out
+        logger.info(
+            "Wrote bundle %s (%d vectors, %d cards)",
+            out,
+            self.manifest.vector_count,
+            self.manifest.card_count,
+        )
+        return out
+
+
+def safe_file_name(card_id: str) -> str:
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in card_id)
+
+
+def build_index(embeddings: npt.NDArray[np.float32], dtype: str = INDEX_DTYPE) -> Any:
+    from usearch.index import Index
+
+    index = Index(ndim=int(embeddings.shape[1]), metric="cos", dtype=dtype)
+    if len(embeddings):
+        index.add(np.arange(len(embeddings), dtype=np.uint64), np.ascontiguousarray(embeddings, np.float32))
+    return index
+
+
+def _restore_index(path: Path, dim: int, count: int) -> Any:
+    from usearch.index import Index
+
+    try:
+        index = Index.restore(str(path))
+    except Exception as error:  # usearch raises RuntimeError/ValueError variants for damaged files
+        logger.warning("usearch index %s unreadable (%s); rebuilding it in memory", path, error)
+        return None
+    if index is None or index.ndim != dim or len(index) != count:
+        logger.warning("usearch index %s does not match the vectors; rebuilding it in memory", path)
+        return None
+    return index
+
+
+def _fsync_tree(folder: Path) -> None:
+    for item in folder.rglob("*"):
+        if item.is_file():
+            with open(item, "rb") as handle:
+                os.fsync(handle.fileno())

@@ -1,0 +1,121 @@
+"""Nearest-reference matching and the identified / uncertain / unknown / card_back decision."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from app.match.bundle import BACK_PREFIX, ReferenceBundle
+
+logger = logging.getLogger(__name__)
+
+Status = Literal["identified", "uncertain", "unknown", "card_back"]
+
+
+@dataclass(frozen=True)
+class MatchThresholds:
+    """Cosine similarities. Defaults fit the shipped model; ``bench/`` scripts recalibrate them."""
+
+    #: Below this the best reference is not the card: ``unknown``.
+    unknown_below: float = 0.65
+    #: At or above this, with ``min_margin``, the card is ``identified``; in between ``uncertain``.
+    accept_at: float = 0.70
+    #: Best minus second-best *different* card.
+    min_margin: float = 0.06
+    #: A card back wins when its similarity is at least this.
+    back_at: float = 0.60
+    #: Softmax temperature turning similarities into a confidence.
+    temperature: float = 0.02
+
+
+@dataclass(frozen=True)
+class Candidate:
+    card_id: str
+    similarity: float
+    confidence: float
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    status: Status
+    card_id: str | None
+    similarity: float
+    confidence: float
+    margin: float
+    alternatives: list[Candidate] = field(default_factory=list)
+
+
+class Matcher:
+    """Top-k search over a bundle. Below ``exact_below`` vectors a brute-force matrix product is exact
+    and fastest; above it usearch's HNSW graph (i8) proposes candidates that are re-scored exactly.
+    Measured (bench/identify.py, 1344-d): 2,615 vectors exact 0.16 ms; 20,000 vectors exact 3.6 ms
+    vs HNSW-i8 0.55 ms — the crossover is a few thousand vectors."""
+
+    def __init__(
+        self, bundle: ReferenceBundle, thresholds: MatchThresholds | None = None, exact_below: int = 4000
+    ) -> None:
+        self.bundle = bundle
+        self.thresholds = thresholds or MatchThresholds()
+        self.exact = len(bundle.row_card_ids) < exact_below
+        self._card_ids = np.array(bundle.row_card_ids)
+        self._is_back = np.array([c.startswith(BACK_PREFIX) for c in bundle.row_card_ids])
+
+    def search(self, vectors: npt.NDArray[np.float32], k: int = 5) -> list[list[tuple[str, float]]]:
+        """Per query: up to ``k`` distinct references (best vector per card), best first."""
+        vectors = np.atleast_2d(np.asarray(vectors, np.float32))
+        fetch = min(len(self._card_ids), k * max(1, self.bundle.manifest.views_per_card) + 2)
+        if fetch == 0:
+            return [[] for _ in vectors]
+        if self.exact:
+            sims = vectors @ self.bundle.embeddings.T
+            top = np.argpartition(-sims, fetch - 1, axis=1)[:, :fetch]
+            rows_sims = [(t, s[t]) for t, s in zip(top, sims, strict=True)]
+        else:
+            matches = self.bundle.index.search(vectors, min(len(self._card_ids), fetch * 4))
+            keys = np.atleast_2d(matches.keys).astype(np.int64)
+            rows_sims = []
+            for query, candidates in zip(vectors, keys, strict=True):
+                candidates = candidates[candidates < len(self._card_ids)]
+                rows_sims.append((candidates, self.bundle.embeddings[candidates] @ query))
+        results = []
+        for rows, sims_row in rows_sims:
+            order = np.argsort(-np.asarray(sims_row))
+            seen: dict[str, float] = {}
+            for j in order:
+                card_id = str(self._card_ids[int(rows[j])])
+                if card_id not in seen:
+                    seen[card_id] = float(sims_row[j])
+                if len(seen) == k:
+                    break
+            results.append(list(seen.items()))
+        return results
+
+    def decide(self, hits: list[tuple[str, float]]) -> MatchResult:
+        t = self.thresholds
+        if not hits:
+            return MatchResult("unknown", None, 0.0, 0.0, 0.0)
+        sims = np.array([s for _, s in hits])
+        weights = np.exp((sims - sims.max()) / t.temperature)
+        probs = weights / weights.sum()
+        alternatives = [Candidate(c, s, float(p)) for (c, s), p in zip(hits, probs, strict=True)]
+        best_id, best_sim = hits[0]
+        margin = best_sim - hits[1][1] if len(hits) > 1 else best_sim
+        # Confidence: how clearly the best beats the others, scaled down as it nears "unknown".
+        closeness = float(np.clip((best_sim - t.unknown_below) / max(t.accept_at - t.unknown_below, 1e-6), 0.0, 1.0))
+        confidence = float(probs[0]) * closeness
+        cards = [a for a in alternatives if not a.card_id.startswith(BACK_PREFIX)]
+        if best_id.startswith(BACK_PREFIX):
+            if best_sim >= t.back_at:
+                return MatchResult("card_back", None, best_sim, float(probs[0]), margin, cards)
+            return MatchResult("unknown", None, best_sim, 0.0, margin, cards)
+        if best_sim < t.unknown_below:
+            return MatchResult("unknown", None, best_sim, confidence, margin, cards)
+        status: Status = "identified" if best_sim >= t.accept_at and margin >= t.min_margin else "uncertain"
+        return MatchResult(status, best_id, best_sim, confidence, margin, cards)
+
+    def match(self, vectors: npt.NDArray[np.float32], k: int = 5) -> list[MatchResult]:
+        return [self.decide(hits) for hits in self.search(vectors, k)]

@@ -1,0 +1,1 @@
+"""Card finder: detection, warp to the canonical card, quality signals, capture simulator."""

@@ -1,0 +1,457 @@
+"""Card finder: the four corners of every card in a BGR frame.
+
+1. segmentation: CardSegNet (a ~0.1 M-parameter network trained on simulated captures, shipped as
+   ONNX in ``models/finder/``) marks card surfaces and card outlines at ~1/10 of a 1280 px frame;
+   the outline band keeps neighbouring cards (binder pages) apart;
+2. coarse quads: each card blob's contour is reduced to its four dominant straight runs (sequential
+   RANSAC), so a finger over an edge or a rounded corner does not bend the quad;
+3. refinement: each side is re-found on the full-resolution frame as the strongest colour gradient
+   near the coarse side, fitted with a robust line; corners are intersections of the sides (sub-pixel,
+   and exact for rounded corners, where a corner detector would sit on the arc);
+4. checks: convex, card-like aspect under up to ~40° tilt, mostly card pixels inside.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from app.camera.base import BGRImage
+from app.vision.geometry import (
+    CARD_ASPECT,
+    FloatArray,
+    interior_angles_deg,
+    intersect_lines,
+    is_convex,
+    line_through,
+    order_clockwise,
+    polygon_area,
+    quad_iou,
+    side_lengths,
+)
+from app.vision.segment import DEFAULT_MODEL, CardSegmenter, SegmentationResult
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class FinderSettings:
+    model_path: Path = DEFAULT_MODEL
+    threads: int = 1
+    card_threshold: float = 0.5
+    outline_threshold: float = 0.5
+    min_area_frac: float = 0.01  # of the frame
+    #: short/long side ratio of a card seen with up to ~40° tilt (a flat card is 0.716).
+    min_aspect: float = 0.50
+    max_aspect: float = 0.98
+    min_angle_deg: float = 45.0
+    min_mean_card_prob: float = 0.6
+    #: A quad whose sides could not be found in the frame needs more network confidence.
+    min_unrefined_card_prob: float = 0.85
+    refine_samples_per_side: int = 24
+    #: Measured outward bias of the network's card boundary, in map pixels.
+    coarse_inset_map_px: float = 0.14
+    #: ± search along a side's normal, in segmentation-map pixels.
+    refine_search_map_px: float = 1.6
+    duplicate_iou: float = 0.5
+
+
+@dataclass
+class CardQuad:
+    """A card found in a frame. ``corners`` run clockwise from the top-left-most corner; which corner
+    is the card's real top-left is decided by :func:`app.vision.warp.warp_card`."""
+
+    corners: FloatArray
+    #: Mean card probability inside the quad (0..1).
+    score: float
+    #: Median gradient across the refined sides (grey levels per pixel); 0 when not refined.
+    edge_strength: float
+    area_frac: float
+    refined: bool = True
+    touches_border: bool = False
+    extras: dict[str, float] = field(default_factory=dict)
+
+
+class CardDetector:
+    """Finds cards in frames. Holds one ONNX Runtime session; use one instance per thread."""
+
+    def __init__(self, settings: FinderSettings | None = None, segmenter: CardSegmenter | None = None) -> None:
+        self.settings = settings or FinderSettings()
+        self.segmenter = segmenter or CardSegmenter(self.settings.model_path, self.settings.threads)
+
+    def find_quads(self, frame: BGRImage) -> list[CardQuad]:
+        if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
+            raise ValueError(f"expected a BGR uint8 frame, got shape {frame.shape} {frame.dtype}")
+        seg = self.segmenter.segment(frame)
+        return self.quads_from_segmentation(frame, seg)
+
+    def quads_from_segmentation(self, frame: BGRImage, seg: SegmentationResult) -> list[CardQuad]:
+        s = self.settings
+        height, width = frame.shape[:2]
+        f = seg.frame_per_map_px
+        map_w = min(seg.card.shape[1], math.ceil(width / f))
+        map_h = min(seg.card.shape[0], math.ceil(height / f))
+        card = seg.card[:map_h, :map_w]
+        outline = seg.outline[:map_h, :map_w]
+        interior = ((card > s.card_threshold) & (outline < s.outline_threshold)).astype(np.uint8)
+        count, labels, stats, _ = cv2.connectedComponentsWithStats(interior, connectivity=4)
+        min_area = s.min_area_frac * map_w * map_h * 0.6
+        found: list[CardQuad] = []
+        for label in range(1, count):
+            if stats[label, cv2.CC_STAT_AREA] < min_area:
+                continue
+            coarse_map = self._coarse_quad(card, labels, label, stats[label])
+            if coarse_map is None:
+                continue
+            coarse = (coarse_map + seg.offset) * f
+            area_frac = polygon_area(coarse) / float(width * height)
+            if area_frac < s.min_area_frac or not self._plausible_shape(coarse):
+                continue
+            score = _mean_inside(card, coarse_map)
+            if score < s.min_mean_card_prob:
+                continue
+            refined = self._refine(frame, coarse, f)
+            quad = CardQuad(coarse, score, 0.0, area_frac, refined=False)
+            if refined is not None and self._plausible_shape(refined[0]):
+                quad.corners, quad.edge_strength, quad.refined = refined[0], refined[1], True
+            elif score < s.min_unrefined_card_prob:
+                # No crisp outline in the frame and the network is unsure: a box or a mat, not a card.
+                continue
+            quad.corners = order_clockwise(quad.corners)
+            quad.touches_border = _touches_border(quad.corners, width, height)
+            found.append(quad)
+        return self._drop_duplicates(found)
+
+    # ------------------------------------------------------------------ steps
+    def _coarse_quad(
+        self,
+        card: npt.NDArray[np.float32],
+        labels: npt.NDArray[np.int32],
+        label: int,
+        stat: npt.NDArray[np.int32],
+    ) -> FloatArray | None:
+        """Quad of one card blob, in map coordinates (pixel centres as in training), sub-pixel.
+
+        The blob is the card's interior (it stops at the predicted outline band); its outline is taken
+        from the card-probability map itself, upsampled 4× so the 0.5 crossing is found to ¼ pixel.
+        """
+        up = 3
+        x, y, w, h = (int(v) for v in stat[:4])
+        pad = 3
+        x0, y0 = max(0, x - pad), max(0, y - pad)
+        x1, y1 = min(card.shape[1], x + w + pad), min(card.shape[0], y + h + pad)
+        component = (labels[y0:y1, x0:x1] == label).astype(np.uint8)
+        reach = cv2.dilate(component, np.ones((5, 5), np.uint8))  # interior + the band around it
+        prob = np.where(reach > 0, card[y0:y1, x0:x1], 0.0).astype(np.float32)
+        fine = cv2.resize(prob, ((x1 - x0) * up, (y1 - y0) * up), interpolation=cv2.INTER_LINEAR)
+        mask = (fine > self.settings.card_threshold).astype(np.uint8)
+        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+        if not contours:
+            return None
+        contour = max(contours, key=cv2.contourArea)
+        quad = quad_from_contour(contour, plausible=self._plausible_shape, mask=mask)
+        if quad is None:
+            return None
+        # Upsampled pixel j sits at map coordinate (j + 0.5) / up - 0.5. The network's 0.5 crossing
+        # lies ~0.3 map px outside the true edge on simulated captures (bias measured over 300 sides),
+        # so corners move inward by that much.
+        centre = quad.mean(axis=0)
+        outward = (quad - centre) / (np.linalg.norm(quad - centre, axis=1, keepdims=True) + 1e-9)
+        quad = quad - outward * self.settings.coarse_inset_map_px * up * np.sqrt(2)
+        return np.asarray((quad + 0.5) / up - 0.5 + np.array([x0, y0]))
+
+    def _plausible_shape(self, quad: FloatArray) -> bool:
+        s = self.settings
+        if not is_convex(quad):
+            return False
+        angles = interior_angles_deg(quad)
+        if angles.min() < s.min_angle_deg or angles.max() > 180.0 - s.min_angle_deg:
+            return False
+        sides = side_lengths(quad)
+        a = (sides[0] + sides[2]) / 2
+        b = (sides[1] + sides[3]) / 2
+        if min(a, b) < 4:
+            return False
+        # Opposite sides of a tilted card differ, but not wildly.
+        if min(sides[0], sides[2]) / max(sides[0], sides[2]) < 0.55:
+            return False
+        if min(sides[1], sides[3]) / max(sides[1], sides[3]) < 0.55:
+            return False
+        return s.min_aspect <= min(a, b) / max(a, b) <= s.max_aspect
+
+    def _refine(self, frame: BGRImage, coarse: FloatArray, map_px: float) -> tuple[FloatArray, float] | None:
+        """Re-find each side as the strongest colour edge near it; intersect the fitted lines."""
+        s = self.settings
+        height, width = frame.shape[:2]
+        search = max(3.0, s.refine_search_map_px * map_px)
+        n = s.refine_samples_per_side
+        steps = np.arange(-search, search + 0.5, 1.0)
+        t = np.linspace(0.1, 0.9, n)
+        lines = []
+        strengths = []
+        centre = coarse.mean(axis=0)
+        for i in range(4):
+            p, q = coarse[i], coarse[(i + 1) % 4]
+            if _on_border(p, q, width, height, max(2.0, 0.6 * map_px)):
+                # The card is cut by the frame here: the frame edge is the best line there is.
+                lines.append(_border_line(p, q, width, height, max(2.0, 0.6 * map_px)))
+                continue
+            direction = q - p
+            length = float(np.linalg.norm(direction))
+            if length < 1e-6:
+                return None
+            direction /= length
+            normal = np.array([-direction[1], direction[0]])
+            if np.dot(normal, centre - p) > 0:
+                normal = -normal  # outward
+            base = p[None, :] + t[:, None] * (q - p)[None, :]
+            samples = base[:, None, :] + steps[None, :, None] * normal[None, None, :]
+            profile = cv2.remap(
+                frame,
+                samples[..., 0].astype(np.float32),
+                samples[..., 1].astype(np.float32),
+                cv2.INTER_LINEAR,
+                borderMode=cv2.BORDER_REPLICATE,
+            ).astype(np.float32)
+            gradient = np.abs(np.diff(profile, axis=1)).max(axis=2)  # strongest colour channel
+            gradient = cv2.GaussianBlur(gradient, (3, 1), 0)
+            # Per sample: the strong edge (≥ half the strongest in reach) nearest the coarse side.
+            # The card's own inner frame and a sleeve's rim are nearby too; the coarse side from the
+            # segmentation is within a fraction of a map pixel, so nearest wins over strongest.
+            is_peak = np.zeros_like(gradient, bool)
+            is_peak[:, 1:-1] = (gradient[:, 1:-1] >= gradient[:, :-2]) & (gradient[:, 1:-1] >= gradient[:, 2:])
+            strong = is_peak & (gradient >= 0.5 * gradient.max(axis=1, keepdims=True))
+            centres = steps[:-1] + 0.5
+            distance = np.where(strong, np.abs(centres)[None, :], np.inf)
+            best = distance.argmin(axis=1)
+            rows = np.arange(n)
+            peak = gradient[rows, best]
+            left = gradient[rows, np.clip(best - 1, 0, gradient.shape[1] - 1)]
+            right = gradient[rows, np.clip(best + 1, 0, gradient.shape[1] - 1)]
+            denom = left - 2 * peak + right
+            safe = np.abs(denom) > 1e-6
+            offset = np.zeros(n)
+            offset[safe] = 0.5 * (left[safe] - right[safe]) / denom[safe]
+            offset = np.clip(offset, -0.5, 0.5)
+            position = centres[best] + offset
+            points = base + position[:, None] * normal[None, :]
+            keep = peak >= max(6.0, 0.4 * float(np.median(peak)))
+            if keep.sum() < n // 3:
+                return None
+            vx, vy, x0, y0 = (
+                float(v) for v in cv2.fitLine(points[keep].astype(np.float32), cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
+            )
+            line = np.array([vy, -vx, vx * y0 - vy * x0])
+            # A fitted side that left the coarse side (a long straight edge elsewhere) is not trusted.
+            ends = np.array([[p[0], p[1], 1.0], [q[0], q[1], 1.0]]) @ line / max(np.hypot(line[0], line[1]), 1e-9)
+            if np.abs(ends).max() > max(2.0, 1.2 * map_px):
+                line = line_through(p, q)
+            lines.append(line)
+            strengths.append(float(np.median(peak[keep])))
+        corners = []
+        for i in range(4):
+            point = intersect_lines(lines[(i - 1) % 4], lines[i])
+            if point is None:
+                return None
+            corners.append(point)
+        refined = np.array(corners)
+        if np.linalg.norm(refined - coarse, axis=1).max() > 3 * search:
+            return None
+        return refined, float(np.mean(strengths)) if strengths else 0.0
+
+    def _drop_duplicates(self, found: list[CardQuad]) -> list[CardQuad]:
+        kept: list[CardQuad] = []
+        for quad in sorted(found, key=lambda c: -c.score * c.area_frac):
+            if all(quad_iou(quad.corners, k.corners) < self.settings.duplicate_iou for k in kept):
+                kept.append(quad)
+        return kept
+
+
+def _mean_inside(prob: npt.NDArray[np.float32], quad: FloatArray) -> float:
+    mask = np.zeros(prob.shape, np.uint8)
+    cv2.fillConvexPoly(mask, np.round(quad * 4).astype(np.int32), 1, cv2.LINE_8, shift=2)
+    inside = mask > 0
+    return float(prob[inside].mean()) if inside.any() else 0.0
+
+
+def _border_line(p: FloatArray, q: FloatArray, width: int, height: int, tol: float) -> FloatArray:
+    """The frame edge that the side p–q runs along."""
+    if p[0] <= tol and q[0] <= tol:
+        return line_through(np.array([0.0, 0.0]), np.array([0.0, 1.0]))
+    if p[1] <= tol and q[1] <= tol:
+        return line_through(np.array([0.0, 0.0]), np.array([1.0, 0.0]))
+    if p[0] >= width - 1 - tol and q[0] >= width - 1 - tol:
+        return line_through(np.array([width - 1.0, 0.0]), np.array([width - 1.0, 1.0]))
+    return line_through(np.array([0.0, height - 1.0]), np.array([1.0, height - 1.0]))
+
+
+def quad_from_contour(
+    contour: npt.NDArray[np.int32],
+    support_edges: npt.NDArray[np.uint8] | None = None,
+    plausible: Callable[[FloatArray], bool] | None = None,
+    mask: npt.NDArray[np.uint8] | None = None,
+) -> FloatArray | None:
+    """The card quadrilateral a contour outlines, or None.
+
+    A card's edge contour is often joined to other edges (a finger over the border, an object
+    touching the card, a printed grid), so the quad is built from the contour's dominant straight
+    runs, found by sequential RANSAC over local tangents; the four lines that enclose a convex
+    quadrilateral explaining the most contour points win. Corners are line intersections, which also
+    restores the sharp corner of a rounded card corner.
+    """
+    hull_perimeter = cv2.arcLength(cv2.convexHull(contour), True)
+    if hull_perimeter < 40:
+        return None
+    poly = cv2.approxPolyDP(contour, 0.01 * hull_perimeter, True).reshape(-1, 2).astype(np.float64)
+    if mask is None and len(poly) == 4 and is_convex(poly):
+        return order_clockwise(poly)
+    lines = _ransac_lines(contour.reshape(-1, 2).astype(np.float64), hull_perimeter)
+    if len(lines) < 4:
+        return None
+    best: FloatArray | None = None
+    best_score = 0.0
+    for combo in itertools.combinations(range(len(lines)), 4):
+        quad = _quad_from_lines([lines[i][0] for i in combo])
+        if quad is None or (plausible is not None and not plausible(quad)):
+            continue
+        if mask is not None:
+            score = _mask_iou(mask, quad)
+        elif support_edges is not None:
+            # Supported outline length: the quad that puts the most of its outline on edges.
+            score = _edge_support(support_edges, quad) ** 2 * cv2.arcLength(quad.astype(np.float32), True)
+        else:
+            score = sum(lines[i][1] for i in combo)
+        if score > best_score:
+            best, best_score = quad, score
+    return best
+
+
+def _mask_iou(mask: npt.NDArray[np.uint8], quad: FloatArray) -> float:
+    """IoU of a quad with a binary mask (how well four lines explain a blob)."""
+    drawn = np.zeros_like(mask)
+    cv2.fillConvexPoly(drawn, np.round(quad * 4).astype(np.int32), 1, cv2.LINE_8, shift=2)
+    inter = int(np.count_nonzero(drawn & mask))
+    union = int(np.count_nonzero(drawn | mask))
+    return inter / union if union else 0.0
+
+
+def _ransac_lines(points: FloatArray, perimeter: float, max_lines: int = 7) -> list[tuple[FloatArray, float]]:
+    """Straight runs of a contour as (homogeneous line, supporting length), strongest first."""
+    # Resample the contour densely and evenly (CHAIN_APPROX_SIMPLE leaves only run ends).
+    closed = np.vstack([points, points[:1]])
+    seg = np.linalg.norm(np.diff(closed, axis=0), axis=1)
+    cum = np.concatenate([[0.0], np.cumsum(seg)])
+    total = cum[-1]
+    if total <= 0:
+        return []
+    spacing = max(1.0, total / 600.0)
+    s = np.arange(0.0, total, spacing)
+    xs = np.interp(s, cum, closed[:, 0])
+    ys = np.interp(s, cum, closed[:, 1])
+    pts = np.stack([xs, ys], axis=1)
+    n = len(pts)
+    tol = max(1.5, 0.004 * perimeter)
+    step = max(2, int(0.03 * perimeter / spacing))
+    # Hypotheses: the chord between contour points `step` apart, i.e. local tangents.
+    a = pts
+    b = np.roll(pts, -step, axis=0)
+    d = b - a
+    norm = np.linalg.norm(d, axis=1)
+    valid = norm > 0.5 * step * spacing  # straight-ish locally (not folding back)
+    normals = np.stack([-d[:, 1], d[:, 0]], axis=1) / np.maximum(norm, 1e-9)[:, None]
+    offsets = (normals * a).sum(axis=1)
+    hyp = np.flatnonzero(valid)[:: max(1, int(valid.sum()) // 150)]
+    remaining = np.ones(n, bool)
+    lines: list[tuple[FloatArray, float]] = []
+    dist = np.abs(pts @ normals[hyp].T - offsets[hyp][None, :])  # (n, H)
+    inlier_matrix = dist < tol
+    for _ in range(max_lines):
+        counts = (inlier_matrix & remaining[:, None]).sum(axis=0)
+        best = int(counts.argmax())
+        if counts[best] * spacing < 0.08 * perimeter:
+            break
+        inliers = inlier_matrix[:, best] & remaining
+        fitted = cv2.fitLine(pts[inliers].astype(np.float32), cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
+        vx, vy, x0, y0 = (float(v) for v in fitted)
+        line = np.array([vy, -vx, vx * y0 - vy * x0])
+        lines.append((line, float(inliers.sum() * spacing)))
+        remaining &= ~inliers
+    return lines
+
+
+def _quad_from_lines(lines: list[FloatArray]) -> FloatArray | None:
+    """Pair four lines into two roughly parallel pairs and intersect them into a convex quad."""
+    angles = [math.atan2(-line[0], line[1]) % math.pi for line in lines]
+
+    def angle_diff(a: float, b: float) -> float:
+        d = abs(a - b) % math.pi
+        return min(d, math.pi - d)
+
+    best_pairing: tuple[tuple[int, int], tuple[int, int]] | None = None
+    best_cost = math.inf
+    for pair_a, pair_b in (((0, 1), (2, 3)), ((0, 2), (1, 3)), ((0, 3), (1, 2))):
+        cost = angle_diff(angles[pair_a[0]], angles[pair_a[1]]) + angle_diff(angles[pair_b[0]], angles[pair_b[1]])
+        if cost < best_cost:
+            best_cost, best_pairing = cost, (pair_a, pair_b)
+    assert best_pairing is not None
+    (a1, a2), (b1, b2) = best_pairing
+    if angle_diff(angles[a1], angles[b1]) < math.radians(40):
+        return None
+    corners = []
+    for la, lb in ((a1, b1), (b1, a2), (a2, b2), (b2, a1)):
+        point = intersect_lines(lines[la], lines[lb])
+        if point is None:
+            return None
+        corners.append(point)
+    quad = order_clockwise(np.array(corners))
+    return quad if is_convex(quad) else None
+
+
+def _edge_support(edges: npt.NDArray[np.uint8], quad: FloatArray, samples: int = 40) -> float:
+    """Share of points along the quad's sides that lie on an edge pixel."""
+    height, width = edges.shape
+    t = np.linspace(0.08, 0.92, samples)
+    hits = 0
+    total = 0
+    for i in range(4):
+        p, q = quad[i], quad[(i + 1) % 4]
+        pts = np.round(p[None, :] + t[:, None] * (q - p)[None, :]).astype(int)
+        inside = (pts[:, 0] >= 0) & (pts[:, 0] < width) & (pts[:, 1] >= 0) & (pts[:, 1] < height)
+        pts = pts[inside]
+        total += samples
+        hits += int((edges[pts[:, 1], pts[:, 0]] > 0).sum())
+    return hits / max(total, 1)
+
+
+def _on_border(p: FloatArray, q: FloatArray, width: float, height: float, tol: float) -> bool:
+    return bool(
+        (p[0] <= tol and q[0] <= tol)
+        or (p[1] <= tol and q[1] <= tol)
+        or (p[0] >= width - 1 - tol and q[0] >= width - 1 - tol)
+        or (p[1] >= height - 1 - tol and q[1] >= height - 1 - tol)
+    )
+
+
+def _touches_border(quad: FloatArray, width: int, height: int) -> bool:
+    margin = 2.0
+    return bool(
+        (quad[:, 0] <= margin).any()
+        or (quad[:, 1] <= margin).any()
+        or (quad[:, 0] >= width - 1 - margin).any()
+        or (quad[:, 1] >= height - 1 - margin).any()
+    )
+
+
+def card_aspect_error(quad: FloatArray) -> float:
+    sides = side_lengths(quad)
+    a = (sides[0] + sides[2]) / 2
+    b = (sides[1] + sides[3]) / 2
+    return abs(min(a, b) / max(a, b) - CARD_ASPECT) if max(a, b) > 0 else math.inf

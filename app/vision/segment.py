@@ -1,0 +1,91 @@
+"""Card segmentation with the shipped CardSegNet ONNX model (pure preprocessing + one ORT session).
+
+The network marks card pixels and card outlines at low resolution; :mod:`app.vision.detect` turns
+the blobs into quads and refines their sides on the full-resolution frame.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from app import PROJECT_ROOT
+from app.camera.base import BGRImage
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_MODEL = PROJECT_ROOT / "models" / "finder" / "cardseg.onnx"
+INPUT_LONG_SIDE = 256
+STRIDE = 16
+MEAN = 0.5
+STD = 0.25
+
+
+def net_input_size(width: int, height: int, long_side: int = INPUT_LONG_SIDE) -> tuple[int, int, float]:
+    """(net width, net height, scale): the frame scaled to ``long_side`` and padded up to /16."""
+    scale = long_side / max(width, height)
+    w = int(np.ceil(width * scale / STRIDE) * STRIDE)
+    h = int(np.ceil(height * scale / STRIDE) * STRIDE)
+    return w, h, scale
+
+
+def preprocess(frame: BGRImage, long_side: int = INPUT_LONG_SIDE) -> tuple[npt.NDArray[np.float32], float]:
+    """BGR uint8 frame → NCHW float32 network input (scaled, zero-padded bottom/right) and the scale."""
+    height, width = frame.shape[:2]
+    net_w, net_h, scale = net_input_size(width, height, long_side)
+    sw, sh = max(1, round(width * scale)), max(1, round(height * scale))
+    small = cv2.resize(frame, (sw, sh), interpolation=cv2.INTER_AREA)
+    padded = np.zeros((net_h, net_w, 3), np.uint8)
+    padded[:sh, :sw] = small
+    # (x / 255 - MEAN) / STD, as NCHW, in one pass.
+    blob = cv2.dnn.blobFromImage(padded, scalefactor=1.0 / (255.0 * STD), mean=(MEAN * 255.0,) * 3, swapRB=False)
+    return np.asarray(blob, np.float32), scale
+
+
+@dataclass(frozen=True)
+class SegmentationResult:
+    #: Probability maps at half the network input resolution.
+    card: npt.NDArray[np.float32]
+    outline: npt.NDArray[np.float32]
+    #: Frame pixels per map pixel.
+    frame_per_map_px: float
+    #: Map coordinate u lies at frame coordinate (u + offset) * frame_per_map_px.
+    offset: float = 0.5
+
+
+class CardSegmenter:
+    """Runs CardSegNet. One ONNX Runtime session; explicit thread count (the finder runs per frame)."""
+
+    def __init__(self, model_path: str | Path = DEFAULT_MODEL, threads: int = 1) -> None:
+        import onnxruntime as ort
+
+        self.model_path = Path(model_path)
+        if not self.model_path.is_file():
+            raise FileNotFoundError(
+                f"Card finder model missing: {self.model_path} (rebuild with: python -m models.finder.train)"
+            )
+        sidecar = self.model_path.with_suffix(".json")
+        self.long_side = INPUT_LONG_SIDE
+        self.offset = 0.0
+        if sidecar.is_file():
+            meta = json.loads(sidecar.read_text())
+            self.long_side = int(meta.get("input_long_side", INPUT_LONG_SIDE))
+            self.offset = float(meta.get("map_pixel_centre_offset", 0.0))
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self._session = ort.InferenceSession(str(self.model_path), options, providers=["CPUExecutionProvider"])
+        self._input = self._session.get_inputs()[0].name
+
+    def segment(self, frame: BGRImage) -> SegmentationResult:
+        x, scale = preprocess(frame, self.long_side)
+        logits = self._session.run(None, {self._input: x})[0][0]
+        prob = 1.0 / (1.0 + np.exp(-logits))
+        return SegmentationResult(card=prob[0], outline=prob[1], frame_per_map_px=2.0 / scale, offset=self.offset)

@@ -1,0 +1,138 @@
+"""Card finder benchmark: speed of detect + warp, and accuracy on simulated and real photos.
+
+    python bench/detect.py [--frames 200] [--accuracy 500]
+
+Prints one JSON object. Data: simulated captures of the shared pokemontcg.io scans (seeded), card-free
+simulated backgrounds, and the shared eBay photos (labelled Card boxes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from app.vision.capture_sim import CaptureSimulator, SimOptions, catalogue_image_paths, render_background
+from app.vision.detect import CardDetector
+from app.vision.finder import CardFinder
+from app.vision.geometry import mean_corner_error, quad_diagonal, quad_iou
+from bench.common import CATALOG, EBAY, machine
+
+
+def speed(finder: CardFinder, paths: list[Path], size: tuple[int, int], frames: int) -> dict[str, float]:
+    sim = CaptureSimulator.from_paths(paths[:20], SimOptions(size=size))
+    rng = np.random.default_rng(1)
+    captures = [sim.render(rng).image for _ in range(20)]
+    for image in captures[:5]:
+        finder.find_cards(image)
+    times = []
+    for i in range(frames):
+        image = captures[i % len(captures)]
+        start = time.perf_counter()
+        finder.find_cards(image)
+        times.append((time.perf_counter() - start) * 1000)
+    return {
+        "median_ms": round(float(np.median(times)), 2),
+        "p95_ms": round(float(np.percentile(times, 95)), 2),
+    }
+
+
+def simulated_accuracy(detector: CardDetector, paths: list[Path], n: int) -> dict[str, float]:
+    sim = CaptureSimulator.from_paths(paths, SimOptions(size=(960, 540)))
+    rng = np.random.default_rng(2024)
+    errors = []
+    for _ in range(n):
+        capture = sim.render(rng)
+        quads = detector.find_quads(capture.image)
+        truth = capture.quads[0]
+        best = min((mean_corner_error(q.corners, truth) for q in quads), default=np.inf)
+        errors.append(best / quad_diagonal(truth) if len(quads) == 1 else np.inf)
+    e = np.array(errors)
+    located = e <= 0.05
+    return {
+        "captures": n,
+        "located_fraction": round(float(located.mean()), 4),
+        "mean_corner_error_of_diagonal": round(float(e[located].mean()), 4),
+        "within_1_5_percent_fraction": round(float((e <= 0.015).mean()), 4),
+    }
+
+
+def empty_scenes(detector: CardDetector, n: int = 100) -> int:
+    rng = np.random.default_rng(77)
+    return sum(
+        len(detector.find_quads(render_background(rng, (1280, 720) if i % 2 else (640, 480), clutter=i % 3 != 0)))
+        for i in range(n)
+    )
+
+
+def ebay(detector: CardDetector) -> dict[str, float]:
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from models.finder.data import is_heldout_ebay_photo
+
+    boxes: dict[str, list[dict[str, str]]] = {}
+    with open(EBAY / "boxes.csv", newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row["class"] == "Card":
+                boxes.setdefault(row["filename"], []).append(row)
+    sources = {}
+    with open(EBAY / "labels.csv", newline="") as handle:
+        for row in csv.DictReader(handle):
+            sources[row["file"]] = row["source_photo"]
+    results: dict[str, list[float]] = {"all": [], "heldout": []}
+    for name, rows in boxes.items():
+        if len(rows) != 1:
+            continue
+        row = rows[0]
+        image = cv2.imread(str(EBAY / "images" / name))
+        x0, y0, x1, y1 = (float(row[k]) for k in ("xmin", "ymin", "xmax", "ymax"))
+        box = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+        quads = detector.find_quads(image)
+        iou = max((quad_iou(q.corners, box) for q in quads), default=0.0)
+        results["all"].append(iou)
+        if is_heldout_ebay_photo(sources.get(name, "")):
+            results["heldout"].append(iou)
+    return {
+        "photos": len(results["all"]),
+        "iou_at_least_0_85_fraction": round(float(np.mean(np.array(results["all"]) >= 0.85)), 4),
+        "heldout_photos": len(results["heldout"]),
+        "heldout_iou_at_least_0_85_fraction": round(float(np.mean(np.array(results["heldout"]) >= 0.85)), 4),
+        "median_iou": round(float(np.median(results["all"])), 4),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--frames", type=int, default=200)
+    parser.add_argument("--accuracy", type=int, default=500, help="simulated captures for accuracy (0 = skip)")
+    args = parser.parse_args()
+    cv2.setNumThreads(1)
+    paths = catalogue_image_paths(CATALOG)
+    detector = CardDetector()
+    finder = CardFinder(detector)
+    report: dict[str, object] = {
+        "benchmark": "card finder (CardSegNet + line refinement + warp to 440x614)",
+        "machine": machine(),
+        "data": f"simulated captures of {len(paths)} scans in {CATALOG}; eBay photos in {EBAY}",
+        "speed_one_card": {
+            "640x480": speed(finder, paths, (640, 480), args.frames),
+            "1280x720": speed(finder, paths, (1280, 720), args.frames),
+        },
+        "onnx_threads": detector.settings.threads,
+    }
+    if args.accuracy:
+        report["simulated"] = simulated_accuracy(detector, paths, args.accuracy)
+        report["card_free_backgrounds_false_cards"] = empty_scenes(detector)
+        report["ebay_real_photos"] = ebay(detector)
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app import PROJECT_ROOT
+from app.embed import BackendUnavailable, ModelSidecarError, create_embedder, load_model_sidecar
+from app.embed.onnx_backend import OnnxEmbedder, choose_providers
+from app.embed.preprocess import prepare_batch, resize_whole_card
+
+MODEL = PROJECT_ROOT / "models" / "lite0_imagenet.onnx"
+
+
+@pytest.fixture(scope="module")
+def embedder() -> OnnxEmbedder:
+    return OnnxEmbedder(MODEL, threads=2)
+
+
+def test_provider_choice_is_preference_intersect_available() -> None:
+    assert choose_providers(["CPUExecutionProvider", "CUDAExecutionProvider"]) == [
+        "CUDAExecutionProvider",
+        "CPUExecutionProvider",
+    ]
+    assert choose_providers(["CPUExecutionProvider"]) == ["CPUExecutionProvider"]
+    with pytest.raises(BackendUnavailable):
+        choose_providers(["TensorrtExecutionProvider"])
+
+
+def test_embeddings_are_unit_vectors_of_the_sidecar_dimension(embedder: OnnxEmbedder) -> None:
+    rng = np.random.default_rng(0)
+    cards = [rng.integers(0, 255, (614, 440, 3), dtype=np.uint8) for _ in range(3)]
+    vectors = embedder.embed(cards)
+    assert vectors.shape == (3, embedder.dim) and vectors.dtype == np.float32
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-4)
+
+
+def test_batch_and_single_inference_agree(embedder: OnnxEmbedder) -> None:
+    rng = np.random.default_rng(1)
+    cards = [rng.integers(0, 255, (300, 200, 3), dtype=np.uint8) for _ in range(4)]
+    batch = embedder.embed(cards)
+    single = np.vstack([embedder.embed([c]) for c in cards])
+    assert np.allclose(batch, single, atol=1e-4)
+
+
+def test_preprocessing_resizes_the_whole_card_without_cropping() -> None:
+    card = np.zeros((614, 440, 3), np.uint8)
+    card[:20] = 255  # a bright name strip at the very top
+    card[-20:] = 128  # the number strip at the very bottom
+    resized = resize_whole_card(card, (224, 224))
+    assert resized.shape == (224, 224, 3)
+    assert resized[2].mean() > 240 and abs(resized[-3].mean() - 128) < 3
+
+
+def test_prepare_batch_follows_the_sidecar(embedder: OnnxEmbedder) -> None:
+    card = np.zeros((614, 440, 3), np.uint8)
+    card[..., 2] = 255  # pure red in BGR
+    x = prepare_batch([card], embedder.sidecar)
+    assert x.shape == (1, 3, 224, 224)
+    red = (255 - embedder.sidecar.mean[0]) / embedder.sidecar.std[0]
+    assert np.allclose(x[0, 0], red) and np.allclose(x[0, 2], -embedder.sidecar.mean[2] / embedder.sidecar.std[2])
+
+
+def test_registry_falls_back_to_onnx_and_says_why_hailo_was_skipped() -> None:
+    backend = create_embedder(MODEL, ["hailo", "onnx"], threads=1)
+    assert backend.name == "onnx"
+    assert "hailo_platform not installed" in backend.reason
+
+
+def test_model_swapped_without_re_export_is_refused(tmp_path: Path) -> None:
+    model = tmp_path / "m.onnx"
+    shutil.copy(MODEL, model)
+    shutil.copy(MODEL.with_suffix(".json"), model.with_suffix(".json"))
+    with open(model, "ab") as handle:
+        handle.write(b"\0")
+    with pytest.raises(ModelSidecarError, match="does not match its sidecar"):
+        load_model_sidecar(model)
+
+
+def test_malformed_sidecar_is_a_clear_error(tmp_path: Path) -> None:
+    model = tmp_path / "m.onnx"
+    shutil.copy(MODEL, model)
+    model.with_suffix(".json").write_text(json.dumps({"name": "x"}))
+    with pytest.raises(ModelSidecarError, match="malformed"):
+        load_model_sidecar(model)

@@ -1,0 +1,104 @@
+"""A stand-in for the ``picamera2`` module, following Picamera2 0.3.x's public API.
+
+Source read: raspberrypi/picamera2 (``picamera2/picamera2.py``): ``Picamera2(camera_num=0)``,
+``Picamera2.global_camera_info()``, ``create_video_configuration(main={...}, lores={...})`` returning
+a config dict with ``main``/``lores`` stream dicts, ``configure(config)``, ``set_controls(dict)``,
+``start()``, ``capture_array(name="main", wait=None)`` — with ``wait=False`` it returns a job that
+``wait(job, timeout=None)`` resolves (raising ``TimeoutError`` when the camera stops delivering),
+``stop()``, ``close()``. ``RGB888`` arrays are H×W×3 in B, G, R byte order. Capturing before
+``start()`` or configuring while started raises ``RuntimeError`` as the real one does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+# Test knobs, reset by the fixture.
+CAMERAS: list[dict[str, Any]] = [
+    {"Model": "imx708", "Location": 2, "Rotation": 0, "Id": "/base/i2c@88000/imx708@1a", "Num": 0}
+]
+FAIL_AFTER_FRAMES: int | None = None
+INSTANCES: list[Picamera2] = []
+
+
+class _Job:
+    def __init__(self, result: Any = None, error: BaseException | None = None) -> None:
+        self._result = result
+        self._error = error
+
+    def get_result(self, timeout: float | None = None) -> Any:
+        if self._error is not None:
+            raise self._error
+        return self._result
+
+
+class Picamera2:
+    @staticmethod
+    def global_camera_info() -> list[dict[str, Any]]:
+        return list(CAMERAS)
+
+    def __init__(self, camera_num: int = 0, tuning: Any = None) -> None:
+        if camera_num >= len(CAMERAS):
+            raise IndexError("list index out of range")
+        self.camera_num = camera_num
+        self.camera_config: dict[str, Any] | None = None
+        self.started = False
+        self.closed = False
+        self.controls: dict[str, Any] = {}
+        self.frames = 0
+        INSTANCES.append(self)
+
+    def create_video_configuration(
+        self, main: dict[str, Any] | None = None, lores: dict[str, Any] | None = None, **kwargs: Any
+    ) -> dict[str, Any]:
+        main = {"format": "XBGR8888", "size": (1280, 720), **(main or {})}
+        config: dict[str, Any] = {"use_case": "video", "main": main, "lores": None, "buffer_count": 6}
+        if lores is not None:
+            lores = {"format": "YUV420", **lores}
+            if lores["size"][0] > main["size"][0] or lores["size"][1] > main["size"][1]:
+                raise RuntimeError("lores stream dimensions may not exceed main stream")
+            config["lores"] = lores
+        return config
+
+    def configure(self, camera_config: dict[str, Any]) -> None:
+        if self.started:
+            raise RuntimeError("Camera must be stopped before configuring")
+        self.camera_config = camera_config
+
+    def set_controls(self, controls: dict[str, Any]) -> None:
+        self.controls.update(controls)
+
+    def start(self) -> None:
+        if self.camera_config is None:
+            raise RuntimeError("Camera has not been configured")
+        self.started = True
+
+    def capture_array(self, name: str = "main", wait: Any = None, signal_function: Any = None) -> Any:
+        if not self.started:
+            raise RuntimeError("Camera must be started before capturing")
+        if FAIL_AFTER_FRAMES is not None and self.frames >= FAIL_AFTER_FRAMES:
+            job = _Job(error=TimeoutError("Frame request timed out"))
+        else:
+            assert self.camera_config is not None
+            stream = self.camera_config[name]
+            width, height = stream["size"]
+            channels = 3 if stream["format"] in ("RGB888", "BGR888") else 4
+            image = np.full((height, width, channels), self.frames % 256, np.uint8)
+            image[..., 0] = 200  # blue channel first in memory for RGB888
+            self.frames += 1
+            job = _Job(result=image)
+        if wait is False:
+            return job
+        return job.get_result()
+
+    def wait(self, job: _Job, timeout: float | None = None) -> Any:
+        return job.get_result(timeout)
+
+    def stop(self) -> None:
+        self.started = False
+
+    def close(self) -> None:
+        self.started = False
+        self.closed = True

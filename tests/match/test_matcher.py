@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from app.match.bundle import BundleManifest, BundleSet, ReferenceBundle
+from app.match.matcher import Matcher, MatchThresholds
+
+
+def synthetic_bundle(card_ids: list[str], vectors: np.ndarray, views: int = 1) -> ReferenceBundle:
+    manifest = BundleManifest(
+        model_name="test",
+        model_sha256="0" * 64,
+        dim=vectors.shape[1],
+        preprocessing={},
+        card_count=len(set(card_ids)),
+        vector_count=len(card_ids),
+        sets=[BundleSet(id="t", name="Test", cards=len(set(card_ids)))],
+        build_time="now",
+        views_per_card=views,
+    )
+    metadata = {c: {"name": c} for c in card_ids}
+    return ReferenceBundle(manifest, vectors.astype(np.float32), card_ids, metadata)
+
+
+def unit(*values: float) -> np.ndarray:
+    v = np.array(values, np.float32)
+    return v / np.linalg.norm(v)
+
+
+@pytest.fixture
+def thresholds() -> MatchThresholds:
+    return MatchThresholds(unknown_below=0.5, accept_at=0.8, min_margin=0.05, back_at=0.6)
+
+
+def test_top_k_lists_distinct_cards_best_vector_each() -> None:
+    ids = ["a", "a", "b", "c"]
+    vectors = np.stack([unit(1, 0, 0), unit(0.9, 0.1, 0), unit(0, 1, 0), unit(0, 0, 1)])
+    matcher = Matcher(synthetic_bundle(ids, vectors, views=2))
+    hits = matcher.search(unit(1, 0.05, 0)[None], k=3)[0]
+    assert [c for c, _ in hits] == ["a", "b", "c"]
+    assert hits[0][1] == pytest.approx(float(unit(1, 0.05, 0) @ unit(1, 0, 0)), abs=1e-5)
+
+
+def test_exact_and_hnsw_search_agree() -> None:
+    rng = np.random.default_rng(0)
+    vectors = rng.normal(size=(300, 16)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    bundle = synthetic_bundle([f"c{i}" for i in range(300)], vectors)
+    queries = vectors[:20] + 0.01
+    exact = Matcher(bundle, exact_below=10**6).search(queries, k=3)
+    hnsw = Matcher(bundle, exact_below=0).search(queries, k=3)
+    assert [h[0][0] for h in exact] == [h[0][0] for h in hnsw] == [f"c{i}" for i in range(20)]
+    # HNSW only proposes candidates; similarities are re-scored exactly in float32.
+    assert [h[0][1] for h in hnsw] == pytest.approx([h[0][1] for h in exact], abs=1e-6)
+
+
+def test_decision_identified_uncertain_unknown(thresholds: MatchThresholds) -> None:
+    matcher = Matcher(synthetic_bundle(["a", "b"], np.stack([unit(1, 0), unit(0, 1)])), thresholds)
+    assert matcher.decide([("a", 0.95), ("b", 0.5)]).status == "identified"
+    assert matcher.decide([("a", 0.95), ("b", 0.93)]).status == "uncertain"  # look-alikes: margin too small
+    assert matcher.decide([("a", 0.7), ("b", 0.2)]).status == "uncertain"  # not similar enough to accept
+    unknown = matcher.decide([("a", 0.4), ("b", 0.1)])
+    assert unknown.status == "unknown" and unknown.card_id is None
+    assert matcher.decide([]).status == "unknown"
+
+
+def test_confidence_is_between_0_and_1_and_orders_alternatives(thresholds: MatchThresholds) -> None:
+    matcher = Matcher(synthetic_bundle(["a", "b", "c"], np.eye(3, dtype=np.float32)), thresholds)
+    result = matcher.decide([("a", 0.9), ("b", 0.85), ("c", 0.6)])
+    assert 0.0 <= result.confidence <= 1.0
+    confidences = [a.confidence for a in result.alternatives]
+    assert confidences == sorted(confidences, reverse=True)
+    assert sum(confidences) == pytest.approx(1.0)
+    assert result.margin == pytest.approx(0.05)
+
+
+def test_card_back_wins_only_when_similar_enough(thresholds: MatchThresholds) -> None:
+    ids = ["back:en", "a"]
+    matcher = Matcher(synthetic_bundle(ids, np.stack([unit(1, 0), unit(0, 1)])), thresholds)
+    back = matcher.decide([("back:en", 0.9), ("a", 0.3)])
+    assert back.status == "card_back" and back.card_id is None
+    assert all(not a.card_id.startswith("back:") for a in back.alternatives)
+    assert matcher.decide([("back:en", 0.4), ("a", 0.3)]).status == "unknown"

@@ -1,0 +1,29 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from app.config import ConfigError, load_settings
+
+
+def test_defaults_then_toml_then_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text('[camera]\nsource = "1"\n[match]\naccept_at = 0.8\n')
+    monkeypatch.setenv("CARDSIGHT_CONFIG", str(config))
+    settings = load_settings()
+    assert settings.camera.source == "1" and settings.match.accept_at == 0.8
+    assert settings.collection.synchronous == "FULL"
+    monkeypatch.setenv("CARDSIGHT_MATCH__ACCEPT_AT", "0.75")
+    assert load_settings().match.accept_at == 0.75
+
+
+@pytest.mark.parametrize(
+    "text", ["camera = [broken\n", '[match]\naccept_at = "high"\n', '[collection]\nsynchronous = "OFF"\n']
+)
+def test_a_broken_config_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text(text)
+    monkeypatch.setenv("CARDSIGHT_CONFIG", str(config))
+    with pytest.raises(ConfigError, match="config"):
+        load_settings()

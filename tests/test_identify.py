@@ -1,0 +1,94 @@
+"""Identification round trip with the shipped model and default bundle (issue bar)."""
+
+from __future__ import annotations
+
+import csv
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app import PROJECT_ROOT
+from app.config import load_settings
+from app.embed.onnx_backend import OnnxEmbedder
+from app.identify import Identifier
+from app.imageio import read_image_bgr
+from app.match.bundle import ReferenceBundle
+from app.match.matcher import Matcher, MatchThresholds
+from app.vision.capture_sim import CaptureSimulator, SimOptions, load_card_texture
+from app.vision.finder import CardFinder
+
+
+@pytest.fixture(scope="module")
+def identifier() -> Identifier:
+    settings = load_settings()
+    embedder = OnnxEmbedder(settings.embed.model, threads=2)
+    bundle = ReferenceBundle.load(PROJECT_ROOT / "reference" / "default", embedder.model_sha256, embedder.dim)
+    m = settings.match
+    thresholds = MatchThresholds(unknown_below=m.unknown_below, accept_at=m.accept_at, min_margin=m.min_margin)
+    return Identifier(CardFinder(), embedder, bundle, Matcher(bundle, thresholds))
+
+
+def test_default_bundle_covers_the_three_shared_sets(identifier: Identifier) -> None:
+    manifest = identifier.bundle.manifest
+    assert {s.id: s.cards for s in manifest.sets} == {"sv3pt5": 207, "sv5": 218, "xy12": 113}
+    assert manifest.model_sha256 == identifier.embedder.model_sha256
+    assert manifest.back_vectors > 0
+
+
+@pytest.mark.slow
+def test_simulated_captures_of_all_538_cards_are_named_top1_at_least_90_percent(
+    identifier: Identifier, catalog_dir: Path
+) -> None:
+    ids = identifier.bundle.card_ids()
+    assert len(ids) == 538
+    textures = [
+        load_card_texture(catalog_dir / "images" / str(identifier.bundle.metadata[c]["set_id"]) / f"{c}.jpg")
+        for c in ids
+    ]
+    sim = CaptureSimulator(textures, SimOptions(size=(960, 540)))
+    rng = np.random.default_rng(538)
+    top1 = wrong_identified = 0
+    for index, card_id in enumerate(ids):
+        cards = identifier.identify_image(sim.render(rng, card_index=index).image)
+        if not cards:
+            continue
+        match = max(cards, key=lambda c: c.found.quad.area_frac).match
+        top1 += int(bool(match.alternatives) and match.alternatives[0].card_id == card_id)
+        wrong_identified += int(match.status == "identified" and match.card_id != card_id)
+    assert top1 / len(ids) >= 0.90, f"top-1 {top1 / len(ids):.1%}"
+    assert wrong_identified / len(ids) <= 0.01
+
+
+@pytest.mark.slow
+def test_ebay_card_backs_are_recognised_and_fronts_rarely_accepted(identifier: Identifier, ebay_dir: Path) -> None:
+    with open(ebay_dir / "labels.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    held_out_backs = [r for r in rows if r["side"] == "back" and zlib.crc32(r["source_photo"].encode()) % 2 == 1]
+    fronts = [r for r in rows if r["side"] == "front"][::3]
+
+    def statuses(selection: list[dict[str, str]]) -> list[str]:
+        out = []
+        for row in selection:
+            cards = identifier.identify_image(read_image_bgr(ebay_dir / "images" / row["file"]))
+            out.append(max(cards, key=lambda c: c.found.quad.area_frac).match.status if cards else "none")
+        return out
+
+    backs = statuses(held_out_backs)
+    assert backs.count("card_back") / len(backs) >= 0.95
+    front_statuses = statuses(fronts)
+    assert front_statuses.count("identified") / len(front_statuses) <= 0.03
+    assert "card_back" not in front_statuses[: len(front_statuses) // 2] or front_statuses.count("card_back") < 3
+
+
+def test_json_output_has_the_public_fields(identifier: Identifier, catalog_dir: Path) -> None:
+    texture = load_card_texture(catalog_dir / "images" / "xy12" / "xy12-1.jpg")
+    sim = CaptureSimulator([texture], SimOptions(size=(960, 540), max_tilt_deg=10.0, glare_prob=0.0, dim_prob=0.0))
+    cards = identifier.identify_image(sim.render(np.random.default_rng(4)).image)
+    assert len(cards) == 1
+    j = cards[0].as_json()
+    assert set(j) == {"status", "card_id", "name", "set_id", "number", "confidence", "alternatives", "quad"}
+    assert j["card_id"] == "xy12-1" and j["name"] == "Venusaur-EX" and j["set_id"] == "xy12" and j["number"] == "1"
+    assert 0.0 <= j["confidence"] <= 1.0
+    assert len(j["quad"]) == 4 and len(j["alternatives"]) <= 5
