@@ -5,12 +5,13 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint unit bench clean
+.PHONY: run test lint unit bench screenshots clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet --no-deps 'rapidocr-onnxruntime==1.4.4'
 	@touch $(STAMP)
 
 run: $(STAMP)
@@ -29,6 +30,10 @@ unit: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/detect.py
+
+# Screenshots of the GUI under a virtual X server (Debian: xvfb libxcb-icccm4 libxcb-keysyms1).
+screenshots: $(STAMP)
+	xvfb-run -a -s "-screen 0 1920x1080x24" $(PY) bench/screenshots.py --out docs/screenshots
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

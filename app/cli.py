@@ -26,17 +26,9 @@ VIDEO_SUFFIXES = frozenset({".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"})
 
 
 def _finder(settings: Settings):  # type: ignore[no-untyped-def]
-    from app.vision.detect import CardDetector, FinderSettings
-    from app.vision.finder import CardFinder
+    from app.engine import make_finder
 
-    detector = CardDetector(
-        FinderSettings(
-            model_path=settings.finder.model,
-            threads=settings.finder.threads,
-            min_area_frac=settings.finder.min_area_frac,
-        )
-    )
-    return CardFinder(detector)
+    return make_finder(settings)
 
 
 def draw_overlay(frame: np.ndarray, corners_list: Sequence[np.ndarray]) -> np.ndarray:
@@ -125,22 +117,32 @@ def _detect_one(finder, frame: np.ndarray, out_dir: Path, stem: str, overlay: bo
 # ---------------------------------------------------------------------------- watch (headless run)
 
 
-def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
-    """Headless scanner: print what the finder sees on the best (or given) source."""
-    spec = args.source or settings.camera.source
+def open_source(spec: str | None, settings: Settings):  # type: ignore[no-untyped-def]
+    """The source to scan (``auto`` picks the best one) and why it was chosen; says so when the demo
+    clip stands in for a missing camera."""
+    spec = spec or settings.camera.source
     if spec == "auto":
         choice = choose_best_source()
-        source, reason = choice.source, choice.reason
         if choice.is_demo:
             print("No camera found: playing the bundled demo clip (assets/demo.mp4).", flush=True)
-    else:
-        source, reason = source_from_spec(spec, realtime=False), f"source {spec!r} given"
-    print(f"Source: {source.description} — {reason}", flush=True)
-    finder = _finder(settings)
+        return choice.source, choice.reason
+    return source_from_spec(spec, realtime=False), f"source {spec!r} given"
+
+
+def _stop_on_signals() -> threading.Event:
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     if hasattr(signal, "SIGTERM"):
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    return stop
+
+
+def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
+    """Headless finder view: print what the finder sees on the best (or given) source."""
+    source, reason = open_source(args.source, settings)
+    print(f"Source: {source.description} — {reason}", flush=True)
+    finder = _finder(settings)
+    stop = _stop_on_signals()
     started = time.monotonic()
     last_count = -1
     frames = 0
@@ -174,22 +176,84 @@ def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def format_event(event) -> str:  # type: ignore[no-untyped-def]
+    """One human-readable line per scan event."""
+    head = f"t={event.t:7.2f}s  card#{event.track:<3} {event.event:10}"
+    if event.event == "identified":
+        return f"{head} {event.name} ({event.set_id} {event.number}) {event.confidence:.0%}" + (
+            f" [number read {event.ocr}]" if event.ocr else ""
+        )
+    if event.event == "uncertain":
+        options = ", ".join(f"{a['name']} ({a['set_id']} {a['number']})" for a in event.alternatives[:5])
+        return f"{head} pick one: {options}"
+    if event.event == "error":
+        return f"{head} {event.message}"
+    return head
+
+
+def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
+    """The live scanner, headless: one line (or JSON object) per event."""
+    from app.camera.exposure import GlareExposure
+    from app.engine import load_engine
+
+    if args.no_ocr:
+        settings.ocr.enabled = False
+    engine = load_engine(settings, args.bundle)
+    source, reason = open_source(args.source, settings)
+    if not args.json:
+        print(f"Source: {source.description} — {reason}", flush=True)
+        print(f"Embedding: {engine.embedder.description} ({engine.embedder.reason}); {engine.ocr_status}", flush=True)
+    stop = _stop_on_signals()
+    # Files replay by their own timestamps and wait for every answer: same events on any machine.
+    pipeline = engine.pipeline(settings, realtime=not source.is_recorded)
+    exposure = GlareExposure()
+    started = time.monotonic()
+    last_t = 0.0
+    errors = 0
+
+    def emit(events) -> None:  # type: ignore[no-untyped-def]
+        nonlocal errors
+        for event in events:
+            errors += event.event == "error"
+            print(json.dumps(event.as_json(), ensure_ascii=False) if args.json else format_event(event), flush=True)
+
+    try:
+        for frame in frames_with_reconnect(
+            source,
+            stop,
+            on_disconnect=lambda e, d: print(f"Camera lost ({e}); retrying in {d:.1f} s", file=sys.stderr, flush=True),
+            initial_backoff_s=settings.camera.reconnect_initial_s,
+            max_backoff_s=settings.camera.reconnect_max_s,
+        ):
+            last_t = frame.timestamp
+            result = pipeline.process(frame)
+            exposure.apply(source, result.worst_glare)
+            emit(result.events)
+            if pipeline.failed:
+                break
+            if args.max_seconds and time.monotonic() - started > args.max_seconds:
+                break
+        emit(pipeline.finish(last_t))
+    finally:
+        pipeline.close()
+        source.close()
+        engine.close()
+    return 1 if errors else 0
+
+
 # ---------------------------------------------------------------------------- catalog / identify
 
 
 def _embedder(settings: Settings, model: str | None = None):  # type: ignore[no-untyped-def]
-    from app.embed import create_embedder
+    from app.engine import make_embedder
 
-    return create_embedder(model or settings.embed.model, settings.embed.backends, settings.embed.threads)
+    return make_embedder(settings, model)
 
 
 def _thresholds(settings: Settings):  # type: ignore[no-untyped-def]
-    from app.match.matcher import MatchThresholds
+    from app.engine import thresholds_from
 
-    m = settings.match
-    return MatchThresholds(
-        unknown_below=m.unknown_below, accept_at=m.accept_at, min_margin=m.min_margin, back_at=m.back_at
-    )
+    return thresholds_from(settings)
 
 
 def cmd_catalog_build(args: argparse.Namespace, settings: Settings) -> int:
@@ -348,7 +412,11 @@ def cmd_collection(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cardsight", description="Trading-card camera scanner")
+    parser = argparse.ArgumentParser(
+        prog="cardsight",
+        description="Trading-card camera scanner. `cardsight` alone starts the window, `cardsight --kiosk` the "
+        "fullscreen kiosk (`--source S` picks the camera); the subcommands below run headless.",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command")
 
@@ -413,11 +481,27 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("out")
     collection.set_defaults(func=cmd_collection)
 
+    scan = sub.add_parser("scan", help="the live scanner, headless: one line per card event")
+    scan.add_argument("--source", help="auto, 0, picamera2, demo, URL, video file or image folder")
+    scan.add_argument("--json", action="store_true", help="one JSON object per event")
+    scan.add_argument("--bundle", help="reference bundle folder (default: the configured one)")
+    scan.add_argument("--no-ocr", action="store_true", help="do not read collector numbers")
+    scan.add_argument("--max-seconds", type=float, default=0.0, help="stop after this long (0 = until the end)")
+    scan.set_defaults(func=cmd_scan)
+
     watch = sub.add_parser("watch", help="headless live view: print the cards the finder sees")
     watch.add_argument("--source", help="auto, 0, picamera2, demo, URL, video file or image folder")
     watch.add_argument("--max-seconds", type=float, default=0.0, help="stop after this long (0 = until Ctrl-C)")
     watch.set_defaults(func=cmd_watch)
     return parser
+
+
+def command_names() -> set[str]:
+    """The subcommands (``scan``, ``identify``, …): anything else on the ``cardsight`` line starts the GUI."""
+    for action in build_parser()._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return set(action.choices)
+    return set()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,6 +6,7 @@ the environment: ``CARDSIGHT_FINDER__THREADS=2``.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -55,17 +56,55 @@ class EmbedConfig(BaseModel):
 
 class MatchConfig(BaseModel):
     bundle: Path = PROJECT_ROOT / "reference" / "default"
-    unknown_below: float = 0.65
-    accept_at: float = 0.70
-    min_margin: float = 0.06
+    # Calibrated by bench/openset.py (bench/results/openset.json): FAR ≤ 2 % on the eBay fronts.
+    unknown_below: float = 0.50
+    accept_at: float = 0.60
+    min_margin: float = 0.05
     back_at: float = 0.60
+    unknown_margin: float = 0.015
+    lookalike_above: float = 0.88
     exact_search_below: int = 4000
+
+
+class OcrConfig(BaseModel):
+    #: Read the collector number to split look-alike printings (needs rapidocr-onnxruntime).
+    enabled: bool = True
+    threads: int = Field(default=1, ge=1, le=16)
+
+
+class LiveConfig(BaseModel):
+    """Tracking and voting on a live stream (``cardsight scan``, the GUI, the kiosk)."""
+
+    max_motion: float = Field(default=0.015, gt=0)
+    min_sharpness: float = Field(default=40.0, ge=0)
+    max_glare: float = Field(default=0.25, ge=0, le=1)
+    steady_frames: int = Field(default=2, ge=1)
+    lost_after_s: float = Field(default=0.7, gt=0)
+    min_votes: int = Field(default=2, ge=1)
+    min_votes_reject: int = Field(default=3, ge=1)
+    decide_within_s: float = Field(default=1.5, gt=0)
+    lookalike_within: float = Field(default=0.10, ge=0)
+    max_ocr_attempts: int = Field(default=3, ge=1)
 
 
 class CollectionConfig(BaseModel):
     db: Path = Path.home() / ".local" / "share" / "cardsight" / "collection.db"
     #: FULL: every acknowledged scan survives a power cut; NORMAL: survives the app dying, ~3× faster.
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
+
+
+class UiConfig(BaseModel):
+    #: Add identified cards straight away (kiosk style) instead of waiting for Space / Add.
+    auto_add: bool = False
+    sounds: bool = True
+    #: The first-run welcome has been shown.
+    welcomed: bool = False
+
+
+class KioskConfig(BaseModel):
+    #: Needed to leave kiosk mode or open its settings. Change it on every kiosk.
+    pin: str = Field(default="1234", min_length=4, pattern=r"^[0-9]+$")
+    session_label: str = "Kiosk"
 
 
 class Settings(BaseSettings):
@@ -76,6 +115,10 @@ class Settings(BaseSettings):
     embed: EmbedConfig = Field(default_factory=EmbedConfig)
     match: MatchConfig = Field(default_factory=MatchConfig)
     collection: CollectionConfig = Field(default_factory=CollectionConfig)
+    ocr: OcrConfig = Field(default_factory=OcrConfig)
+    live: LiveConfig = Field(default_factory=LiveConfig)
+    ui: UiConfig = Field(default_factory=UiConfig)
+    kiosk: KioskConfig = Field(default_factory=KioskConfig)
     log_level: str = "INFO"
 
     @classmethod
@@ -110,3 +153,40 @@ def load_settings(**overrides: Any) -> Settings:
         ) from error
     except (OSError, ValueError) as error:
         raise ConfigError(f"Cannot read configuration {default_config_path()}: {error}") from error
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    # JSON string escapes are valid TOML basic-string escapes.
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+def settings_toml(settings: Settings) -> str:
+    """The settings that differ from the defaults, as a TOML document (defaults stay out, so a
+    new release's better defaults and a moved checkout's paths still apply)."""
+    lines: list[str] = []
+    top = settings.model_dump(mode="json", exclude_defaults=True)
+    for key, value in top.items():
+        if not isinstance(value, dict):
+            lines.append(f"{key} = {_toml_value(value)}")
+    for key, value in top.items():
+        if isinstance(value, dict):
+            lines.append(f"\n[{key}]")
+            lines += [f"{k} = {_toml_value(v)}" for k, v in value.items() if v is not None]
+    return "\n".join(lines) + "\n"
+
+
+def save_settings(settings: Settings, path: Path | None = None) -> Path:
+    """Write the settings file atomically (a crash mid-write keeps the old file)."""
+    path = path or default_config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(settings_toml(settings), encoding="utf-8")
+    os.replace(tmp, path)
+    logger.info("Settings saved to %s", path)
+    return path

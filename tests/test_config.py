@@ -27,3 +27,18 @@ def test_a_broken_config_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("CARDSIGHT_CONFIG", str(config))
     with pytest.raises(ConfigError, match="config"):
         load_settings()
+
+
+def test_saved_settings_hold_only_what_differs_and_load_back(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from app.config import save_settings
+
+    path = tmp_path / "config.toml"
+    monkeypatch.setenv("CARDSIGHT_CONFIG", str(path))
+    settings = load_settings()
+    settings.ui.auto_add = True
+    settings.camera.source = 'C:\\cams\\"front".mp4'
+    save_settings(settings)
+    text = path.read_text()
+    assert "[ui]" in text and "[finder]" not in text  # defaults (and absolute model paths) stay out
+    loaded = load_settings()
+    assert loaded.ui.auto_add is True and loaded.camera.source == 'C:\\cams\\"front".mp4'

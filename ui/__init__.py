@@ -1,1 +1,1 @@
-"""PySide6 GUI: renders engine state from ``app`` and sends user intents back (the GUI issue)."""
+"""PySide6 front end: renders engine state (``app``) and sends user intents back; no inference or SQL here."""

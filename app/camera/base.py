@@ -28,6 +28,9 @@ class Frame:
     image: BGRImage
     timestamp: float
     index: int
+    #: A small picture of the same view for the card finder's network (Picamera2's ``lores`` stream,
+    #: scaled by the ISP for free); None when the source has none and the finder scales ``image``.
+    analysis: BGRImage | None = None
 
 
 class CameraError(RuntimeError):

@@ -78,3 +78,24 @@ def probe_opencv_device(device: int | str) -> bool:
     finally:
         capture.release()
         cv2.utils.logging.setLogLevel(previous)
+
+
+def list_devices(sys_root: str = "/sys/class/video4linux") -> list[tuple[int, str]]:
+    """(index, name) of the V4L2 capture devices, for a settings list — without opening them (opening
+    a busy camera can take seconds). Empty where V4L2 does not exist (macOS, Windows)."""
+    from pathlib import Path
+
+    devices: list[tuple[int, str]] = []
+    root = Path(sys_root)
+    if not root.is_dir():
+        return devices
+    for entry in sorted(root.glob("video*")):
+        suffix = entry.name.removeprefix("video")
+        if not suffix.isdigit():
+            continue
+        try:
+            name = (entry / "name").read_text(encoding="utf-8").strip()
+        except OSError:
+            name = entry.name
+        devices.append((int(suffix), name))
+    return devices

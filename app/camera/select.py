@@ -26,11 +26,14 @@ class SourceChoice:
     is_demo: bool = False
 
 
-def source_from_spec(spec: str, realtime: bool = False, fps: float | None = None) -> FrameSource:
+def source_from_spec(
+    spec: str, realtime: bool = False, fps: float | None = None, size: tuple[int, int] | None = None
+) -> FrameSource:
     """``0`` / ``1`` → OpenCV device; ``picamera2`` or ``picamera2:N`` → Pi camera; a folder → image
     folder; a file → video; ``rtsp://`` / ``http://`` → stream; ``demo`` → the bundled clip."""
+    width, height = size if size else (None, None)
     if spec.isdigit():
-        return OpenCVDeviceSource(int(spec))
+        return OpenCVDeviceSource(int(spec), width, height)
     if spec.startswith("picamera2"):
         _, _, num = spec.partition(":")
         return Picamera2Source(camera_num=int(num or 0))

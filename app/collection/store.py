@@ -390,12 +390,52 @@ class Collection:
         finish: str | None = None,
         condition: str | None = None,
         limit: int | None = None,
+        offset: int = 0,
     ) -> list[dict[str, Any]]:
-        """Rows with quantity > 0, with card metadata; ``query`` matches name, number or card id."""
+        """Rows with quantity > 0, with card metadata; ``query`` matches name, number or card id.
+        ``limit``/``offset`` page through large collections (the GUI table fetches on demand)."""
+        where, args = self._inventory_where(query, set_id, rarity, finish, condition)
         sql = [
             "SELECT i.*, c.name, c.set_id, c.set_name, c.number, c.printed_total, c.rarity, c.supertype, c.set_code",
-            "FROM inventory i JOIN cards c ON c.card_id = i.card_id WHERE i.quantity > 0",
+            "FROM inventory i JOIN cards c ON c.card_id = i.card_id",
+            where,
+            "ORDER BY c.set_id, CAST(c.number AS INTEGER), c.number, i.finish, i.condition, i.language, i.location",
         ]
+        if limit:
+            sql.append(f"LIMIT {int(limit)} OFFSET {int(offset)}")
+        return [dict(r) for r in self.conn.execute(" ".join(sql), args)]
+
+    def inventory_totals(
+        self,
+        query: str = "",
+        set_id: str | None = None,
+        rarity: str | None = None,
+        finish: str | None = None,
+        condition: str | None = None,
+    ) -> tuple[int, int]:
+        """(rows, cards) matching the same filters as :meth:`inventory`."""
+        where, args = self._inventory_where(query, set_id, rarity, finish, condition)
+        rows, cards = self.conn.execute(
+            "SELECT COUNT(*), COALESCE(SUM(i.quantity), 0)"
+            f" FROM inventory i JOIN cards c ON c.card_id = i.card_id {where}",
+            args,
+        ).fetchone()
+        return int(rows), int(cards)
+
+    def inventory_values(self, column: str) -> list[str]:
+        """Distinct values of a filter column among held cards (set_id, rarity, finish, condition)."""
+        source = {"set_id": "c.set_id", "rarity": "c.rarity", "finish": "i.finish", "condition": "i.condition"}[column]
+        rows = self.conn.execute(
+            f"SELECT DISTINCT {source} FROM inventory i JOIN cards c ON c.card_id = i.card_id"
+            f" WHERE i.quantity > 0 AND {source} IS NOT NULL ORDER BY 1"
+        ).fetchall()
+        return [str(r[0]) for r in rows]
+
+    @staticmethod
+    def _inventory_where(
+        query: str, set_id: str | None, rarity: str | None, finish: str | None, condition: str | None
+    ) -> tuple[str, list[Any]]:
+        sql = ["WHERE i.quantity > 0"]
         args: list[Any] = []
         if query:
             sql.append("AND (c.name LIKE ? OR c.number = ? OR c.card_id = ? OR c.set_name LIKE ?)")
@@ -409,12 +449,7 @@ class Collection:
             if value:
                 sql.append(f"AND {column} = ?")
                 args.append(value)
-        sql.append(
-            "ORDER BY c.set_id, CAST(c.number AS INTEGER), c.number, i.finish, i.condition, i.language, i.location"
-        )
-        if limit:
-            sql.append(f"LIMIT {int(limit)}")
-        return [dict(r) for r in self.conn.execute(" ".join(sql), args)]
+        return " ".join(sql), args
 
     def session_quantities(self, session_id: int) -> dict[int, int]:
         """Per inventory row, how many cards a session's scans added (net of corrections and undo)."""
@@ -424,6 +459,12 @@ class Collection:
             (session_id,),
         ).fetchall()
         return {int(r[0]): int(r[1]) for r in rows if r[1]}
+
+    def scan_row(self, scan_id: int) -> dict[str, Any]:
+        row = self.conn.execute("SELECT * FROM scans WHERE id = ?", (scan_id,)).fetchone()
+        if row is None:
+            raise CollectionError(f"no scan {scan_id}")
+        return dict(row)
 
     def scans(self, session_id: int | None = None) -> list[dict[str, Any]]:
         if session_id is None:

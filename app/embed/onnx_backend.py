@@ -43,6 +43,8 @@ class OnnxEmbedder(EmbedderBackend):
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # No per-session arena: it keeps the high-water mark of every shape it saw (RSS, bench/live.py).
+        options.enable_cpu_mem_arena = False
         providers = choose_providers(ort.get_available_providers())
         try:
             self._session: ort.InferenceSession | None = ort.InferenceSession(

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -591,10 +591,24 @@ def render_clip(
 
     Ground truth per frame: the quads of the cards fully in view.
     """
+    return list(iter_clip(sim, rng, card_indices, fps, enter_s, hold_s, leave_s, gap_s))
+
+
+def iter_clip(
+    sim: CaptureSimulator,
+    rng: np.random.Generator,
+    card_indices: Sequence[int],
+    fps: float = 15.0,
+    enter_s: float = 1.0,
+    hold_s: float = 2.0,
+    leave_s: float = 0.8,
+    gap_s: float = 0.7,
+) -> Iterator[ClipFrame]:
+    """:func:`render_clip` one frame at a time (a minute at 30 fps does not fit in memory as a list).
+    Card ``k`` is in the picture from ``k·(enter+hold+leave+gap)`` for ``enter+hold+leave`` seconds."""
     width, height = sim.options.size
     background = sim.background(rng)
     effects_seed = int(rng.integers(0, 2**31))
-    frames: list[ClipFrame] = []
     t = 0.0
     per_card = enter_s + hold_s + leave_s + gap_s
     total = per_card * len(card_indices)
@@ -633,8 +647,7 @@ def render_clip(
             if inside:
                 truths.append((index, quad))
         capture = sim.render_scene(rng, placements, background=background, effects_seed=effects_seed)
-        frames.append(ClipFrame(capture.image, t, [q for _, q in truths], [i for i, _ in truths]))
-    return frames
+        yield ClipFrame(capture.image, t, [q for _, q in truths], [i for i, _ in truths])
 
 
 def write_clip(frames: Sequence[ClipFrame], path: str | Path, fps: float = 15.0) -> None:

@@ -17,7 +17,7 @@ import itertools
 import logging
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -87,10 +87,18 @@ class CardDetector:
         self.settings = settings or FinderSettings()
         self.segmenter = segmenter or CardSegmenter(self.settings.model_path, self.settings.threads)
 
-    def find_quads(self, frame: BGRImage) -> list[CardQuad]:
+    def find_quads(self, frame: BGRImage, analysis: BGRImage | None = None) -> list[CardQuad]:
+        """Quads in ``frame`` coordinates. ``analysis``: a smaller picture of the same view (a camera's
+        low-resolution stream) for the network; the sub-pixel refinement still uses ``frame``."""
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise ValueError(f"expected a BGR uint8 frame, got shape {frame.shape} {frame.dtype}")
-        seg = self.segmenter.segment(frame)
+        if analysis is None:
+            return self.quads_from_segmentation(frame, self.segmenter.segment(frame))
+        ratio = frame.shape[1] / analysis.shape[1]
+        if abs(frame.shape[0] / analysis.shape[0] - ratio) > 0.02 * ratio:
+            raise ValueError(f"analysis picture {analysis.shape[:2]} is not the frame {frame.shape[:2]} scaled")
+        seg = self.segmenter.segment(analysis)
+        seg = replace(seg, frame_per_map_px=seg.frame_per_map_px * ratio)
         return self.quads_from_segmentation(frame, seg)
 
     def quads_from_segmentation(self, frame: BGRImage, seg: SegmentationResult) -> list[CardQuad]:

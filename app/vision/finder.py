@@ -38,9 +38,9 @@ class CardFinder:
         self.size = size
         self._previous: list[FloatArray] = []
 
-    def find_cards(self, frame: BGRImage) -> list[FoundCard]:
+    def find_cards(self, frame: BGRImage, analysis: BGRImage | None = None) -> list[FoundCard]:
         found = []
-        for quad in self.detector.find_quads(frame):
+        for quad in self.detector.find_quads(frame, analysis):
             warped = warp_card(frame, quad.corners, self.size)
             found.append(
                 FoundCard(

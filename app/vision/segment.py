@@ -81,6 +81,8 @@ class CardSegmenter:
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # No per-session arena: it keeps the high-water mark of every shape it saw (RSS, bench/live.py).
+        options.enable_cpu_mem_arena = False
         self._session = ort.InferenceSession(str(self.model_path), options, providers=["CPUExecutionProvider"])
         self._input = self._session.get_inputs()[0].name
 

@@ -218,3 +218,44 @@ def test_source_spec_parsing(tmp_path: Path) -> None:
     assert isinstance(source_from_spec(str(write_video(tmp_path / "v.avi"))), VideoFileSource)
     with pytest.raises(CameraError, match="Unknown source"):
         source_from_spec(str(tmp_path / "missing.mp4"))
+
+
+def test_picamera2_lores_stream_becomes_the_finders_analysis_picture(picamera2_module) -> None:
+    with Picamera2Source(size=(1280, 720), lores_size=(384, 216)) as source:
+        frame = source.read()
+        camera = picamera2_module.INSTANCES[0]
+        assert camera.camera_config["lores"] == {"format": "YUV420", "size": (384, 216)}
+    assert frame is not None and frame.image.shape == (720, 1280, 3)
+    assert frame.analysis is not None and frame.analysis.shape == (216, 384, 3)
+
+
+def test_camera_module_3_gets_continuous_autofocus_and_a_trigger(picamera2_module) -> None:
+    with Picamera2Source() as source:
+        camera = picamera2_module.INSTANCES[0]
+        assert camera.controls["AfMode"] == 2
+        assert source.trigger_autofocus()
+        assert {"AfMode": 1, "AfTrigger": 0} in camera.control_history
+
+
+def test_fixed_focus_camera_is_not_sent_autofocus_controls(picamera2_module) -> None:
+    picamera2_module.CAMERAS[:] = [{"Model": "imx219", "Num": 0}]
+    with Picamera2Source() as source:
+        camera = picamera2_module.INSTANCES[0]
+        assert "AfMode" not in camera.controls
+        assert source.trigger_autofocus() is False
+
+
+def test_glare_steps_exposure_down_and_back_within_the_sensor_range(picamera2_module) -> None:
+    from app.camera.exposure import GlareExposure
+
+    controller = GlareExposure(settle_frames=1, step=0.5, minimum=-1.0)
+    with Picamera2Source() as source:
+        camera = picamera2_module.INSTANCES[0]
+        for _ in range(5):
+            controller.apply(source, glare=0.3)
+        assert camera.controls["ExposureValue"] == -1.0
+        for _ in range(5):
+            controller.apply(source, glare=0.0)
+        assert camera.controls["ExposureValue"] == 0.0
+        controller.apply(source, glare=None)  # no card in view: leave it
+        assert source.set_exposure_compensation(-20.0) == -8.0  # clamped to what the sensor allows

@@ -3,9 +3,12 @@
 Source read: raspberrypi/picamera2 (``picamera2/picamera2.py``): ``Picamera2(camera_num=0)``,
 ``Picamera2.global_camera_info()``, ``create_video_configuration(main={...}, lores={...})`` returning
 a config dict with ``main``/``lores`` stream dicts, ``configure(config)``, ``set_controls(dict)``,
-``start()``, ``capture_array(name="main", wait=None)`` — with ``wait=False`` it returns a job that
-``wait(job, timeout=None)`` resolves (raising ``TimeoutError`` when the camera stops delivering),
-``stop()``, ``close()``. ``RGB888`` arrays are H×W×3 in B, G, R byte order. Capturing before
+``start()``, ``capture_array(name="main", wait=None)`` and ``capture_arrays(names, wait=None)``
+(result ``(arrays, metadata)``) — with ``wait=False`` they return a job that ``wait(job,
+timeout=None)`` resolves (raising ``TimeoutError`` when the camera stops delivering), the
+``camera_controls`` dict (control → (min, max, default); ``AfMode``/``AfTrigger`` only on the
+autofocus Camera Module 3, imx708), ``stop()``, ``close()``. ``YUV420`` arrays are I420 planes,
+(H·3/2)×W. ``RGB888`` arrays are H×W×3 in B, G, R byte order. Capturing before
 ``start()`` or configuring while started raises ``RuntimeError`` as the real one does.
 """
 
@@ -47,7 +50,16 @@ class Picamera2:
         self.started = False
         self.closed = False
         self.controls: dict[str, Any] = {}
+        self.control_history: list[dict[str, Any]] = []
         self.frames = 0
+        model = CAMERAS[camera_num].get("Model", "")
+        self.camera_controls: dict[str, tuple[Any, Any, Any]] = {
+            "ExposureValue": (-8.0, 8.0, 0.0),
+            "AeMeteringMode": (0, 3, 0),
+            "AnalogueGain": (1.0, 16.0, None),
+        }
+        if model == "imx708":
+            self.camera_controls |= {"AfMode": (0, 2, 0), "AfTrigger": (0, 1, 0), "LensPosition": (0.0, 15.0, 1.0)}
         INSTANCES.append(self)
 
     def create_video_configuration(
@@ -68,30 +80,46 @@ class Picamera2:
         self.camera_config = camera_config
 
     def set_controls(self, controls: dict[str, Any]) -> None:
+        unknown = set(controls) - set(self.camera_controls)
+        if unknown:
+            raise RuntimeError(f"Control {sorted(unknown)[0]} is not advertised by libcamera")
         self.controls.update(controls)
+        self.control_history.append(dict(controls))
 
     def start(self) -> None:
         if self.camera_config is None:
             raise RuntimeError("Camera has not been configured")
         self.started = True
 
-    def capture_array(self, name: str = "main", wait: Any = None, signal_function: Any = None) -> Any:
+    def _array(self, name: str) -> Any:
+        assert self.camera_config is not None
+        stream = self.camera_config[name]
+        if stream is None:
+            raise RuntimeError(f"Stream {name!r} is not configured")
+        width, height = stream["size"]
+        if stream["format"] == "YUV420":
+            return np.full((height * 3 // 2, width), 128, np.uint8)
+        channels = 3 if stream["format"] in ("RGB888", "BGR888") else 4
+        image = np.full((height, width, channels), self.frames % 256, np.uint8)
+        image[..., 0] = 200  # blue channel first in memory for RGB888
+        return image
+
+    def _job(self, names: list[str], with_metadata: bool) -> _Job:
         if not self.started:
             raise RuntimeError("Camera must be started before capturing")
         if FAIL_AFTER_FRAMES is not None and self.frames >= FAIL_AFTER_FRAMES:
-            job = _Job(error=TimeoutError("Frame request timed out"))
-        else:
-            assert self.camera_config is not None
-            stream = self.camera_config[name]
-            width, height = stream["size"]
-            channels = 3 if stream["format"] in ("RGB888", "BGR888") else 4
-            image = np.full((height, width, channels), self.frames % 256, np.uint8)
-            image[..., 0] = 200  # blue channel first in memory for RGB888
-            self.frames += 1
-            job = _Job(result=image)
-        if wait is False:
-            return job
-        return job.get_result()
+            return _Job(error=TimeoutError("Frame request timed out"))
+        arrays = [self._array(n) for n in names]
+        self.frames += 1
+        return _Job(result=(arrays, {"SensorTimestamp": self.frames}) if with_metadata else arrays[0])
+
+    def capture_array(self, name: str = "main", wait: Any = None, signal_function: Any = None) -> Any:
+        job = self._job([name], with_metadata=False)
+        return job if wait is False else job.get_result()
+
+    def capture_arrays(self, names: list[str] | None = None, wait: Any = None, signal_function: Any = None) -> Any:
+        job = self._job(list(names or ["main"]), with_metadata=True)
+        return job if wait is False else job.get_result()
 
     def wait(self, job: _Job, timeout: float | None = None) -> Any:
         return job.get_result(timeout)

@@ -1,0 +1,111 @@
+"""Builds the scanning engine from settings — the one place the CLI, the GUI and the benches share."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from app.config import Settings
+from app.embed.base import EmbedderBackend
+from app.match.bundle import ReferenceBundle
+from app.match.matcher import Matcher, MatchThresholds
+from app.match.voting import VotingConfig
+from app.ocr.reader import NumberReader, OcrUnavailable
+from app.pipeline import ScanPipeline
+from app.vision.detect import CardDetector, FinderSettings
+from app.vision.finder import CardFinder
+from app.vision.tracker import TrackerConfig
+
+logger = logging.getLogger(__name__)
+
+
+def make_finder(settings: Settings) -> CardFinder:
+    detector = CardDetector(
+        FinderSettings(
+            model_path=settings.finder.model,
+            threads=settings.finder.threads,
+            min_area_frac=settings.finder.min_area_frac,
+        )
+    )
+    return CardFinder(detector)
+
+
+def make_embedder(settings: Settings, model: str | None = None) -> EmbedderBackend:
+    from app.embed import create_embedder
+
+    return create_embedder(model or settings.embed.model, settings.embed.backends, settings.embed.threads)
+
+
+def thresholds_from(settings: Settings) -> MatchThresholds:
+    m = settings.match
+    return MatchThresholds(
+        unknown_below=m.unknown_below,
+        accept_at=m.accept_at,
+        min_margin=m.min_margin,
+        back_at=m.back_at,
+        unknown_margin=m.unknown_margin,
+        lookalike_above=m.lookalike_above,
+    )
+
+
+def make_reader(settings: Settings) -> tuple[NumberReader | None, str]:
+    """The OCR reader, or None with the reason (OCR is an improvement, never a requirement)."""
+    if not settings.ocr.enabled:
+        return None, "collector-number OCR off in settings"
+    try:
+        return NumberReader(threads=settings.ocr.threads), "collector-number OCR on (rapidocr-onnxruntime)"
+    except OcrUnavailable as error:
+        logger.warning("%s", error)
+        return None, str(error)
+
+
+@dataclass
+class Engine:
+    finder: CardFinder
+    embedder: EmbedderBackend
+    bundle: ReferenceBundle
+    matcher: Matcher
+    reader: NumberReader | None
+    ocr_status: str
+
+    def pipeline(self, settings: Settings, realtime: bool) -> ScanPipeline:
+        live = settings.live
+        return ScanPipeline(
+            self.finder,
+            self.embedder,
+            self.bundle,
+            self.matcher,
+            self.reader,
+            TrackerConfig(
+                max_motion=live.max_motion,
+                min_sharpness=live.min_sharpness,
+                max_glare=live.max_glare,
+                steady_frames=live.steady_frames,
+                lost_after_s=live.lost_after_s,
+            ),
+            VotingConfig(
+                min_votes=live.min_votes,
+                min_votes_reject=live.min_votes_reject,
+                decide_within_s=live.decide_within_s,
+                lookalike_within=live.lookalike_within,
+                max_ocr_attempts=live.max_ocr_attempts,
+            ),
+            realtime=realtime,
+        )
+
+    def close(self) -> None:
+        self.embedder.close()
+
+
+def load_engine(settings: Settings, bundle: str | None = None, model: str | None = None) -> Engine:
+    """Finder, embedder, bundle (refused if built with another model), matcher and OCR.
+    Raises BundleError / EmbedderError with a message a user can act on."""
+    embedder = make_embedder(settings, model)
+    try:
+        reference = ReferenceBundle.load(bundle or settings.match.bundle, embedder.model_sha256, embedder.dim)
+    except Exception:
+        embedder.close()
+        raise
+    matcher = Matcher(reference, thresholds_from(settings), settings.match.exact_search_below)
+    reader, ocr_status = make_reader(settings)
+    return Engine(make_finder(settings), embedder, reference, matcher, reader, ocr_status)

@@ -1,0 +1,170 @@
+"""The identification worker thread: embeds the newest steady crop of each track, reads number strips.
+
+Bounded by construction: at most one pending crop per track (a newer crop replaces an older one that
+was not started yet — stale work is dropped, never queued) and a small OCR queue. Every wait has a
+timeout; a crash inside the worker is reported as a :class:`WorkerFailure` result and the thread
+stays dead, so the pipeline can surface it instead of waiting for answers that never come.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from app.camera.base import BGRImage
+from app.embed.base import EmbedderBackend
+from app.match.matcher import Matcher, MatchResult
+from app.ocr.reader import NumberReader, StripReading
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EmbedResult:
+    track_id: int
+    upright: npt.NDArray[np.float32]
+    turned: npt.NDArray[np.float32]
+    #: This frame alone, the better way up.
+    frame_match: MatchResult
+    crop: BGRImage
+    timestamp: float
+
+
+@dataclass(frozen=True)
+class OcrResult:
+    track_id: int
+    reading: StripReading
+    timestamp: float
+
+
+@dataclass(frozen=True)
+class WorkerFailure:
+    message: str
+
+
+WorkerResult = EmbedResult | OcrResult | WorkerFailure
+
+
+class IdentifyWorker:
+    def __init__(
+        self,
+        embedder: EmbedderBackend,
+        matcher: Matcher,
+        reader: NumberReader | None = None,
+        max_ocr_queue: int = 4,
+    ) -> None:
+        self.embedder = embedder
+        self.matcher = matcher
+        self.reader = reader
+        self._crops: dict[int, tuple[BGRImage, float]] = {}
+        self._ocr: collections.deque[tuple[int, BGRImage, float]] = collections.deque(maxlen=max_ocr_queue)
+        self._results: list[WorkerResult] = []
+        self._lock = threading.Condition()
+        self._busy = False
+        self._stopping = False
+        self.failure: str | None = None
+        self.dropped_crops = 0
+        self._thread = threading.Thread(target=self._run, name="cardsight-identify", daemon=True)
+        self._thread.start()
+
+    # ------------------------------------------------------------------ producer side
+    def submit_crop(self, track_id: int, crop: BGRImage, timestamp: float) -> None:
+        """Newest crop wins: replaces a pending, not yet started crop of the same track."""
+        with self._lock:
+            if track_id in self._crops:
+                self.dropped_crops += 1
+            self._crops[track_id] = (crop, timestamp)
+            self._lock.notify()
+
+    def submit_strip(self, track_id: int, strip: BGRImage, timestamp: float) -> None:
+        with self._lock:
+            self._ocr.append((track_id, strip, timestamp))
+            self._lock.notify()
+
+    def forget(self, track_id: int) -> None:
+        """The track ended: its pending work is no longer wanted."""
+        with self._lock:
+            self._crops.pop(track_id, None)
+
+    def take_results(self) -> list[WorkerResult]:
+        """Everything finished since the last call (never blocks)."""
+        with self._lock:
+            results, self._results = self._results, []
+        return results
+
+    def wait_idle(self, timeout_s: float) -> bool:
+        """Block until no work is pending or running (used for recorded sources, where results must
+        not depend on machine speed). False on timeout or when the worker died."""
+        deadline = time.monotonic() + timeout_s
+        with self._lock:
+            while self._crops or self._ocr or self._busy:
+                if self.failure is not None:
+                    return False
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._lock.wait(remaining)
+        return self.failure is None
+
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        with self._lock:
+            self._stopping = True
+            self._lock.notify_all()
+        self._thread.join(timeout_s)
+        if self._thread.is_alive():
+            logger.warning("Identification worker did not stop within %.1f s", timeout_s)
+
+    # ------------------------------------------------------------------ worker side
+    def _next_job(self) -> tuple[str, Any] | None:
+        with self._lock:
+            while not (self._stopping or self._crops or self._ocr):
+                self._lock.wait(0.5)
+            if self._stopping:
+                return None
+            self._busy = True
+            if self._crops:
+                # Oldest track first, so one busy track cannot starve the others.
+                track_id = next(iter(self._crops))
+                crop, timestamp = self._crops.pop(track_id)
+                return "embed", (track_id, crop, timestamp)
+            return "ocr", self._ocr.popleft()
+
+    def _run(self) -> None:
+        try:
+            while (job := self._next_job()) is not None:
+                kind, payload = job
+                result: WorkerResult = self._embed(*payload) if kind == "embed" else self._read(*payload)
+                with self._lock:
+                    self._results.append(result)
+                    self._busy = False
+                    self._lock.notify_all()
+        except Exception as error:  # a dead worker must be loud: the pipeline turns this into an event
+            logger.exception("Identification worker died")
+            with self._lock:
+                self.failure = f"identification worker died: {error!r}"
+                self._results.append(WorkerFailure(self.failure))
+                self._busy = False
+                self._lock.notify_all()
+
+    def _embed(self, track_id: int, crop: BGRImage, timestamp: float) -> EmbedResult:
+        turned_crop = cv2.rotate(crop, cv2.ROTATE_180)
+        vectors = self.embedder.embed([crop, turned_crop])
+        upright, turned = self.matcher.match(vectors)
+        frame_match = turned if turned.similarity > upright.similarity + 0.02 else upright
+        return EmbedResult(track_id, vectors[0], vectors[1], frame_match, crop, timestamp)
+
+    def _read(self, track_id: int, strip: BGRImage, timestamp: float) -> OcrResult:
+        assert self.reader is not None
+        return OcrResult(track_id, self.reader.read_strip(strip), timestamp)

@@ -1,0 +1,80 @@
+"""Combining the evidence of several frames of one track into one decision.
+
+Each embedded crop adds its L2-normalised vector (both ways up: the orientation classifier is good,
+the match is the final word); the decision is made on the normalised mean, which averages away the
+glare, blur and noise of single frames.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+from app.match.matcher import Matcher, MatchResult
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class VotingConfig:
+    #: Frames that must agree before an ``identified`` commit.
+    min_votes: int = 2
+    #: Frames that must say "not in the catalogue" (or "card back") before that is reported.
+    min_votes_reject: int = 3
+    #: After this long steady without a confident answer, report ``uncertain`` with the top-5.
+    decide_within_s: float = 1.5
+    #: A look-alike (another printing of the same name) this close to the best triggers an OCR check.
+    lookalike_within: float = 0.10
+    #: Number-strip reads per track before giving up on OCR (each ~0.2 s on two cores).
+    max_ocr_attempts: int = 3
+
+
+@dataclass
+class TrackVotes:
+    """The running evidence of one track."""
+
+    upright_sum: npt.NDArray[np.float32] | None = None
+    turned_sum: npt.NDArray[np.float32] | None = None
+    count: int = 0
+    #: Per-frame best card ids (to require the latest frames to agree with the mean).
+    frame_best: list[str | None] = field(default_factory=list)
+
+    def add(self, upright: npt.NDArray[np.float32], turned: npt.NDArray[np.float32], best: str | None) -> None:
+        self.upright_sum = upright.copy() if self.upright_sum is None else self.upright_sum + upright
+        self.turned_sum = turned.copy() if self.turned_sum is None else self.turned_sum + turned
+        self.count += 1
+        self.frame_best.append(best)
+
+    def mean_vectors(self) -> npt.NDArray[np.float32]:
+        """[2, D]: the normalised mean upright and turned embeddings."""
+        assert self.upright_sum is not None and self.turned_sum is not None
+        stacked = np.stack([self.upright_sum, self.turned_sum]).astype(np.float32)
+        return stacked / np.maximum(np.linalg.norm(stacked, axis=1, keepdims=True), 1e-12)
+
+
+@dataclass(frozen=True)
+class VoteOutcome:
+    match: MatchResult
+    #: True when the mean matched better turned by 180° than as the finder oriented the card.
+    turned: bool
+    votes: int
+    #: The frames agree with the mean's best card.
+    consistent: bool
+
+
+def combined_match(matcher: Matcher, votes: TrackVotes, k: int = 5) -> VoteOutcome:
+    upright, turned = matcher.match(votes.mean_vectors(), k)
+    flip = turned.similarity > upright.similarity + 0.02
+    match = turned if flip else upright
+    recent = votes.frame_best[-2:]
+    best_key = match.card_id if match.status in ("identified", "uncertain") else match.status
+    consistent = all(b == best_key for b in recent)
+    return VoteOutcome(match, flip, votes.count, consistent)
+
+
+def frame_best(result: MatchResult) -> str | None:
+    """What one frame says, in the form ``TrackVotes.frame_best`` keeps."""
+    return result.card_id if result.status in ("identified", "uncertain") else result.status

@@ -1,0 +1,390 @@
+"""The live scanner: frames → finder → tracker → identification worker → votes → ``ScanEvent``s.
+
+The capture side (``process``) never waits for inference on live sources: it hands the newest steady
+crop of each track to the worker and folds in whatever the worker has finished. For recorded sources
+(``realtime=False``) it waits for the worker after each frame (with a timeout), so a file gives the
+same events on any machine.
+
+Exactly one decision event (``identified | uncertain | unknown | card_back``) per presentation of a
+card, then ``lost`` when it leaves the view.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from app.camera.base import BGRImage, Frame
+from app.embed.base import EmbedderBackend
+from app.identify_worker import EmbedResult, IdentifyWorker, OcrResult, WorkerFailure
+from app.match.bundle import ReferenceBundle
+from app.match.matcher import Candidate, Matcher, MatchResult
+from app.match.voting import TrackVotes, VoteOutcome, VotingConfig, combined_match, frame_best
+from app.ocr.reader import NumberReader, warp_number_strip
+from app.ocr.rerank import rerank_by_number
+from app.vision.finder import CardFinder
+from app.vision.geometry import FloatArray
+from app.vision.tracker import CardTracker, Track, TrackerConfig, TrackState
+
+logger = logging.getLogger(__name__)
+
+EventKind = Literal["identified", "uncertain", "unknown", "card_back", "lost", "error"]
+
+
+@dataclass(frozen=True)
+class ScanEvent:
+    t: float
+    track: int
+    event: EventKind
+    card_id: str | None = None
+    name: str | None = None
+    set_id: str | None = None
+    number: str | None = None
+    confidence: float = 0.0
+    alternatives: list[dict[str, Any]] = field(default_factory=list)
+    #: The straightened crop that was identified (for the GUI and the collection; not in JSON).
+    crop: BGRImage | None = field(default=None, repr=False, compare=False)
+    #: Wall-clock seconds from the track turning steady to this event.
+    latency_s: float | None = None
+    #: What the number strip said, when it was read.
+    ocr: str | None = None
+    message: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        """The public ``cardsight scan --json`` line (keep stable)."""
+        out: dict[str, Any] = {
+            "t": round(self.t, 3),
+            "track": self.track,
+            "event": self.event,
+            "card_id": self.card_id,
+            "name": self.name,
+            "set_id": self.set_id,
+            "number": self.number,
+            "confidence": round(self.confidence, 4),
+            "alternatives": self.alternatives,
+        }
+        if self.ocr is not None:
+            out["ocr"] = self.ocr
+        if self.message is not None:
+            out["message"] = self.message
+        return out
+
+
+@dataclass(frozen=True)
+class TrackView:
+    """What the GUI draws for one card in the current frame."""
+
+    track_id: int
+    corners: FloatArray
+    state: TrackState
+    card_id: str | None
+    #: Blown-out share of the card in this frame (drives exposure compensation where the camera can).
+    glare: float = 0.0
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    frame: Frame
+    tracks: list[TrackView]
+    events: list[ScanEvent]
+    #: Seconds the capture side spent on this frame (finder + tracker + bookkeeping).
+    process_s: float
+    #: ``time.monotonic()`` when processing of the frame began (for end-to-end display latency).
+    started_at: float = 0.0
+
+    @property
+    def worst_glare(self) -> float | None:
+        return max((t.glare for t in self.tracks), default=None)
+
+
+@dataclass
+class _TrackWork:
+    votes: TrackVotes = field(default_factory=TrackVotes)
+    steady_wall: float | None = None
+    ocr_pending: bool = False
+    ocr_done: bool = False
+    ocr_attempts: int = 0
+    last_outcome: VoteOutcome | None = None
+    last_crop: BGRImage | None = None
+    #: The frame and the card's corners there, for an OCR strip at full resolution.
+    last_frame: BGRImage | None = None
+    last_corners: FloatArray | None = None
+
+
+class ScanPipeline:
+    def __init__(
+        self,
+        finder: CardFinder,
+        embedder: EmbedderBackend,
+        bundle: ReferenceBundle,
+        matcher: Matcher | None = None,
+        reader: NumberReader | None = None,
+        tracker_config: TrackerConfig | None = None,
+        voting: VotingConfig | None = None,
+        realtime: bool = True,
+        worker_timeout_s: float = 10.0,
+    ) -> None:
+        self.finder = finder
+        self.bundle = bundle
+        self.matcher = matcher or Matcher(bundle)
+        self.reader = reader
+        self.tracker = CardTracker(tracker_config)
+        self.voting = voting or VotingConfig()
+        self.realtime = realtime
+        self.worker_timeout_s = worker_timeout_s
+        self.worker = IdentifyWorker(embedder, self.matcher, reader)
+        self._work: dict[int, _TrackWork] = {}
+        self._failed = False
+        self._pending_since: float | None = None
+
+    # ------------------------------------------------------------------ public
+    def process(self, frame: Frame) -> FrameResult:
+        started = time.perf_counter()
+        started_at = time.monotonic()
+        t = frame.timestamp
+        events: list[ScanEvent] = []
+        found = self.finder.find_cards(frame.image, frame.analysis)
+        seen, ended = self.tracker.update(found, t)
+        for track in seen:
+            work = self._work.setdefault(track.track_id, _TrackWork())
+            if track.state == "steady":
+                if work.steady_wall is None:
+                    work.steady_wall = time.monotonic()
+                work.last_frame = frame.image
+                work.last_corners = track.card.corners
+                if not work.ocr_pending:
+                    self.worker.submit_crop(track.track_id, track.card.warped.image, t)
+        if (
+            not self.realtime
+            and not self._failed
+            and not self.worker.wait_idle(self.worker_timeout_s)
+            and self.worker.failure is None
+        ):
+            events.append(self._error(t, f"identification took longer than {self.worker_timeout_s:.0f} s"))
+        events += self._fold_results(t)
+        events += self._check_deadlines(t)
+        for track in ended:
+            events += self._end_track(track, t)
+        events += self._check_worker(t)
+        views = [
+            TrackView(tr.track_id, tr.card.corners, tr.state, tr.decided_card_id, tr.card.glare)
+            for tr in self.tracker.tracks.values()
+            if tr.last_seen == t
+        ]
+        return FrameResult(frame, views, events, time.perf_counter() - started, started_at)
+
+    def finish(self, t: float) -> list[ScanEvent]:
+        """The stream ended: settle what the worker still has, close every track."""
+        events: list[ScanEvent] = []
+        if not self._failed:
+            self.worker.wait_idle(self.worker_timeout_s)
+            events += self._fold_results(t)
+        for track in self.tracker.end_all():
+            events += self._end_track(track, t)
+        return events
+
+    def close(self) -> None:
+        self.worker.stop()
+
+    def __enter__(self) -> ScanPipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ results
+    def _fold_results(self, t: float) -> list[ScanEvent]:
+        events: list[ScanEvent] = []
+        for result in self.worker.take_results():
+            if isinstance(result, WorkerFailure):
+                events += self._check_worker(t)
+                continue
+            track = self.tracker.tracks.get(result.track_id)
+            work = self._work.get(result.track_id)
+            if track is None or work is None or track.decided:
+                continue
+            if isinstance(result, EmbedResult):
+                events += self._on_embedding(track, work, result, t)
+            elif isinstance(result, OcrResult):
+                events += self._on_reading(track, work, result, t)
+        return events
+
+    def _on_embedding(self, track: Track, work: _TrackWork, result: EmbedResult, t: float) -> list[ScanEvent]:
+        work.votes.add(result.upright, result.turned, frame_best(result.frame_match))
+        work.last_crop = result.crop
+        outcome = combined_match(self.matcher, work.votes)
+        work.last_outcome = outcome
+        match, voting = outcome.match, self.voting
+        if not outcome.consistent or work.ocr_pending:
+            return []
+        if match.status in ("card_back", "unknown"):
+            if outcome.votes >= voting.min_votes_reject:
+                return [self._decide(track, work, match.status, outcome, t)]
+            return []
+        if outcome.votes < voting.min_votes:
+            return []
+        if self._wants_number_check(match) and not work.ocr_done:
+            self._request_ocr(track, work, outcome, t)
+            return []
+        if match.status == "identified":
+            return [self._decide(track, work, "identified", outcome, t)]
+        return []
+
+    def _wants_number_check(self, match: MatchResult) -> bool:
+        """Ambiguous (uncertain), or another printing of the same name is close: read the number."""
+        if self.reader is None or match.card_id is None:
+            return False
+        if match.status == "uncertain":
+            return True
+        name = self.bundle.metadata.get(match.card_id, {}).get("name")
+        return any(
+            a.card_id != match.card_id
+            and match.similarity - a.similarity <= self.voting.lookalike_within
+            and self.bundle.metadata.get(a.card_id, {}).get("name") == name
+            for a in match.alternatives
+        )
+
+    def _request_ocr(self, track: Track, work: _TrackWork, outcome: VoteOutcome, t: float) -> None:
+        if work.last_frame is None or work.last_corners is None:
+            return
+        corners = np.roll(work.last_corners, 2, axis=0) if outcome.turned else work.last_corners
+        strip = warp_number_strip(work.last_frame, corners)
+        work.ocr_pending = True
+        work.ocr_attempts += 1
+        self.worker.submit_strip(track.track_id, strip, t)
+
+    def _on_reading(self, track: Track, work: _TrackWork, result: OcrResult, t: float) -> list[ScanEvent]:
+        work.ocr_pending = False
+        outcome = work.last_outcome
+        if outcome is None:
+            return []
+        match = outcome.match
+        reading = result.reading
+        read_text = None
+        if reading.number is not None:
+            total = f"/{reading.number.printed_total}" if reading.number.printed_total else ""
+            read_text = f"{reading.number.number}{total}" + (f" {reading.set_code}" if reading.set_code else "")
+        reranked = rerank_by_number(match.alternatives, reading, self.bundle.metadata)
+        if reranked.verdict in ("confirmed", "reranked") and reranked.card_id is not None:
+            chosen = reranked.candidates[0]
+            # The number rules out the look-alikes that shared the picture's probability mass.
+            ruled_out = sum(
+                a.confidence
+                for a in match.alternatives
+                if a.card_id != chosen.card_id and match.similarity - a.similarity <= 0.08
+            )
+            confident = MatchResult(
+                "identified",
+                chosen.card_id,
+                chosen.similarity,
+                min(1.0, max(match.confidence, chosen.confidence) + ruled_out),
+                match.margin,
+                reranked.candidates,
+            )
+            work.ocr_done = True
+            outcome = VoteOutcome(confident, outcome.turned, outcome.votes, True)
+            return [self._decide(track, work, "identified", outcome, t, read_text)]
+        if work.ocr_attempts < self.voting.max_ocr_attempts:
+            return []  # blurred or misread: try again on the next steady frame
+        work.ocr_done = True
+        if reranked.verdict == "illegible" and match.status == "identified":
+            return [self._decide(track, work, "identified", outcome, t)]
+        # The number contradicts the picture, or an ambiguous picture stays ambiguous: let a person choose.
+        return [self._decide(track, work, "uncertain", outcome, t, read_text)]
+
+    def _check_deadlines(self, t: float) -> list[ScanEvent]:
+        events = []
+        for track in list(self.tracker.tracks.values()):
+            work = self._work.get(track.track_id)
+            if track.decided or work is None or work.last_outcome is None or track.steady_since is None:
+                continue
+            if work.ocr_pending or t - track.steady_since < self.voting.decide_within_s:
+                continue
+            events.append(self._settle(track, work, t))
+        return events
+
+    def _settle(self, track: Track, work: _TrackWork, t: float) -> ScanEvent:
+        """Out of time: report the best honest answer — never a commit the evidence did not reach."""
+        assert work.last_outcome is not None
+        match = work.last_outcome.match
+        kind: EventKind = match.status if match.status in ("unknown", "card_back") else "uncertain"
+        return self._decide(track, work, kind, work.last_outcome, t)
+
+    def _end_track(self, track: Track, t: float) -> list[ScanEvent]:
+        events: list[ScanEvent] = []
+        work = self._work.pop(track.track_id, None)
+        self.worker.forget(track.track_id)
+        if not track.decided and work is not None and work.last_outcome is not None and work.votes.count >= 1:
+            # Taken away before a decision: still report what was seen, so no scan is lost.
+            events.append(self._settle(track, work, t))
+        if track.reported:
+            events.append(ScanEvent(t=t, track=track.track_id, event="lost", card_id=track.decided_card_id))
+        return events
+
+    # ------------------------------------------------------------------ events
+    def _decide(
+        self,
+        track: Track,
+        work: _TrackWork,
+        kind: EventKind,
+        outcome: VoteOutcome,
+        t: float,
+        ocr: str | None = None,
+    ) -> ScanEvent:
+        match = outcome.match
+        card_id = match.card_id if kind in ("identified", "uncertain") else None
+        if kind == "uncertain" and card_id is None and match.alternatives:
+            card_id = match.alternatives[0].card_id
+        meta = self.bundle.metadata.get(card_id, {}) if card_id else {}
+        track.state = kind if kind in ("identified", "uncertain", "unknown", "card_back") else track.state
+        track.reported = True
+        track.decided_card_id = card_id if kind == "identified" else None
+        latency = time.monotonic() - work.steady_wall if work.steady_wall is not None else None
+        event = ScanEvent(
+            t=t,
+            track=track.track_id,
+            event=kind,
+            card_id=card_id,
+            name=meta.get("name"),
+            set_id=meta.get("set_id"),
+            number=meta.get("number"),
+            confidence=match.confidence if kind != "unknown" else 0.0,
+            alternatives=[_alternative(a, self.bundle) for a in match.alternatives[:5]],
+            crop=work.last_crop,
+            latency_s=latency,
+            ocr=ocr,
+        )
+        logger.info("Track %d: %s %s (%.2f)", track.track_id, kind, card_id, event.confidence)
+        return event
+
+    def _error(self, t: float, message: str) -> ScanEvent:
+        logger.error("%s", message)
+        return ScanEvent(t=t, track=0, event="error", message=message)
+
+    def _check_worker(self, t: float) -> list[ScanEvent]:
+        if self._failed:
+            return []
+        if self.worker.failure is not None or not self.worker.alive:
+            self._failed = True
+            return [self._error(t, self.worker.failure or "identification worker stopped")]
+        return []
+
+    @property
+    def failed(self) -> bool:
+        return self._failed
+
+
+def _alternative(candidate: Candidate, bundle: ReferenceBundle) -> dict[str, Any]:
+    meta = bundle.metadata.get(candidate.card_id, {})
+    return {
+        "card_id": candidate.card_id,
+        "name": meta.get("name"),
+        "set_id": meta.get("set_id"),
+        "number": meta.get("number"),
+        "similarity": round(candidate.similarity, 4),
+        "confidence": round(candidate.confidence, 4),
+    }

@@ -1,0 +1,194 @@
+"""Open-set calibration: where to draw "not in the catalogue" and "identified".
+
+Data: every catalogue card once as a simulated 1280×720 capture (capture simulator, seeded; one frame
+each — the live scanner averages several frames, so its scores are at least this good) against the
+shipped bundle; and the real eBay photos of card *fronts that are not in the catalogue*
+(``shared/data/ebay-photos``, straightened by the finder). For each a grid of thresholds is scored:
+
+- true-accept rate (TAR): catalogue captures ``identified`` as the right card;
+- false-accept rate (FAR): eBay fronts ``identified`` as any catalogue card;
+- unknown rate: eBay fronts below ``unknown_below``.
+
+It picks the thresholds with the best TAR at FAR ≤ ``--max-far`` and no more than ``--max-wrong`` of
+the catalogue captures identified as the wrong card, and prints JSON (``--write-config FILE`` also
+writes them as a TOML ``[match]`` table for ``CARDSIGHT_CONFIG``).
+
+    python bench/openset.py > bench/results/openset.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from app.config import load_settings
+from app.engine import load_engine
+from app.identify import Identifier
+from app.imageio import read_image_bgr
+from app.match.matcher import MatchThresholds
+from app.vision.capture_sim import CaptureSimulator, SimOptions, load_card_texture
+from bench.common import CATALOG, EBAY, machine
+
+Score = tuple[float, float, str | None]  # best similarity, margin to the next different card, best id
+
+
+def score_of(identifier: Identifier, image: np.ndarray) -> Score | None:
+    cards = identifier.identify_image(image)
+    if not cards:
+        return None
+    best = max(cards, key=lambda c: c.found.quad.area_frac)
+    hits = [a for a in best.match.alternatives]
+    if not hits:
+        return (best.match.similarity, 0.0, None)
+    margin = hits[0].similarity - hits[1].similarity if len(hits) > 1 else hits[0].similarity
+    return (hits[0].similarity, margin, hits[0].card_id)
+
+
+def catalogue_scores(identifier: Identifier, limit: int | None) -> list[tuple[Score | None, str]]:
+    bundle = identifier.bundle
+    ids = bundle.card_ids()[:limit] if limit else bundle.card_ids()
+    textures = [load_card_texture(CATALOG / "images" / str(bundle.metadata[c]["set_id"]) / f"{c}.jpg") for c in ids]
+    sim = CaptureSimulator(textures, SimOptions(size=(1280, 720)))
+    rng = np.random.default_rng(2026)
+    return [(score_of(identifier, sim.render(rng, card_index=i).image), card_id) for i, card_id in enumerate(ids)]
+
+
+def ebay_front_scores(identifier: Identifier, limit: int | None) -> list[Score | None]:
+    with open(EBAY / "labels.csv", newline="") as handle:
+        rows = [r for r in csv.DictReader(handle) if r["side"] == "front"]
+    rows = rows[:limit] if limit else rows
+    return [score_of(identifier, read_image_bgr(EBAY / "images" / r["file"])) for r in rows]
+
+
+def is_unknown(score: Score, t: MatchThresholds) -> bool:
+    sim, margin = score[0], score[1]
+    return sim < t.unknown_below or (margin < t.unknown_margin and sim < t.lookalike_above)
+
+
+def rates(known: list[tuple[Score | None, str]], fronts: list[Score | None], t: MatchThresholds) -> dict[str, float]:
+    """The matcher's decision rule (app.match.matcher.Matcher.decide) applied to the recorded scores."""
+    right = wrong = known_unknown = 0
+    for score, truth in known:
+        if score is None:
+            continue
+        if is_unknown(score, t):
+            known_unknown += score[2] == truth
+        elif score[0] >= t.accept_at and score[1] >= t.min_margin:
+            right += score[2] == truth
+            wrong += score[2] != truth
+    seen = [f for f in fronts if f is not None]
+    accepted = sum(1 for s in seen if not is_unknown(s, t) and s[0] >= t.accept_at and s[1] >= t.min_margin)
+    rejected = sum(1 for s in seen if is_unknown(s, t))
+    return {
+        "true_accept_rate": right / max(len(known), 1),
+        "wrong_identified_rate": wrong / max(len(known), 1),
+        "right_card_called_unknown_rate": known_unknown / max(len(known), 1),
+        "false_accept_rate": accepted / max(len(seen), 1),
+        "fronts_unknown_rate": rejected / max(len(seen), 1),
+    }
+
+
+def calibrate(
+    known: list[tuple[Score | None, str]], fronts: list[Score | None], max_far: float, max_wrong: float
+) -> tuple[MatchThresholds, dict[str, float]]:
+    """Two steps: the accept rule (best TAR at FAR ≤ max_far), then the unknown rule (most eBay fronts
+    called unknown while ≤ 1 % of catalogue captures whose best match is right are)."""
+    best: tuple[float, float, float] | None = None
+    for accept_at in np.arange(0.60, 0.90, 0.01):
+        for margin in np.arange(0.0, 0.105, 0.01):
+            t = MatchThresholds(
+                unknown_below=0.0, accept_at=float(accept_at), min_margin=float(margin), unknown_margin=0.0
+            )
+            r = rates(known, fronts, t)
+            if r["false_accept_rate"] > max_far or r["wrong_identified_rate"] > max_wrong:
+                continue
+            if best is None or r["true_accept_rate"] > best[0] + 1e-9:
+                best = (r["true_accept_rate"], float(accept_at), float(margin))
+    if best is None:
+        raise SystemExit("no thresholds meet the targets")
+    _, accept_at, min_margin = best
+    chosen: tuple[float, MatchThresholds] | None = None
+    for unknown_below in np.arange(0.50, accept_at + 1e-9, 0.02):
+        for unknown_margin in np.arange(0.0, min(min_margin, 0.05) + 1e-9, 0.005):
+            for lookalike_above in (0.85, 0.88, 0.90, 0.92, 0.95):
+                t = MatchThresholds(
+                    unknown_below=round(float(unknown_below), 3),
+                    accept_at=round(accept_at, 3),
+                    min_margin=round(min_margin, 3),
+                    unknown_margin=round(float(unknown_margin), 3),
+                    lookalike_above=lookalike_above,
+                )
+                r = rates(known, fronts, t)
+                if r["right_card_called_unknown_rate"] > 0.01 or r["true_accept_rate"] < best[0] - 1e-9:
+                    continue
+                if chosen is None or r["fronts_unknown_rate"] > chosen[0] + 1e-9:
+                    chosen = (r["fronts_unknown_rate"], t)
+    assert chosen is not None
+    return chosen[1], rates(known, fronts, chosen[1])
+
+
+def thresholds_json(t: MatchThresholds) -> dict[str, float]:
+    keys = ("unknown_below", "accept_at", "min_margin", "unknown_margin", "lookalike_above")
+    return {k: getattr(t, k) for k in keys}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--max-far", type=float, default=0.02)
+    parser.add_argument("--max-wrong", type=float, default=0.005)
+    parser.add_argument("--limit", type=int, default=None, help="fewer cards/photos, for a quick look")
+    parser.add_argument("--write-config", type=Path, help="also write the thresholds as a TOML [match] table")
+    parser.add_argument("--dump", type=Path, help="write the raw scores (JSON) for a closer look")
+    parser.add_argument("--scores", type=Path, help="recalibrate from a --dump file instead of re-measuring")
+    args = parser.parse_args()
+    settings = load_settings()
+    settings.ocr.enabled = False
+    engine = load_engine(settings)
+    identifier = Identifier(engine.finder, engine.embedder, engine.bundle, engine.matcher)
+    started = time.perf_counter()
+    if args.scores:
+        raw = json.loads(args.scores.read_text())
+        known = [(tuple(s) if s else None, t) for s, t in raw["known"]]
+        fronts = [tuple(s) if s else None for s in raw["fronts"]]
+    else:
+        known = catalogue_scores(identifier, args.limit)
+        fronts = ebay_front_scores(identifier, args.limit)
+    if args.dump:
+        args.dump.write_text(json.dumps({"known": known, "fronts": fronts}))
+    current = engine.matcher.thresholds
+    chosen, chosen_rates = calibrate(known, fronts, args.max_far, args.max_wrong)
+    report = {
+        "benchmark": "open-set calibration (identified / uncertain / unknown thresholds)",
+        "machine": machine(),
+        "model": {"name": engine.embedder.sidecar.name, "sha256": engine.embedder.model_sha256[:16]},
+        "data": {
+            "catalogue_captures": len(known),
+            "catalogue_captures_no_card_found": sum(1 for s, _ in known if s is None),
+            "ebay_fronts_not_in_catalogue": len(fronts),
+            "ebay_fronts_no_card_found": sum(1 for s in fronts if s is None),
+            "simulator": "1280x720, one frame per card, seed 2026",
+        },
+        "targets": {"false_accept_rate_max": args.max_far, "true_accept_rate_min": 0.98},
+        "current_thresholds": {
+            **thresholds_json(current),
+            **{k: round(v, 4) for k, v in rates(known, fronts, current).items()},
+        },
+        "chosen_thresholds": {**thresholds_json(chosen), **{k: round(v, 4) for k, v in chosen_rates.items()}},
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    if args.write_config:
+        args.write_config.write_text("[match]\n" + "".join(f"{k} = {v}\n" for k, v in thresholds_json(chosen).items()))
+    print(json.dumps(report, indent=2))
+    engine.close()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""Kiosk mode: auto-adds into a named session, counts, undoes, and cannot be left without the PIN."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QApplication
+from pytestqt.qtbot import QtBot
+
+from app.config import Settings
+from app.engine import Engine
+from tests.ui.conftest import CLIP_CARDS, replay
+from ui.app import build_kiosk, create_application, open_collection
+from ui.controller import ScanController
+from ui.kiosk import KioskWindow, PinDialog
+
+
+def make_kiosk(qtbot: QtBot, settings: Settings, engine: Engine, clip: Path) -> tuple[KioskWindow, ScanController]:
+    create_application()
+    controller = ScanController(
+        engine,
+        settings,
+        open_collection(settings),
+        open_source=replay(clip),
+        session_label="Saturday intake",
+        auto_add=True,
+    )
+    kiosk = build_kiosk(controller, settings)
+    qtbot.addWidget(kiosk)
+    kiosk.showFullScreen()
+    return kiosk, controller
+
+
+def test_kiosk_auto_adds_and_counts(qtbot: QtBot, settings: Settings, engine_for: Engine, clip_path: Path) -> None:
+    kiosk, controller = make_kiosk(qtbot, settings, engine_for, clip_path)
+    with qtbot.waitSignal(controller.worker.finished, timeout=120_000):
+        controller.start()
+    qtbot.waitUntil(lambda: kiosk.count.text() == "2", timeout=10_000)
+    collection = controller.collection
+    assert sorted(r["card_id"] for r in collection.inventory()) == sorted(CLIP_CARDS)
+    summary = collection.session_summary(controller.session.session_id or 0)
+    assert summary["label"] == "Saturday intake" and summary["cards_added"] == 2
+    qtbot.mouseClick(kiosk.undo, Qt.MouseButton.LeftButton)
+    assert kiosk.count.text() == "1"
+    assert len(collection.inventory()) == 1
+    assert kiosk.isFullScreen()
+    controller.stop()
+    kiosk._may_close = True
+    kiosk.close()
+
+
+def test_kiosk_cannot_be_closed_or_escaped_without_the_pin(qtbot: QtBot, settings: Settings) -> None:
+    create_application()
+    kiosk = KioskWindow("4321", "Kiosk")
+    qtbot.addWidget(kiosk)
+    kiosk.showFullScreen()
+    qtbot.keyClick(kiosk, Qt.Key.Key_Escape)
+    kiosk.close()
+    assert kiosk.isVisible()
+
+    def answer(pin: str) -> None:
+        dialog = next(w for w in QApplication.topLevelWidgets() if isinstance(w, PinDialog) and w.isVisible())
+        for key in pin:
+            dialog.press(key)
+        dialog.press("✓")
+        if dialog.isVisible():
+            dialog.reject()
+
+    QTimer.singleShot(100, lambda: answer("1111"))
+    assert kiosk.ask_exit() is False
+    assert kiosk.isVisible()
+    QTimer.singleShot(100, lambda: answer("4321"))
+    assert kiosk.ask_exit() is True
+    assert not kiosk.isVisible()

@@ -1,0 +1,175 @@
+"""``cardsight`` with no subcommand starts the GUI (``--kiosk`` for the kiosk); subcommands go to the
+headless CLI (``app.cli``). Without a display the headless scanner runs instead, and says so."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sqlite3
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from app import PROJECT_ROOT
+from app.cli import command_names
+from app.cli import main as cli_main
+from app.config import ConfigError, Settings, load_settings
+
+logger = logging.getLogger(__name__)
+STYLE_SHEET = PROJECT_ROOT / "assets" / "style.qss"
+
+
+def has_display() -> bool:
+    if os.environ.get("QT_QPA_PLATFORM"):
+        return True
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+def gui_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cardsight", description="cardsight card scanner (GUI)")
+    parser.add_argument("--kiosk", action="store_true", help="fullscreen touch kiosk (leaving needs the PIN)")
+    parser.add_argument("--source", help="camera source: auto, 0, picamera2, demo, a video file or image folder")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    return parser
+
+
+def is_cli_command(argv: Sequence[str]) -> bool:
+    """A subcommand or ``--help`` goes to the CLI (its help lists the GUI flags too)."""
+    commands = command_names()
+    return any(arg in commands for arg in argv if not arg.startswith("-")) or any(a in ("-h", "--help") for a in argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if is_cli_command(argv):
+        return cli_main(argv)
+    args = gui_parser().parse_args(argv)
+    if not has_display():
+        print(
+            "No display found (DISPLAY/WAYLAND_DISPLAY unset): running the headless scanner instead "
+            "(`cardsight scan`); run it on a desktop for the window.",
+            flush=True,
+        )
+        return cli_main(["scan", *(["--source", args.source] if args.source else [])])
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = load_settings()
+    except ConfigError as error:
+        print(f"cardsight: {error}", file=sys.stderr)
+        return 2
+    if args.source:
+        settings.camera.source = args.source
+    return run_gui(settings, kiosk=args.kiosk)
+
+
+def create_application(argv: Sequence[str] = ()) -> Any:
+    from PySide6.QtGui import QIcon
+    from PySide6.QtWidgets import QApplication
+
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(["cardsight", *argv])
+    app.setApplicationName("cardsight")
+    app.setWindowIcon(QIcon(str(PROJECT_ROOT / "assets" / "icons" / "cardsight.svg")))
+    if STYLE_SHEET.is_file():
+        app.setStyleSheet(STYLE_SHEET.read_text(encoding="utf-8"))
+    return app
+
+
+def open_collection(settings: Settings) -> Any:
+    from app.collection.store import Collection
+
+    # A short busy timeout: the UI thread must not freeze on a locked file; the controller retries.
+    return Collection(settings.collection.db, busy_timeout_ms=250, synchronous=settings.collection.synchronous)
+
+
+def build_windows(settings: Settings, kiosk: bool, open_source: Any = None) -> tuple[Any, Any]:
+    """(window, controller); the window is an error page (controller None) when the engine or the
+    collection cannot start — with what to run to fix it."""
+    from app.collection.store import CollectionError
+    from app.embed.base import EmbedderError
+    from app.engine import load_engine
+    from app.match.bundle import BundleError
+    from ui.controller import ScanController
+
+    try:
+        engine = load_engine(settings)
+    except BundleError as error:
+        return _error_window("The reference bundle cannot be used", str(error)), None
+    except (EmbedderError, FileNotFoundError) as error:
+        return _error_window("The recogniser cannot start", str(error)), None
+    try:
+        collection = open_collection(settings)
+    except (CollectionError, sqlite3.DatabaseError) as error:
+        engine.close()
+        message = str(error)
+        if "locked" in message:
+            message += "\nAnother program (or another cardsight) holds the database. Close it and start again."
+        return _error_window(f"The collection {settings.collection.db} cannot be opened", message), None
+    controller = ScanController(
+        engine,
+        settings,
+        collection,
+        open_source=open_source,
+        session_label=settings.kiosk.session_label if kiosk else None,
+        auto_add=True if kiosk else None,
+    )
+    if kiosk:
+        window = build_kiosk(controller, settings)
+    else:
+        from ui.main_window import MainWindow
+
+        window = MainWindow(controller, settings)
+    return window, controller
+
+
+def build_kiosk(controller: Any, settings: Settings) -> Any:
+    from ui.kiosk import KioskWindow
+
+    kiosk = KioskWindow(settings.kiosk.pin, settings.kiosk.session_label)
+    controller.frame.connect(kiosk.live.show_frame)
+    controller.entry_added.connect(lambda entry: kiosk.show_added(entry, controller.session.added_count))
+    controller.count_changed.connect(kiosk.show_count)
+    controller.banner.connect(kiosk.set_banner)
+    kiosk.undo_requested.connect(controller.undo)
+    kiosk.exit_granted.connect(controller.stop)
+    return kiosk
+
+
+def _error_window(title: str, message: str) -> Any:
+    from PySide6.QtWidgets import QMainWindow
+
+    from ui.main_window import ErrorPage
+
+    window = QMainWindow()
+    window.setWindowTitle("cardsight")
+    window.setCentralWidget(ErrorPage(title, message))
+    window.resize(900, 500)
+    return window
+
+
+def run_gui(settings: Settings, kiosk: bool = False) -> int:
+    app = create_application()
+    window, controller = build_windows(settings, kiosk)
+    if kiosk and controller is not None:
+        window.showFullScreen()
+    else:
+        window.show()
+    if controller is not None:
+        controller.start()
+        app.aboutToQuit.connect(controller.stop)
+    code = int(app.exec())
+    if controller is not None:
+        controller.stop()
+        controller.engine.close()
+        controller.collection.close()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

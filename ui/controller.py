@@ -1,0 +1,224 @@
+"""Glue between the engine (scanner thread, scan session) and the views (main window, kiosk).
+
+Lives on the UI thread. Scan events arrive as queued signals from the scanner thread; each decision
+is recorded in the collection at once. If the database is locked by another program, the scan is
+kept in memory and retried — it is never dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from collections import deque
+from typing import Any
+
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from app.camera.base import FrameSource
+from app.camera.select import choose_best_source, source_from_spec
+from app.collection.store import Collection, CollectionError
+from app.config import Settings
+from app.engine import Engine
+from app.pipeline import FrameResult, ScanEvent
+from app.session import AddOptions, ScanEntry, ScanSession
+from ui.engine_thread import ScannerThread, ScanWorker, SourceInfo
+
+logger = logging.getLogger(__name__)
+
+
+def default_source_opener(settings: Settings) -> Any:
+    def open_source() -> tuple[FrameSource, SourceInfo]:
+        spec = settings.camera.source
+        if spec == "auto":
+            choice = choose_best_source()
+            return choice.source, SourceInfo(choice.source.description, choice.reason, choice.is_demo)
+        source = source_from_spec(spec, realtime=True, size=(settings.camera.width, settings.camera.height))
+        return source, SourceInfo(source.description, "chosen in settings", spec == "demo")
+
+    return open_source
+
+
+class ScanController(QObject):
+    frame = Signal(object)  # FrameResult
+    entry_added = Signal(object)  # ScanEntry (a new decision)
+    entry_changed = Signal(object)  # ScanEntry (corrected / added / undone)
+    banner = Signal(str)  # "" hides it
+    status = Signal(dict)
+    count_changed = Signal(int)
+    message = Signal(str)
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        collection: Collection,
+        open_source: Any = None,
+        session_label: str | None = None,
+        auto_add: bool | None = None,
+    ) -> None:
+        super().__init__()
+        self.engine = engine
+        self.settings = settings
+        self.collection = collection
+        self.session = ScanSession(
+            collection,
+            engine.bundle,
+            auto_add=settings.ui.auto_add if auto_add is None else auto_add,
+            source="",
+            label=session_label,
+        )
+        self.current: ScanEntry | None = None
+        self.worker = ScanWorker(engine, settings, open_source or default_source_opener(settings))
+        self.scanner = ScannerThread(self.worker)
+        self.worker.frame_ready.connect(self._on_frame)
+        self.worker.scan_event.connect(self._on_event)
+        self.worker.source_opened.connect(self._on_source)
+        self.worker.camera_lost.connect(self.banner.emit)
+        self.worker.camera_restored.connect(lambda: self.banner.emit(""))
+        self.worker.failed.connect(self._on_failed)
+        self._pending: deque[ScanEvent] = deque()
+        self._retry = QTimer(self)
+        self._retry.setInterval(2000)
+        self._retry.timeout.connect(self._flush_pending)
+        self._frame_times: deque[float] = deque(maxlen=60)
+        self.source_info: SourceInfo | None = None
+        self.last_latency_ms: float | None = None
+        self.frames_shown = 0
+        self.stopped = False
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        self.scanner.start()
+
+    def stop(self) -> None:
+        """Idempotent: stops the scanner thread (bounded wait) and flushes what it can."""
+        if self.stopped:
+            return
+        self.stopped = True
+        self.scanner.stop()
+        self._flush_pending()
+        self._retry.stop()
+
+    # ------------------------------------------------------------------ engine → view
+    def _on_source(self, info: SourceInfo) -> None:
+        self.source_info = info
+        self.session.source = info.description
+        if info.is_demo:
+            self.banner.emit(
+                "No camera found — showing the bundled demo feed. Connect a camera and pick it in Settings."
+            )
+        self._emit_status()
+
+    def _on_frame(self, result: FrameResult) -> None:
+        self.worker.frame_taken()
+        self._frame_times.append(time.monotonic())
+        self.frames_shown += 1
+        self.frame.emit(result)
+        if self.frames_shown % 15 == 0:
+            self._emit_status()
+
+    def _on_event(self, event: ScanEvent) -> None:
+        if event.event == "error":
+            self.banner.emit(f"The recogniser stopped: {event.message}. Restart cardsight; your scans are saved.")
+            return
+        if event.event == "lost":
+            return
+        if event.latency_s is not None:
+            self.last_latency_ms = event.latency_s * 1000
+        self._pending.append(event)
+        self._flush_pending()
+
+    def _flush_pending(self) -> None:
+        while self._pending:
+            event = self._pending[0]
+            try:
+                entry = self.session.record(event)
+            except (sqlite3.OperationalError, CollectionError) as error:
+                logger.warning("Cannot record the scan yet: %s", error)
+                self.banner.emit(
+                    f"The collection database is busy or locked ({error}). "
+                    f"{len(self._pending)} scan(s) are kept and will be saved as soon as it is free."
+                )
+                if not self._retry.isActive():
+                    self._retry.start()
+                return
+            self._pending.popleft()
+            if self._retry.isActive() and not self._pending:
+                self._retry.stop()
+                self.banner.emit("")
+            if entry is None:
+                continue
+            self.current = entry
+            self.entry_added.emit(entry)
+            if entry.added:
+                self._confirm_added()
+            self.count_changed.emit(self.session.added_count)
+
+    def _on_failed(self, message: str) -> None:
+        self.banner.emit(message)
+
+    def _emit_status(self) -> None:
+        fps = 0.0
+        if len(self._frame_times) >= 2:
+            span = self._frame_times[-1] - self._frame_times[0]
+            fps = (len(self._frame_times) - 1) / span if span > 0 else 0.0
+        embedder = self.engine.embedder
+        self.status.emit(
+            {
+                "source": self.source_info.description if self.source_info else "opening camera…",
+                "source_reason": self.source_info.reason if self.source_info else "",
+                "backend": embedder.description,
+                "backend_reason": embedder.reason,
+                "fps": fps,
+                "latency_ms": self.last_latency_ms,
+                "ocr": self.engine.ocr_status,
+            }
+        )
+
+    def _confirm_added(self) -> None:
+        if self.settings.ui.sounds:
+            from PySide6.QtWidgets import QApplication
+
+            QApplication.beep()
+
+    # ------------------------------------------------------------------ user intents
+    def set_options(self, options: AddOptions) -> None:
+        self.session.options = options
+
+    def add_current(self) -> None:
+        if self.current is None:
+            return
+        try:
+            self.session.add(self.current)
+        except (CollectionError, sqlite3.OperationalError) as error:
+            self.message.emit(str(error))
+            return
+        self._confirm_added()
+        self.entry_changed.emit(self.current)
+        self.count_changed.emit(self.session.added_count)
+
+    def correct_current(self, card_id: str) -> None:
+        if self.current is None:
+            return
+        try:
+            self.session.correct(self.current, card_id)
+        except (CollectionError, sqlite3.OperationalError) as error:
+            self.message.emit(str(error))
+            return
+        self.message.emit(f"Changed to {self.engine.bundle.metadata.get(card_id, {}).get('name', card_id)}")
+        self.entry_changed.emit(self.current)
+
+    def undo(self) -> None:
+        try:
+            undone = self.session.undo()
+        except (CollectionError, sqlite3.OperationalError) as error:
+            self.message.emit(str(error))
+            return
+        self.message.emit(f"Undid {undone[0]['kind']}" if undone else "Nothing to undo")
+        if self.current is not None:
+            self.entry_changed.emit(self.current)
+        self.count_changed.emit(self.session.added_count)
+
+    def search(self, text: str) -> list[dict[str, Any]]:
+        return self.session.search(text)

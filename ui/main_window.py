@@ -1,0 +1,251 @@
+"""The desktop window: live view + match panel, collection browser, export, settings, status bar."""
+
+from __future__ import annotations
+
+import logging
+
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeyEvent, QKeySequence, QResizeEvent, QShortcut
+from PySide6.QtWidgets import (
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QPushButton,
+    QScrollArea,
+    QSplitter,
+    QStackedWidget,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from app import PROJECT_ROOT
+from app.config import Settings, save_settings
+from app.pipeline import FrameResult
+from app.session import ScanEntry
+from ui.collection_view import CollectionBrowser, ExportDialog
+from ui.controller import ScanController
+from ui.live_view import LiveView
+from ui.match_panel import MatchPanel
+from ui.settings_dialog import SettingsDialog
+
+logger = logging.getLogger(__name__)
+ICONS = PROJECT_ROOT / "assets" / "icons"
+
+WELCOME = (
+    "<b>Welcome to cardsight.</b> Hold a card <b>flat</b> and <b>still</b>, about a hand's width from the camera, "
+    "with the whole card in view. Good light without reflections helps. When the outline turns green the card "
+    "is identified: press <b>Space</b> to add it, <b>1–5</b> to pick another suggestion, <b>Ctrl+Z</b> to undo."
+)
+
+
+def icon(name: str) -> QIcon:
+    return QIcon(str(ICONS / f"{name}.svg"))
+
+
+class ErrorPage(QWidget):
+    """Shown instead of the scanner when the engine cannot start (no bundle, model mismatch…)."""
+
+    def __init__(self, title: str, message: str, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("errorPage")
+        heading = QLabel(title)
+        heading.setObjectName("errorTitle")
+        body = QLabel(message)
+        body.setObjectName("errorBody")
+        body.setWordWrap(True)
+        body.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        layout = QVBoxLayout(self)
+        layout.addStretch(1)
+        layout.addWidget(heading)
+        layout.addWidget(body)
+        layout.addStretch(2)
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, controller: ScanController, settings: Settings) -> None:
+        super().__init__()
+        self.setObjectName("mainWindow")
+        self.setWindowTitle("cardsight")
+        self.setWindowIcon(icon("cardsight"))
+        self.controller = controller
+        self.settings = settings
+
+        self.banner = QLabel("")
+        self.banner.setObjectName("banner")
+        self.banner.setWordWrap(True)
+        self.banner.hide()
+        self.welcome = self._welcome_panel() if not settings.ui.welcomed else None
+
+        self.live = LiveView()
+        self.panel = MatchPanel(controller.engine.bundle)
+        panel_scroll = QScrollArea()
+        panel_scroll.setWidgetResizable(True)
+        panel_scroll.setWidget(self.panel)
+        panel_scroll.setMinimumWidth(300)
+        self._compact = False
+        splitter = QSplitter()
+        self.splitter = splitter
+        splitter.addWidget(self.live)
+        splitter.addWidget(panel_scroll)
+        splitter.setStretchFactor(0, 3)
+        splitter.setStretchFactor(1, 2)
+        self.scan_page = QWidget()
+        scan_layout = QVBoxLayout(self.scan_page)
+        scan_layout.setContentsMargins(0, 0, 0, 0)
+        if self.welcome is not None:
+            scan_layout.addWidget(self.welcome)
+        scan_layout.addWidget(splitter, 1)
+
+        self.browser = CollectionBrowser(controller.collection, controller.engine.bundle)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.scan_page)
+        self.pages.addWidget(self.browser)
+        central = QWidget()
+        layout = QVBoxLayout(central)
+        layout.setContentsMargins(6, 6, 6, 6)
+        layout.addWidget(self.banner)
+        layout.addWidget(self.pages, 1)
+        self.setCentralWidget(central)
+        self._build_toolbar()
+        self._build_status_bar()
+
+        controller.frame.connect(self._on_frame)
+        controller.entry_added.connect(self._on_entry)
+        controller.entry_changed.connect(self._on_entry)
+        controller.banner.connect(self.set_banner)
+        controller.status.connect(self._on_status)
+        controller.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        controller.count_changed.connect(lambda n: self.count_label.setText(f"Added this session: {n}"))
+        self.panel.correction_requested.connect(controller.correct_current)
+        self.panel.add_requested.connect(controller.add_current)
+        self.panel.undo_requested.connect(controller.undo)
+        self.panel.options_changed.connect(controller.set_options)
+        self.panel.search.textChanged.connect(lambda text: self.panel.show_search_results(controller.search(text)))
+        self.browser.status_message.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        undo = QShortcut(QKeySequence.StandardKey.Undo, self)
+        undo.activated.connect(self._undo)
+        self.resize(1280, 800)
+
+    # ------------------------------------------------------------------ building
+    def _build_toolbar(self) -> None:
+        toolbar = QToolBar("Main")
+        toolbar.setObjectName("mainToolbar")
+        toolbar.setMovable(False)
+        toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.addToolBar(toolbar)
+        self.scan_action = QAction(icon("camera"), "Scan", self)
+        self.scan_action.triggered.connect(self.show_scanner)
+        self.collection_action = QAction(icon("collection"), "Collection", self)
+        self.collection_action.triggered.connect(self.show_collection)
+        self.export_action = QAction(icon("export"), "Export CSV…", self)
+        self.export_action.triggered.connect(self.open_export)
+        self.settings_action = QAction(icon("settings"), "Settings…", self)
+        self.settings_action.triggered.connect(self.open_settings)
+        for action in (self.scan_action, self.collection_action, self.export_action, self.settings_action):
+            toolbar.addAction(action)
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.source_label = QLabel("Opening camera…")
+        self.backend_label = QLabel("")
+        self.fps_label = QLabel("")
+        self.latency_label = QLabel("")
+        self.count_label = QLabel("Added this session: 0")
+        for label in (self.source_label, self.backend_label, self.fps_label, self.latency_label, self.count_label):
+            bar.addPermanentWidget(label)
+
+    def _welcome_panel(self) -> QFrame:
+        frame = QFrame()
+        frame.setObjectName("welcome")
+        text = QLabel(WELCOME)
+        text.setWordWrap(True)
+        got_it = QPushButton("Got it")
+        got_it.clicked.connect(self.dismiss_welcome)
+        row = QHBoxLayout(frame)
+        row.addWidget(text, 1)
+        row.addWidget(got_it)
+        return frame
+
+    # ------------------------------------------------------------------ reacting
+    def _on_frame(self, result: FrameResult) -> None:
+        if self.pages.currentWidget() is self.scan_page:
+            self.live.show_frame(result)
+
+    def _on_entry(self, entry: ScanEntry) -> None:
+        self.panel.show_entry(entry)
+
+    def set_banner(self, text: str) -> None:
+        self.banner.setText(text)
+        self.banner.setVisible(bool(text))
+
+    def _on_status(self, status: dict) -> None:
+        self.source_label.setText(f"Source: {status['source']}")
+        self.source_label.setToolTip(status["source_reason"])
+        self.backend_label.setText(f"Recogniser: {status['backend']}")
+        self.backend_label.setToolTip(f"{status['backend_reason']}\n{status['ocr']}")
+        self.fps_label.setText(f"{status['fps']:.0f} fps")
+        latency = status.get("latency_ms")
+        self.latency_label.setText(f"last card {latency:.0f} ms" if latency is not None else "")
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        compact = event.size().width() < 1100
+        if compact != self._compact:
+            self._compact = compact
+            self.panel.set_compact(compact)
+            self.splitter.setSizes(
+                [event.size().width() * 9 // 20, event.size().width() * 11 // 20]
+                if compact
+                else [event.size().width() * 3 // 5, event.size().width() * 2 // 5]
+            )
+        super().resizeEvent(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:  # noqa: N802 - Qt override
+        # Text fields consume their own keys; these reach the window only when no field has focus.
+        if self.pages.currentWidget() is self.scan_page:
+            key = event.key()
+            if Qt.Key.Key_1 <= key <= Qt.Key.Key_5:
+                self.panel.choose_alternative(int(key) - int(Qt.Key.Key_1))
+                return
+            if key == Qt.Key.Key_Space:
+                self.controller.add_current()
+                return
+        super().keyPressEvent(event)
+
+    def _undo(self) -> None:
+        if self.pages.currentWidget() is self.browser:
+            self.browser.undo()
+        else:
+            self.controller.undo()
+
+    # ------------------------------------------------------------------ actions
+    def show_scanner(self) -> None:
+        self.pages.setCurrentWidget(self.scan_page)
+
+    def show_collection(self) -> None:
+        self.browser.refresh()
+        self.pages.setCurrentWidget(self.browser)
+
+    def open_export(self) -> ExportDialog:
+        dialog = ExportDialog(self.controller.collection, self)
+        dialog.open()
+        return dialog
+
+    def open_settings(self) -> SettingsDialog:
+        dialog = SettingsDialog(self.settings, self)
+        dialog.open()
+        return dialog
+
+    def dismiss_welcome(self) -> None:
+        if self.welcome is not None:
+            self.welcome.hide()
+        self.settings.ui.welcomed = True
+        try:
+            save_settings(self.settings)
+        except OSError as error:
+            logger.warning("Cannot save settings: %s", error)
+
+    def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        self.controller.stop()
+        event.accept()

@@ -1,0 +1,133 @@
+"""Settings: camera source, resolution, backend, thresholds, auto-add vs confirm, sounds — saved to
+the config file (``app.config.save_settings``)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QWidget,
+)
+
+from app.camera.opencv_device import list_devices
+from app.config import Settings, save_settings
+
+logger = logging.getLogger(__name__)
+
+RESOLUTIONS = ((640, 480), (1280, 720), (1920, 1080))
+BACKENDS = {"Automatic (Hailo when present, else CPU)": ["hailo", "onnx"], "CPU (ONNX Runtime)": ["onnx"]}
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, settings: Settings, parent: QWidget | None = None, config_path: Path | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Settings")
+        self.setObjectName("settingsDialog")
+        self.settings = settings
+        self.config_path = config_path
+        self.saved_to: Path | None = None
+
+        self.source = QComboBox()
+        self.source.setEditable(True)
+        self.source.addItem("Automatic (best camera, else the demo clip)", "auto")
+        for index, name in list_devices():
+            self.source.addItem(f"Camera {index}: {name}", str(index))
+        self.source.addItem("Raspberry Pi camera (Picamera2)", "picamera2")
+        self.source.addItem("Demo clip", "demo")
+        self._select(self.source, settings.camera.source)
+        file_button = QPushButton("Video file…")
+        file_button.clicked.connect(self._pick_file)
+        folder_button = QPushButton("Image folder…")
+        folder_button.clicked.connect(self._pick_folder)
+        source_row = QHBoxLayout()
+        source_row.addWidget(self.source, 1)
+        source_row.addWidget(file_button)
+        source_row.addWidget(folder_button)
+
+        self.resolution = QComboBox()
+        for width, height in RESOLUTIONS:
+            self.resolution.addItem(f"{width} × {height}", (width, height))
+        self._select(self.resolution, (settings.camera.width, settings.camera.height))
+
+        self.backend = QComboBox()
+        for label, backends in BACKENDS.items():
+            self.backend.addItem(label, backends)
+        self._select(self.backend, list(settings.embed.backends))
+
+        self.accept_at = self._spin(settings.match.accept_at)
+        self.min_margin = self._spin(settings.match.min_margin)
+        self.unknown_below = self._spin(settings.match.unknown_below)
+        self.auto_add = QCheckBox("Add identified cards without confirming")
+        self.auto_add.setChecked(settings.ui.auto_add)
+        self.sounds = QCheckBox("Play a sound when a card is added")
+        self.sounds.setChecked(settings.ui.sounds)
+
+        form = QFormLayout(self)
+        form.addRow("Camera", source_row)
+        form.addRow("Resolution", self.resolution)
+        form.addRow("Recogniser", self.backend)
+        form.addRow("Identify at similarity ≥", self.accept_at)
+        form.addRow("… and ahead of the next card by", self.min_margin)
+        form.addRow("Not in catalogue below", self.unknown_below)
+        form.addRow(self.auto_add)
+        form.addRow(self.sounds)
+        form.addRow(QLabel("Camera and recogniser changes apply when the scanner restarts."))
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self.save)
+        buttons.rejected.connect(self.reject)
+        form.addRow(buttons)
+
+    @staticmethod
+    def _spin(value: float) -> QDoubleSpinBox:
+        spin = QDoubleSpinBox()
+        spin.setRange(0.0, 1.0)
+        spin.setSingleStep(0.01)
+        spin.setDecimals(3)
+        spin.setValue(value)
+        return spin
+
+    @staticmethod
+    def _select(combo: QComboBox, value: object) -> None:
+        index = combo.findData(value)
+        if index < 0 and isinstance(value, str):
+            combo.addItem(value, value)
+            index = combo.count() - 1
+        combo.setCurrentIndex(max(index, 0))
+
+    def _pick_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Video file", "", "Videos (*.mp4 *.mov *.avi *.mkv)")
+        if path:
+            self._select(self.source, path)
+
+    def _pick_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Image folder")
+        if path:
+            self._select(self.source, path)
+
+    def apply(self) -> None:
+        s = self.settings
+        data = self.source.currentData()
+        s.camera.source = str(data if data is not None else self.source.currentText())
+        s.camera.width, s.camera.height = self.resolution.currentData()
+        s.embed.backends = list(self.backend.currentData())
+        s.match.accept_at = self.accept_at.value()
+        s.match.min_margin = self.min_margin.value()
+        s.match.unknown_below = min(self.unknown_below.value(), s.match.accept_at)
+        s.ui.auto_add = self.auto_add.isChecked()
+        s.ui.sounds = self.sounds.isChecked()
+
+    def save(self) -> None:
+        self.apply()
+        self.saved_to = save_settings(self.settings, self.config_path)
+        self.accept()
