@@ -65,7 +65,9 @@ class IdentifyWorker:
         self.matcher = matcher
         self.reader = reader
         self._crops: dict[int, tuple[BGRImage, float]] = {}
-        self._ocr: collections.deque[tuple[int, BGRImage, float]] = collections.deque(maxlen=max_ocr_queue)
+        self._ocr: collections.deque[tuple[int, BGRImage, float, tuple[str, ...]]] = collections.deque(
+            maxlen=max_ocr_queue
+        )
         self._results: list[WorkerResult] = []
         self._lock = threading.Condition()
         self._busy = False
@@ -84,9 +86,11 @@ class IdentifyWorker:
             self._crops[track_id] = (crop, timestamp)
             self._lock.notify()
 
-    def submit_strip(self, track_id: int, strip: BGRImage, timestamp: float) -> None:
+    def submit_strip(
+        self, track_id: int, strip: BGRImage, timestamp: float, corners: tuple[str, ...] = ("left", "right")
+    ) -> None:
         with self._lock:
-            self._ocr.append((track_id, strip, timestamp))
+            self._ocr.append((track_id, strip, timestamp, corners))
             self._lock.notify()
 
     def forget(self, track_id: int) -> None:
@@ -165,6 +169,6 @@ class IdentifyWorker:
         frame_match = turned if turned.similarity > upright.similarity + 0.02 else upright
         return EmbedResult(track_id, vectors[0], vectors[1], frame_match, crop, timestamp)
 
-    def _read(self, track_id: int, strip: BGRImage, timestamp: float) -> OcrResult:
+    def _read(self, track_id: int, strip: BGRImage, timestamp: float, corners: tuple[str, ...]) -> OcrResult:
         assert self.reader is not None
-        return OcrResult(track_id, self.reader.read_strip(strip), timestamp)
+        return OcrResult(track_id, self.reader.read_strip(strip, corners=corners), timestamp)

@@ -24,7 +24,7 @@ from app.identify_worker import EmbedResult, IdentifyWorker, OcrResult, WorkerFa
 from app.match.bundle import ReferenceBundle
 from app.match.matcher import Candidate, Matcher, MatchResult
 from app.match.voting import TrackVotes, VoteOutcome, VotingConfig, combined_match, frame_best
-from app.ocr.reader import NumberReader, warp_number_strip
+from app.ocr.reader import NumberReader, number_corners, warp_number_strip
 from app.ocr.rerank import rerank_by_number
 from app.vision.finder import CardFinder
 from app.vision.geometry import FloatArray
@@ -113,6 +113,8 @@ class _TrackWork:
     #: The frame and the card's corners there, for an OCR strip at full resolution.
     last_frame: BGRImage | None = None
     last_corners: FloatArray | None = None
+    #: Sharpness of ``last_frame``'s card: the sharpest frame since the last number read is kept.
+    best_sharpness: float = -1.0
 
 
 class ScanPipeline:
@@ -154,8 +156,10 @@ class ScanPipeline:
             if track.state == "steady":
                 if work.steady_wall is None:
                     work.steady_wall = time.monotonic()
-                work.last_frame = frame.image
-                work.last_corners = track.card.corners
+                if track.card.sharpness >= work.best_sharpness:
+                    work.last_frame = frame.image
+                    work.last_corners = track.card.corners
+                    work.best_sharpness = track.card.sharpness
                 if not work.ocr_pending:
                     self.worker.submit_crop(track.track_id, track.card.warped.image, t)
         if (
@@ -253,9 +257,13 @@ class ScanPipeline:
             return
         corners = np.roll(work.last_corners, 2, axis=0) if outcome.turned else work.last_corners
         strip = warp_number_strip(work.last_frame, corners)
+        match = outcome.match
+        close = [a.card_id for a in match.alternatives if match.similarity - a.similarity <= 0.08]
+        where = number_corners([str(self.bundle.metadata.get(c, {}).get("series", "")) for c in close])
         work.ocr_pending = True
         work.ocr_attempts += 1
-        self.worker.submit_strip(track.track_id, strip, t)
+        work.best_sharpness = -1.0  # a retry reads the sharpest of the frames that come after this one
+        self.worker.submit_strip(track.track_id, strip, t, where)
 
     def _on_reading(self, track: Track, work: _TrackWork, result: OcrResult, t: float) -> list[ScanEvent]:
         work.ocr_pending = False

@@ -16,6 +16,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.camera.base import FrameSource
+from app.camera.picamera2_source import Picamera2Source
 from app.camera.select import choose_best_source, source_from_spec
 from app.collection.store import Collection, CollectionError
 from app.config import Settings
@@ -23,18 +24,24 @@ from app.engine import Engine
 from app.pipeline import FrameResult, ScanEvent
 from app.session import AddOptions, ScanEntry, ScanSession
 from ui.engine_thread import ScannerThread, ScanWorker, SourceInfo
+from ui.fd_watcher import QtFdWatcher
 
 logger = logging.getLogger(__name__)
 
 
-def default_source_opener(settings: Settings) -> Any:
+def default_source_opener(settings: Settings, watcher: QtFdWatcher | None = None) -> Any:
     def open_source() -> tuple[FrameSource, SourceInfo]:
         spec = settings.camera.source
         if spec == "auto":
             choice = choose_best_source()
-            return choice.source, SourceInfo(choice.source.description, choice.reason, choice.is_demo)
-        source = source_from_spec(spec, realtime=True, size=(settings.camera.width, settings.camera.height))
-        return source, SourceInfo(source.description, "chosen in settings", spec == "demo")
+            source, info = choice.source, SourceInfo(choice.source.description, choice.reason, choice.is_demo)
+        else:
+            source = source_from_spec(spec, realtime=True, size=(settings.camera.width, settings.camera.height))
+            info = SourceInfo(source.description, "chosen in settings", spec == "demo")
+        if isinstance(source, Picamera2Source) and watcher is not None:
+            # The Pi camera's own notifier drives its frames from the GUI event loop.
+            source.watch_fd = watcher.watch
+        return source, info
 
     return open_source
 
@@ -69,7 +76,8 @@ class ScanController(QObject):
             label=session_label,
         )
         self.current: ScanEntry | None = None
-        self.worker = ScanWorker(engine, settings, open_source or default_source_opener(settings))
+        self.fd_watcher = QtFdWatcher(self)
+        self.worker = ScanWorker(engine, settings, open_source or default_source_opener(settings, self.fd_watcher))
         self.scanner = ScannerThread(self.worker)
         self.worker.frame_ready.connect(self._on_frame)
         self.worker.scan_event.connect(self._on_event)

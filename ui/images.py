@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +25,16 @@ def pixmap_from_bgr(image: BGRImage, width: int, height: int) -> QPixmap:
 
 
 def pixmap_from_file(path: Path | None, width: int, height: int) -> QPixmap:
+    """A reference thumbnail scaled to fit; cached, since the same cards come back as alternatives
+    and decoding six JPEGs on the UI thread for every scan shows up as a stall."""
     if path is None:
         return QPixmap()
-    pixmap = QPixmap(str(path))
+    return QPixmap(_scaled_thumbnail(str(path), width, height))
+
+
+@functools.lru_cache(maxsize=1024)
+def _scaled_thumbnail(path: str, width: int, height: int) -> QPixmap:
+    pixmap = QPixmap(path)
     if pixmap.isNull():
         return pixmap
     return pixmap.scaled(width, height, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)

@@ -84,9 +84,12 @@ class MatchPanel(QWidget):
             button.setObjectName(f"alternative{i + 1}")
             button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
             button.setIconSize(QSize(54, 76))
-            button.setMinimumWidth(72)
+            button.setFixedSize(96, 118)
             button.clicked.connect(lambda _=False, i=i: self.choose_alternative(i))
-            button.hide()
+            # Always in the layout (disabled when empty): showing the first card must not re-lay out
+            # the window, which cost a visible stall.
+            button.setEnabled(False)
+            button.setText(f"{i + 1}\n")
             self.alternative_buttons.append(button)
             alternatives.addWidget(button)
         alternatives.addStretch(1)
@@ -170,6 +173,9 @@ class MatchPanel(QWidget):
         for label in (self.reference, self.crop):
             label.setFixedSize(width, height)
         self.recent.setFixedHeight(72 if compact else 96)
+        for button in self.alternative_buttons:
+            button.setFixedSize(*((80, 106) if compact else (96, 118)))
+            button.setIconSize(QSize(40, 56) if compact else QSize(54, 76))
         self._thumb = (width, height)
         if self.entry is not None:
             self.show_entry(self.entry)
@@ -191,13 +197,16 @@ class MatchPanel(QWidget):
         for i, button in enumerate(self.alternative_buttons):
             if i < len(entry.alternatives):
                 alt = entry.alternatives[i]
-                button.setText(f"{i + 1}  {alt.get('name') or alt['card_id']}\n{alt.get('set_id')} {alt.get('number')}")
+                name = str(alt.get("name") or alt["card_id"])
+                button.setText(f"{i + 1} {name[:11]}\n{alt.get('set_id')} {alt.get('number')}")
+                button.setToolTip(f"{name} — {alt.get('set_id')} {alt.get('number')}  (key {i + 1})")
                 button.setIcon(QIcon(pixmap_from_file(self.bundle.thumb_path(alt["card_id"]), 54, 76)))
                 button.setProperty("cardId", alt["card_id"])
-                button.setChecked(False)
-                button.show()
+                button.setEnabled(True)
             else:
-                button.hide()
+                button.setEnabled(False)
+                button.setText(f"{i + 1}\n")
+                button.setIcon(QIcon())
         self.add_button.setEnabled(entry.card_id is not None and not entry.added)
         self.add_button.setText("Added ✓" if entry.added else "Add  (Space)")
         if event.event == "unknown":

@@ -15,6 +15,8 @@ the app can darken the picture when holo foil glares (:mod:`app.camera.exposure`
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -57,6 +59,35 @@ AF_MODE_AUTO = 1
 AF_MODE_CONTINUOUS = 2
 AF_TRIGGER_START = 0
 
+#: ``watch(fd, on_ready) -> unwatch``: calls ``on_ready`` (in the watcher's own thread, e.g. Qt's via a
+#: QSocketNotifier) whenever ``fd`` is readable; the returned function stops watching.
+FdWatcher = Callable[[int, Callable[[], None]], Callable[[], None]]
+
+
+class _LatestFrame:
+    """Picamera2 "preview" that keeps only the newest completed request's arrays (``render_request``
+    is what Picamera2's ``process_requests`` calls on its attached preview)."""
+
+    def __init__(self, streams: list[str]) -> None:
+        self.streams = streams
+        self._arrays: list[Any] | None = None
+        self._ready = threading.Condition()
+        self.delivered = 0
+
+    def render_request(self, completed_request: Any) -> None:
+        arrays = [completed_request.make_array(name) for name in self.streams]
+        with self._ready:
+            self._arrays = arrays
+            self.delivered += 1
+            self._ready.notify_all()
+
+    def take(self, timeout_s: float) -> list[Any] | None:
+        with self._ready:
+            if self._arrays is None:
+                self._ready.wait(timeout_s)
+            arrays, self._arrays = self._arrays, None
+            return arrays
+
 
 class Picamera2Source(FrameSource):
     """Main stream (``RGB888``: B,G,R byte order in memory, so OpenCV uses it as is) for display, warp
@@ -70,7 +101,11 @@ class Picamera2Source(FrameSource):
         frame_timeout_s: float = 2.0,
         controls: dict[str, Any] | None = None,
         continuous_autofocus: bool = True,
+        watch_fd: FdWatcher | None = None,
     ) -> None:
+        """``watch_fd``: drive frames by the camera's own notifier (its ``notifyme_r`` descriptor, as
+        Picamera2's Qt preview does) from the watcher's thread, instead of Picamera2's event-loop
+        thread; ``read`` then takes the newest frame that arrived."""
         super().__init__()
         self.camera_num = camera_num
         self.size = size
@@ -79,6 +114,9 @@ class Picamera2Source(FrameSource):
         self.controls = dict(controls or {})
         self.continuous_autofocus = continuous_autofocus
         self.exposure_value = 0.0
+        self.watch_fd = watch_fd
+        self._latest: _LatestFrame | None = None
+        self._unwatch: Callable[[], None] | None = None
         self.description = f"Raspberry Pi camera {camera_num} ({size[0]}×{size[1]})"
         self._camera: Any = None
 
@@ -99,8 +137,14 @@ class Picamera2Source(FrameSource):
                 controls.setdefault("AfMode", AF_MODE_CONTINUOUS)
             if controls:
                 camera.set_controls(controls)
+            if self.watch_fd is not None:
+                self._latest = _LatestFrame(["main", "lores"] if self.lores_size else ["main"])
+                # Attaching a preview tells Picamera2 someone else runs its event loop.
+                camera.attach_preview(self._latest)
+                self._unwatch = self.watch_fd(camera.notifyme_r, self._on_camera_ready)
             camera.start()
         except Exception as error:
+            self._stop_watching()
             self._camera = None
             camera.close()
             raise CameraError(f"Cannot start Raspberry Pi camera {self.camera_num}: {error}") from error
@@ -130,16 +174,29 @@ class Picamera2Source(FrameSource):
         return self.exposure_value
 
     # ------------------------------------------------------------------ frames
+    def _on_camera_ready(self) -> None:
+        """In the watcher's thread: drain the notification and let Picamera2 hand us the request."""
+        camera = self._camera
+        if camera is None or self._latest is None:
+            return
+        camera.notifymeread.read()
+        camera.process_requests(self._latest)
+
     def _read(self) -> Frame | None:
         camera = self._camera
-        streams = ["main", "lores"] if self.lores_size else ["main"]
-        try:
-            job = camera.capture_arrays(streams, wait=False)
-            arrays, _metadata = camera.wait(job, timeout=self.frame_timeout_s)
-        except TimeoutError as error:
-            raise CameraDisconnected(f"{self.description} gave no frame in {self.frame_timeout_s:.1f} s") from error
-        except Exception as error:
-            raise CameraDisconnected(f"{self.description} failed: {error}") from error
+        if self._latest is not None:
+            arrays = self._latest.take(self.frame_timeout_s)
+            if arrays is None:
+                raise CameraDisconnected(f"{self.description} gave no frame in {self.frame_timeout_s:.1f} s")
+        else:
+            streams = ["main", "lores"] if self.lores_size else ["main"]
+            try:
+                job = camera.capture_arrays(streams, wait=False)
+                arrays, _metadata = camera.wait(job, timeout=self.frame_timeout_s)
+            except TimeoutError as error:
+                raise CameraDisconnected(f"{self.description} gave no frame in {self.frame_timeout_s:.1f} s") from error
+            except Exception as error:
+                raise CameraDisconnected(f"{self.description} failed: {error}") from error
         image = arrays[0] if arrays else None
         if image is None or image.ndim != 3:
             raise CameraDisconnected(f"{self.description} returned an empty frame")
@@ -150,11 +207,20 @@ class Picamera2Source(FrameSource):
         # RGB888 gives 3 channels already in B,G,R order; XRGB8888 would give 4.
         return Frame(image=image[:, :, :3], timestamp=monotonic_seconds(), index=self._frames_read, analysis=analysis)
 
+    def _stop_watching(self) -> None:
+        unwatch, self._unwatch = self._unwatch, None
+        if unwatch is not None:
+            unwatch()
+
     def _close(self) -> None:
+        self._stop_watching()
         camera, self._camera = self._camera, None
         if camera is None:
             return
         try:
             camera.stop()
+            if self._latest is not None:
+                camera.detach_preview()
         finally:
+            self._latest = None
             camera.close()

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 import zlib
+from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from app.camera.base import BGRImage
 from app.catalog.build import reference_views
@@ -26,6 +28,34 @@ logger = logging.getLogger(__name__)
 
 class NumberNotFound(ValueError):
     """OCR found no collector number on the card to replace."""
+
+
+#: A bold oblique sans, like the printed numbers (Debian: fonts-dejavu-core); Hershey if missing.
+_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-BoldOblique.ttf")
+
+
+def _text_coverage(text: str, width: int, height: int, supersample: int = 4) -> npt.NDArray[np.float32]:
+    """Ink coverage (0..1) of ``text`` filling a width × height box, rendered at 4× and reduced."""
+    big_w, big_h = width * supersample, height * supersample
+    if _FONT.is_file():
+        from PIL import Image, ImageDraw, ImageFont
+
+        font = ImageFont.truetype(str(_FONT), size=int(big_h * 0.8))
+        canvas = Image.new("L", (big_w, big_h), 0)
+        draw = ImageDraw.Draw(canvas)
+        left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+        scale = min(1.0, big_w / max(right - left, 1))
+        if scale < 1.0:
+            font = ImageFont.truetype(str(_FONT), size=max(4, int(big_h * 0.8 * scale)))
+            left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+        draw.text((-left, (big_h - (bottom - top)) // 2 - top), text, fill=255, font=font)
+        mask = np.asarray(canvas, np.float32) / 255.0
+    else:
+        mask = np.zeros((big_h, big_w), np.float32)
+        font_face = cv2.FONT_HERSHEY_SIMPLEX
+        scale = cv2.getFontScaleFromHeight(font_face, int(big_h * 0.7), 1)
+        cv2.putText(mask, text, (0, int(big_h * 0.85)), font_face, scale, 1.0, max(1, big_h // 9), cv2.LINE_AA)
+    return np.asarray(cv2.resize(mask, (width, height), interpolation=cv2.INTER_AREA), np.float32)
 
 
 def renumber_card(card: BGRImage, new_text: str, reader: NumberReader) -> BGRImage:
@@ -52,20 +82,10 @@ def renumber_card(card: BGRImage, new_text: str, reader: NumberReader) -> BGRIma
         if np.abs(ink - background).sum() < 60:  # light text on a dark strip
             ink = region[np.argsort(-region.sum(axis=1))[: max(1, len(region) // 20)]].mean(axis=0)
         cv2.rectangle(out, (x0, y0), (x1, y1), tuple(float(v) for v in background), -1)
-        font = cv2.FONT_HERSHEY_SIMPLEX
-        box_h = y1 - y0
-        font_scale = cv2.getFontScaleFromHeight(font, max(int(box_h * 0.7), 4), 1)
-        thickness = max(1, round(box_h / 9))
-        cv2.putText(
-            out,
-            new_text,
-            (x0, y1 - max(1, box_h // 6)),
-            font,
-            font_scale,
-            tuple(float(v) for v in ink),
-            thickness,
-            cv2.LINE_AA,
-        )
+        coverage = _text_coverage(new_text, x1 - x0, y1 - y0)
+        patch = out[y0:y1, x0:x1].astype(np.float32)
+        patch = patch * (1 - coverage[..., None]) + ink[None, None, :] * coverage[..., None]
+        out[y0:y1, x0:x1] = np.clip(patch, 0, 255).astype(np.uint8)
         return out
     raise NumberNotFound("no collector number found on the card's bottom strip")
 

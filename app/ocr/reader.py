@@ -41,6 +41,21 @@ class StripReading:
     lines: tuple[tuple[str, float], ...]
 
 
+#: Series that print the collector number bottom-left (with the set code); older ones print it bottom-right.
+LEFT_NUMBER_SERIES = frozenset({"Scarlet & Violet", "Sword & Shield", "Mega Evolution"})
+
+
+def number_corners(series: list[str]) -> tuple[str, ...]:
+    """Where to read, given the series of the candidate cards: one corner when they agree (half the
+    OCR time), both (left first) when they do not or are unknown."""
+    sides = {"left" if s in LEFT_NUMBER_SERIES else "right" for s in series if s}
+    if sides == {"left"}:
+        return ("left",)
+    if sides == {"right"}:
+        return ("right",)
+    return ("left", "right")
+
+
 def warp_number_strip(frame: BGRImage, corners: FloatArray, card_width: int = STRIP_CARD_WIDTH) -> BGRImage:
     """Straighten only the bottom strip of the card (TL, TR, BR, BL corners in ``frame``) at a
     resolution OCR can read; much cheaper than warping the whole card large."""
@@ -91,14 +106,17 @@ class NumberReader:
     def read_lines(self, image: BGRImage) -> list[tuple[str, float]]:
         return [(text, score) for _box, text, score in self.read_boxes(image)]
 
-    def read_strip(self, strip: BGRImage, min_score: float = 0.6) -> StripReading:
+    def read_strip(
+        self, strip: BGRImage, min_score: float = 0.6, corners: tuple[str, ...] = ("left", "right")
+    ) -> StripReading:
+        """``corners``: where to look, in order — ``number_corners`` knows where each era prints it."""
         width = strip.shape[1]
         corner = round(width * CORNER_WIDTH)
         lines: list[tuple[str, float]] = []
         number: CollectorNumber | None = None
         set_code: str | None = None
-        # Left corner first (Sword & Shield onwards), then right (XY, Sun & Moon, older).
-        for region in (strip[:, :corner], strip[:, width - corner :]):
+        regions = {"left": strip[:, :corner], "right": strip[:, width - corner :]}
+        for region in (regions[c] for c in corners):
             for text, score in self.read_lines(np.ascontiguousarray(region)):
                 lines.append((text, score))
                 if score < min_score:

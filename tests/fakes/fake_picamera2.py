@@ -8,12 +8,23 @@ a config dict with ``main``/``lores`` stream dicts, ``configure(config)``, ``set
 timeout=None)`` resolves (raising ``TimeoutError`` when the camera stops delivering), the
 ``camera_controls`` dict (control → (min, max, default); ``AfMode``/``AfTrigger`` only on the
 autofocus Camera Module 3, imx708), ``stop()``, ``close()``. ``YUV420`` arrays are I420 planes,
-(H·3/2)×W. ``RGB888`` arrays are H×W×3 in B, G, R byte order. Capturing before
-``start()`` or configuring while started raises ``RuntimeError`` as the real one does.
+(H·3/2)×W.
+
+The event-loop side that Picamera2's Qt preview uses (``previews/q_picamera2.py``): ``notifyme_r`` (the
+read end of a non-blocking pipe) and ``notifymeread``; ``attach_preview(preview)`` /
+``detach_preview()``; once started with a preview attached, libcamera completes a request per frame
+(here: a thread at ``FPS``) and writes to the pipe; ``process_requests(display)`` then hands the newest
+completed request to ``display.render_request(request)`` (``request.make_array(name)``) and releases
+them all. The thread that called ``process_requests`` is recorded, so tests can check who drove it.
+``RGB888`` arrays are H×W×3 in B, G, R byte order. Capturing before ``start()`` or configuring while
+started raises ``RuntimeError`` as the real one does.
 """
 
 from __future__ import annotations
 
+import os
+import threading
+import time
 from typing import Any
 
 import numpy as np
@@ -24,6 +35,7 @@ CAMERAS: list[dict[str, Any]] = [
 ]
 FAIL_AFTER_FRAMES: int | None = None
 INSTANCES: list[Picamera2] = []
+FPS = 30.0
 
 
 class _Job:
@@ -35,6 +47,20 @@ class _Job:
         if self._error is not None:
             raise self._error
         return self._result
+
+
+class _CompletedRequest:
+    def __init__(self, arrays: dict[str, Any]) -> None:
+        self._arrays = arrays
+        self.released = False
+
+    def make_array(self, name: str) -> Any:
+        if self.released:
+            raise RuntimeError("request already released")
+        return self._arrays[name]
+
+    def release(self) -> None:
+        self.released = True
 
 
 class Picamera2:
@@ -60,6 +86,13 @@ class Picamera2:
         }
         if model == "imx708":
             self.camera_controls |= {"AfMode": (0, 2, 0), "AfTrigger": (0, 1, 0), "LensPosition": (0.0, 15.0, 1.0)}
+        self.notifyme_r, self.notifyme_w = os.pipe2(os.O_NONBLOCK)
+        self.notifymeread = os.fdopen(self.notifyme_r, "rb")
+        self._preview: Any = None
+        self._completed: list[_CompletedRequest] = []
+        self._lock = threading.Lock()
+        self._producer: threading.Thread | None = None
+        self.process_thread_ids: set[int] = set()
         INSTANCES.append(self)
 
     def create_video_configuration(
@@ -86,10 +119,48 @@ class Picamera2:
         self.controls.update(controls)
         self.control_history.append(dict(controls))
 
+    def attach_preview(self, preview: Any) -> None:
+        if self._preview is not None:
+            raise RuntimeError("A preview window is already running")
+        self._preview = preview
+
+    def detach_preview(self) -> None:
+        self._preview = None
+
     def start(self) -> None:
         if self.camera_config is None:
             raise RuntimeError("Camera has not been configured")
         self.started = True
+        if self._preview is not None:
+            self._producer = threading.Thread(target=self._produce, daemon=True)
+            self._producer.start()
+
+    def _produce(self) -> None:
+        """libcamera completing requests while the camera runs (only when someone else drives the loop)."""
+        while self.started:
+            if FAIL_AFTER_FRAMES is not None and self.frames >= FAIL_AFTER_FRAMES:
+                time.sleep(0.01)
+                continue
+            assert self.camera_config is not None
+            names = [n for n in ("main", "lores") if self.camera_config.get(n)]
+            request = _CompletedRequest({n: self._array(n) for n in names})
+            self.frames += 1
+            with self._lock:
+                self._completed.append(request)
+            try:
+                os.write(self.notifyme_w, b"\x00")
+            except OSError:
+                return
+            time.sleep(1.0 / FPS)
+
+    def process_requests(self, display: Any) -> None:
+        self.process_thread_ids.add(threading.get_ident())
+        with self._lock:
+            requests, self._completed = self._completed, []
+        if requests:
+            display.render_request(requests[-1])
+        for request in requests:
+            request.release()
 
     def _array(self, name: str) -> Any:
         assert self.camera_config is not None
@@ -126,7 +197,13 @@ class Picamera2:
 
     def stop(self) -> None:
         self.started = False
+        if self._producer is not None:
+            self._producer.join(1.0)
+            self._producer = None
 
     def close(self) -> None:
-        self.started = False
+        self.stop()
+        if not self.closed:
+            self.notifymeread.close()
+            os.close(self.notifyme_w)
         self.closed = True

@@ -41,3 +41,12 @@ def test_set_code_is_read_before_the_language() -> None:
     assert parse_set_code("MEW EN") == "MEW"
     assert parse_set_code("TEF EN") == "TEF"
     assert parse_set_code("Illus. Mitsuhiro Arita") is None
+
+
+def test_number_corner_follows_the_era_of_the_candidates() -> None:
+    from app.ocr.reader import number_corners
+
+    assert number_corners(["Scarlet & Violet", "Sword & Shield"]) == ("left",)
+    assert number_corners(["XY", "Sun & Moon"]) == ("right",)
+    assert number_corners(["Scarlet & Violet", "XY"]) == ("left", "right")
+    assert number_corners([]) == ("left", "right")
