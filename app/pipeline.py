@@ -276,6 +276,10 @@ class ScanPipeline:
         if reading.number is not None:
             total = f"/{reading.number.printed_total}" if reading.number.printed_total else ""
             read_text = f"{reading.number.number}{total}" + (f" {reading.set_code}" if reading.set_code else "")
+        else:  # what OCR saw, as is (e.g. "0257165": the slash read as 7)
+            read_text = next(
+                (text for text, score in reading.lines if score >= 0.6 and any(c.isdigit() for c in text)), None
+            )
         reranked = rerank_by_number(match.alternatives, reading, self.bundle.metadata)
         if reranked.verdict in ("confirmed", "reranked") and reranked.card_id is not None:
             chosen = reranked.candidates[0]

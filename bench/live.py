@@ -21,6 +21,7 @@ missed), and confident-wrong answers on the look-alike pair.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import resource
 import subprocess
@@ -39,7 +40,6 @@ from app.camera.base import Frame
 from app.camera.video_file import VideoFileSource
 from app.config import load_settings
 from app.engine import Engine, load_engine
-from app.match.matcher import Matcher
 from app.ocr.lookalike import bundle_with_card, renumber_card
 from app.pipeline import ScanEvent, ScanPipeline
 from app.vision.capture_sim import CaptureSimulator, SimOptions, iter_clip, load_card_texture
@@ -49,11 +49,18 @@ ENTER, HOLD, LEAVE, GAP = 0.8, 2.0, 0.7, 0.5
 PER_CARD = ENTER + HOLD + LEAVE + GAP
 
 
-def build_scene(engine: Engine, seconds: float, seed: int) -> tuple[CaptureSimulator, list[str], Any]:
+def presentation_order(card_ids: list[str], seconds: float, seed: int) -> tuple[list[str], list[str]]:
+    """(catalogue cards chosen, the order they are shown in, with the look-alike pair added)."""
     rng = np.random.default_rng(seed)
-    ids = [c for c in engine.bundle.card_ids() if not c.startswith("lk")]
+    ids = [c for c in card_ids if not c.startswith("lk")]
     count = int(seconds // PER_CARD)
     chosen = [ids[i] for i in rng.choice(len(ids), size=count - 2, replace=False)]
+    order = [*chosen[: len(chosen) // 2], "sv3pt5-25", *chosen[len(chosen) // 2 :], "lk1-58"]
+    return chosen, order
+
+
+def build_scene(engine: Engine, seconds: float, seed: int) -> tuple[CaptureSimulator, list[str], Any]:
+    chosen, order = presentation_order(engine.bundle.card_ids(), seconds, seed)
     textures = [load_card_texture(CATALOG / "images" / c.split("-")[0] / f"{c}.jpg") for c in chosen]
     original = load_card_texture(CATALOG / "images" / "sv3pt5" / "sv3pt5-25.jpg")
     assert engine.reader is not None, engine.ocr_status
@@ -65,7 +72,6 @@ def build_scene(engine: Engine, seconds: float, seed: int) -> tuple[CaptureSimul
     sim = CaptureSimulator(
         [*textures, original, lookalike], SimOptions(size=(1280, 720), dim_prob=0.0, defocus_prob=0.0)
     )
-    order = [*chosen[: len(chosen) // 2], "sv3pt5-25", *chosen[len(chosen) // 2 :], "lk1-58"]
     return sim, order, bundle
 
 
@@ -176,31 +182,31 @@ def latency_summary(events: list[ScanEvent]) -> dict[str, Any]:
     }
 
 
-def one_pass(kind: str, clip: Path, seconds: float, seed: int) -> dict[str, Any]:
-    """Run one pass in this process (a fresh one per pass, so peak RSS is that pass's own)."""
+def peak_rss_mb() -> float:
+    """This process's peak RSS. VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork + exec, so a
+    child started by a big parent would report the parent's peak."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def one_pass(kind: str, clip: Path, bundle: Path, seconds: float, seed: int) -> dict[str, Any]:
+    """Run one pass in this process (a fresh one per pass, so peak RSS is the scanner's own: the app's
+    engine loading the bench's bundle — the catalogue plus the look-alike — from disk)."""
     settings = load_settings()
-    engine = load_engine(settings)
-    sim, order, bundle = build_scene(engine, seconds, seed)
-    del sim
-    matcher = Matcher(bundle, engine.matcher.thresholds, settings.match.exact_search_below)
-    base = engine.pipeline(settings, realtime=kind != "replay")
-    base.close()
-    pipeline = ScanPipeline(
-        engine.finder,
-        engine.embedder,
-        bundle,
-        matcher,
-        engine.reader,
-        base.tracker.config,
-        base.voting,
-        realtime=kind != "replay",
-    )
+    engine = load_engine(settings, bundle=str(bundle))
+    _chosen, order = presentation_order(engine.bundle.card_ids(), seconds, seed)
+    pipeline = engine.pipeline(settings, realtime=kind != "replay")
     result = run_pass(pipeline, clip, paced=kind == "paced")
     events = result.pop("events")
     result.pop("steady_to_event_ms")
     result["steady_to_event_ms"] = latency_summary(events)
     result["accuracy"] = score(events, order)
-    result["peak_rss_mb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    result["peak_rss_mb"] = peak_rss_mb()
     engine.close()
     return result
 
@@ -212,16 +218,24 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--only", choices=["paced", "unpaced", "replay"], help=argparse.SUPPRESS)
     parser.add_argument("--clip", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--bundle", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.only:
-        print(json.dumps(one_pass(args.only, args.clip, args.seconds, args.seed)))
+        print(json.dumps(one_pass(args.only, args.clip, args.bundle, args.seconds, args.seed)))
         return
     settings = load_settings()
     engine = load_engine(settings)
-    sim, order, _bundle = build_scene(engine, args.seconds, args.seed)
+    sim, order, scene_bundle = build_scene(engine, args.seconds, args.seed)
     card_ids = [c for c in order if c not in ("sv3pt5-25", "lk1-58")] + ["sv3pt5-25", "lk1-58"]
     # Render the clip once to a video file; every pass reads it back like a camera stream.
-    clip = Path(tempfile.gettempdir()) / f"cardsight-live-{args.seed}-{int(args.seconds)}s.mp4"
+    # Cached per seed, length and the code that renders it (simulator, look-alike re-numbering).
+    digest = hashlib.sha1()
+    for module in ("app/vision/capture_sim.py", "app/ocr/lookalike.py", "bench/live.py"):
+        digest.update((Path(__file__).resolve().parent.parent / module).read_bytes())
+    name = f"cardsight-live-{args.seed}-{int(args.seconds)}s-{digest.hexdigest()[:10]}.mp4"
+    clip = Path(tempfile.gettempdir()) / name
+    bundle_dir = clip.with_suffix(".bundle")
+    scene_bundle.save(bundle_dir, thumbs_from=engine.bundle.path / "thumbs" if engine.bundle.path else None)
     if not clip.is_file():
         writer = cv2.VideoWriter(str(clip), cv2.VideoWriter.fourcc(*"mp4v"), args.fps, (1280, 720))
         for clip_frame in clip_frames(sim, order, args.fps, args.seed, card_ids):
@@ -229,7 +243,8 @@ def main() -> None:
         writer.release()
     passes = {}
     for kind in ("paced", "unpaced", "replay"):
-        command = [sys.executable, __file__, "--only", kind, "--clip", str(clip), "--seconds", str(args.seconds)]
+        command = [sys.executable, __file__, "--only", kind, "--clip", str(clip), "--bundle", str(bundle_dir)]
+        command += ["--seconds", str(args.seconds)]
         command += ["--seed", str(args.seed)]
         done = subprocess.run(command, capture_output=True, text=True, check=True)
         passes[kind] = json.loads(done.stdout.strip().splitlines()[-1])

@@ -190,6 +190,16 @@ class ScanController(QObject):
 
             QApplication.beep()
 
+    def apply_settings(self) -> None:
+        """What can change without a restart: auto-add, sounds, thresholds (camera and recogniser
+        changes apply on the next start, as the dialog says)."""
+        from app.engine import thresholds_from
+
+        self.session.auto_add = self.settings.ui.auto_add
+        # One attribute swap: the scanner thread sees the old or the new thresholds, never a mix.
+        self.engine.matcher.thresholds = thresholds_from(self.settings)
+        self.message.emit("Settings saved")
+
     # ------------------------------------------------------------------ user intents
     def set_options(self, options: AddOptions) -> None:
         self.session.options = options

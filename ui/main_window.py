@@ -234,6 +234,7 @@ class MainWindow(QMainWindow):
 
     def open_settings(self) -> SettingsDialog:
         dialog = SettingsDialog(self.settings, self)
+        dialog.accepted.connect(self.controller.apply_settings)
         dialog.open()
         return dialog
 

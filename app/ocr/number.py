@@ -102,3 +102,25 @@ def numbers_agree(read: CollectorNumber, catalogue: CollectorNumber) -> bool:
     if read.printed_total and catalogue.printed_total:
         return normalise_number(read.printed_total) == normalise_number(catalogue.printed_total)
     return True
+
+
+def printed_in_text(catalogue: CollectorNumber, text: str) -> bool:
+    """Whether an OCR line shows this card's number even where the parser could not split it: OCR
+    often reads the slash as ``7``, ``1`` or ``l``, or drops it ("0257165", "058102"). Only used to
+    confirm one of a few close candidates, never to find a number from nothing."""
+    digits = _digits(re.sub(r"[^0-9A-Za-z|/]", "", text)).upper()
+    number = normalise_number(catalogue.number)
+    prefix = re.match(r"[A-Z]*", number)
+    head = prefix.group(0) if prefix else ""
+    tail = number[len(head) :]
+    # Zero padding ("025") may follow glued-on junk; an unpadded number must start a run of digits,
+    # so that 125/165 does not pass for 25/165.
+    pattern = f"{re.escape(head)}(?:(?<![0-9])0*|0+){re.escape(tail)}"
+    if catalogue.printed_total:
+        total = normalise_number(catalogue.printed_total)
+        total_head = re.match(r"[A-Z]*", total)
+        total_prefix = total_head.group(0) if total_head else ""
+        pattern += f"[/71LI|]?{re.escape(total_prefix)}0*{re.escape(total[len(total_prefix) :])}(?![0-9])"
+    else:
+        pattern += "(?![0-9])"
+    return re.search(pattern, digits) is not None

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from app.match.matcher import Candidate
-from app.ocr.number import metadata_number, numbers_agree
+from app.ocr.number import metadata_number, numbers_agree, printed_in_text
 from app.ocr.reader import StripReading
 
 logger = logging.getLogger(__name__)
@@ -35,22 +35,26 @@ def rerank_by_number(
 
     ``contradicted``: a number was read and no close candidate carries it — the caller must not commit.
     """
-    if reading.number is None or not candidates:
+    if not candidates:
         return RerankResult("illegible", None, candidates)
     best_similarity = candidates[0].similarity
+    legible_lines = [text for text, score in reading.lines if score >= 0.6]
 
     def supports(candidate: Candidate) -> bool:
         meta = metadata.get(candidate.card_id, {})
         printed = metadata_number(meta)
-        if printed is None or reading.number is None or not numbers_agree(reading.number, printed):
+        if printed is None:
             return False
-        code = meta.get("ptcgo_code")
-        return not (reading.set_code and code and str(code).upper() != reading.set_code.upper())
+        if reading.number is not None and numbers_agree(reading.number, printed):
+            code = meta.get("ptcgo_code")
+            return not (reading.set_code and code and str(code).upper() != reading.set_code.upper())
+        # The parser found no clean "N/T", but the line may still show this card's digits.
+        return reading.number is None and any(printed_in_text(printed, line) for line in legible_lines)
 
     close = [c for c in candidates if best_similarity - c.similarity <= max_drop]
     agreeing = [c for c in close if supports(c)]
     if not agreeing:
-        return RerankResult("contradicted", None, candidates)
+        return RerankResult("illegible" if reading.number is None else "contradicted", None, candidates)
     chosen = agreeing[0]
     reordered = [chosen] + [c for c in candidates if c.card_id != chosen.card_id]
     verdict: Verdict = "confirmed" if chosen.card_id == candidates[0].card_id else "reranked"

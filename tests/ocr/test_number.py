@@ -50,3 +50,21 @@ def test_number_corner_follows_the_era_of_the_candidates() -> None:
     assert number_corners(["XY", "Sun & Moon"]) == ("right",)
     assert number_corners(["Scarlet & Violet", "XY"]) == ("left", "right")
     assert number_corners([]) == ("left", "right")
+
+
+@pytest.mark.parametrize(
+    ("text", "number", "total", "shown"),
+    [
+        ("0257165", "25", "165", True),  # slash read as 7
+        ("80257165", "25", "165", True),  # set-code box glued on
+        ("058102", "58", "102", True),  # slash dropped
+        ("0257165", "26", "165", False),
+        ("036/102", "58", "102", False),
+        ("1257165", "25", "165", False),  # 125/165 is another card
+        ("TG057TG30", "TG05", "TG30", True),
+    ],
+)
+def test_a_candidates_number_is_recognised_in_unsplit_ocr_text(text: str, number: str, total: str, shown: bool) -> None:
+    from app.ocr.number import printed_in_text
+
+    assert printed_in_text(CollectorNumber(number, total), text) is shown

@@ -44,3 +44,10 @@ def test_set_code_that_disagrees_rules_a_candidate_out() -> None:
 def test_nothing_read_is_illegible() -> None:
     result = rerank_by_number(CANDIDATES, reading(None), META)
     assert result.verdict == "illegible" and result.candidates == CANDIDATES
+
+
+def test_unsplit_ocr_line_still_confirms_the_close_candidate_it_shows() -> None:
+    reading = StripReading(None, None, (("0587102", 0.9),))  # "058/102" with the slash read as 7
+    result = rerank_by_number(CANDIDATES, reading, META)
+    assert result.verdict == "reranked" and result.card_id == "base1-58"
+    assert rerank_by_number(CANDIDATES, StripReading(None, None, (("Illus.", 0.9),)), META).verdict == "illegible"

@@ -140,6 +140,7 @@ def test_settings_dialog_saves_to_the_config_file(
     qtbot: QtBot, settings: Settings, engine_for: Engine, clip_path: Path, tmp_path: Path
 ) -> None:
     window = make_window(qtbot, settings, engine_for, replay(clip_path))
+    original = engine_for.matcher.thresholds
     dialog = window.open_settings()
     dialog.auto_add.setChecked(True)
     dialog.accept_at.setValue(0.72)
@@ -148,4 +149,8 @@ def test_settings_dialog_saves_to_the_config_file(
 
     saved = load_settings()
     assert saved.ui.auto_add is True and saved.match.accept_at == pytest.approx(0.72)
+    # …and in effect now, without a restart.
+    assert window.controller.session.auto_add is True
+    assert window.controller.engine.matcher.thresholds.accept_at == pytest.approx(0.72)
+    engine_for.matcher.thresholds = original  # the engine is shared with the other tests
     window.close()
