@@ -28,8 +28,10 @@ lint: $(STAMP)
 unit: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
 
+# Every benchmark, JSON into bench/results/ (~15 minutes on 2 cores; GUI ones need a display: screenshots).
 bench: $(STAMP)
-	$(PY) bench/detect.py
+	for b in detect identify openset live collection; do $(PY) bench/$$b.py > bench/results/$$b.json || exit 1; done
+	xvfb-run -a -s "-screen 0 1920x1080x24" $(PY) bench/gui.py > bench/results/gui.json
 
 # Screenshots of the GUI under a virtual X server (Debian: xvfb libxcb-icccm4 libxcb-keysyms1).
 screenshots: $(STAMP)

@@ -504,17 +504,21 @@ def command_names() -> set[str]:
     return set()
 
 
+def start_up(level: int) -> Settings | None:
+    """Logging and settings for an entry point; a broken config is one line on stderr (None)."""
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return load_settings()
+    except ConfigError as error:
+        print(f"cardsight: {error}", file=sys.stderr)
+        return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    try:
-        settings = load_settings()
-    except ConfigError as error:
-        print(f"cardsight: {error}", file=sys.stderr)
+    settings = start_up(logging.DEBUG if args.verbose else logging.WARNING)
+    if settings is None:
         return 2
     if args.command is None:
         args = parser.parse_args(["watch", *(argv or [])])

@@ -6,15 +6,16 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
 import sqlite3
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from app import PROJECT_ROOT
-from app.cli import command_names
+from app.cli import command_names, start_up
 from app.cli import main as cli_main
-from app.config import ConfigError, Settings, load_settings
+from app.config import Settings
 
 logger = logging.getLogger(__name__)
 STYLE_SHEET = PROJECT_ROOT / "assets" / "style.qss"
@@ -54,14 +55,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             flush=True,
         )
         return cli_main(["scan", *(["--source", args.source] if args.source else [])])
-    logging.basicConfig(
-        level=logging.INFO if args.verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    try:
-        settings = load_settings()
-    except ConfigError as error:
-        print(f"cardsight: {error}", file=sys.stderr)
+    settings = start_up(logging.INFO if args.verbose else logging.WARNING)
+    if settings is None:
         return 2
     if args.source:
         settings.camera.source = args.source
@@ -153,8 +148,23 @@ def _error_window(title: str, message: str) -> Any:
     return window
 
 
+def quit_on_signals(app: Any) -> Any:
+    """SIGTERM (systemd stopping the kiosk) and Ctrl-C end the event loop normally — the PIN guards the
+    window, not the service — so pending scans are flushed and the camera released. Python runs
+    signal handlers only when it holds the GIL, so a short timer keeps giving it the chance."""
+    from PySide6.QtCore import QTimer
+
+    for number in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(number, lambda *_: app.exit(0))  # exit, not quit: quit would ask the kiosk to close
+    timer = QTimer()
+    timer.timeout.connect(lambda: None)
+    timer.start(250)
+    return timer
+
+
 def run_gui(settings: Settings, kiosk: bool = False) -> int:
     app = create_application()
+    _signal_timer = quit_on_signals(app)
     window, controller = build_windows(settings, kiosk)
     if kiosk and controller is not None:
         window.showFullScreen()

@@ -578,20 +578,11 @@ def _smoothstep(x: float) -> float:
 
 
 def render_clip(
-    sim: CaptureSimulator,
-    rng: np.random.Generator,
-    card_indices: Sequence[int],
-    fps: float = 15.0,
-    enter_s: float = 1.0,
-    hold_s: float = 2.0,
-    leave_s: float = 0.8,
-    gap_s: float = 0.7,
+    sim: CaptureSimulator, rng: np.random.Generator, card_indices: Sequence[int], **timing: float
 ) -> list[ClipFrame]:
     """Cards presented one after another: each slides in, is held (slightly shaking), slides out.
-
-    Ground truth per frame: the quads of the cards fully in view.
-    """
-    return list(iter_clip(sim, rng, card_indices, fps, enter_s, hold_s, leave_s, gap_s))
+    Ground truth per frame: the quads of the cards fully in view. ``timing``: see :func:`iter_clip`."""
+    return list(iter_clip(sim, rng, card_indices, **timing))
 
 
 def iter_clip(

@@ -73,3 +73,29 @@ def test_kiosk_cannot_be_closed_or_escaped_without_the_pin(qtbot: QtBot, setting
     QTimer.singleShot(100, lambda: answer("4321"))
     assert kiosk.ask_exit() is True
     assert not kiosk.isVisible()
+
+
+def test_sigterm_ends_even_the_kiosk_cleanly(qtbot: QtBot, settings: Settings) -> None:
+    """systemd stops the kiosk with SIGTERM: the event loop ends although the window refuses to close."""
+    import os
+    import signal
+
+    from ui.app import quit_on_signals
+
+    app = create_application()
+    kiosk = KioskWindow("4321", "Kiosk")
+    qtbot.addWidget(kiosk)
+    kiosk.show()
+    previous = signal.getsignal(signal.SIGTERM)
+    timer = quit_on_signals(app)
+    try:
+        QTimer.singleShot(100, lambda: os.kill(os.getpid(), signal.SIGTERM))
+        QTimer.singleShot(5000, lambda: app.exit(1))  # the test's own safety net
+        assert app.exec() == 0
+        assert kiosk.isVisible()  # the PIN still guards the window itself
+    finally:
+        timer.stop()
+        signal.signal(signal.SIGTERM, previous)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        kiosk._may_close = True
+        kiosk.close()
