@@ -44,6 +44,13 @@ def icon(name: str) -> QIcon:
     return QIcon(str(ICONS / f"{name}.svg"))
 
 
+def short_reason(reason: str, limit: int = 48) -> str:
+    """The first clause of a reason, for the status bar (the whole one is the tooltip):
+    "hailo: hailo_platform not installed (…); onnx: available" → "hailo: hailo_platform not installed"."""
+    first = reason.split(";")[0].split("(")[0].strip()
+    return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
 class ErrorPage(QWidget):
     """Shown instead of the scanner when the engine cannot start (no bundle, model mismatch…)."""
 
@@ -181,9 +188,9 @@ class MainWindow(QMainWindow):
         self.banner.setVisible(bool(text))
 
     def _on_status(self, status: dict) -> None:
-        self.source_label.setText(f"Source: {status['source']}")
+        self.source_label.setText(f"Source: {status['source']} — {short_reason(status['source_reason'])}")
         self.source_label.setToolTip(status["source_reason"])
-        self.backend_label.setText(f"Recogniser: {status['backend']}")
+        self.backend_label.setText(f"Recogniser: {status['backend']} — {short_reason(status['backend_reason'])}")
         self.backend_label.setToolTip(f"{status['backend_reason']}\n{status['ocr']}")
         self.fps_label.setText(f"{status['fps']:.0f} fps")
         latency = status.get("latency_ms")

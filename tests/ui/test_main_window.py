@@ -45,6 +45,7 @@ def test_window_shows_the_right_card_for_a_simulated_clip(
     assert window.live.frames_shown > 50
     assert "video file" in window.source_label.text()
     assert "ONNX" in window.backend_label.text() or "onnx" in window.backend_label.text().lower()
+    assert "hailo" in window.backend_label.text().lower()  # why not the Hailo: shown, not only a tooltip
     # Every decision is logged as a scan, even before anyone presses Add.
     assert len(window.controller.collection.scans()) == 2
     window.close()
