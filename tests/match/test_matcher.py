@@ -50,9 +50,15 @@ def test_exact_and_hnsw_search_agree() -> None:
     queries = vectors[:20] + 0.01
     exact = Matcher(bundle, exact_below=10**6).search(queries, k=3)
     hnsw = Matcher(bundle, exact_below=0).search(queries, k=3)
-    assert [h[0][0] for h in exact] == [h[0][0] for h in hnsw] == [f"c{i}" for i in range(20)]
-    # HNSW only proposes candidates; similarities are re-scored exactly in float32.
-    assert [h[0][1] for h in hnsw] == pytest.approx([h[0][1] for h in exact], abs=1e-6)
+    assert [h[0][0] for h in exact] == [f"c{i}" for i in range(20)]
+    # HNSW (int8, multi-threaded build: the graph differs run to run) is approximate: on these tiny
+    # random 16-d vectors it has missed 1 of 20 once in CI. Recall ≥ 0.95, and whatever it proposes
+    # is re-scored exactly in float32.
+    agree = [e[0] for e, h in zip(exact, hnsw, strict=True) if e[0][0] == h[0][0]]
+    assert len(agree) >= 19
+    for e, h in zip(exact, hnsw, strict=True):
+        if e[0][0] == h[0][0]:
+            assert h[0][1] == pytest.approx(e[0][1], abs=1e-6)
 
 
 def test_decision_identified_uncertain_unknown(thresholds: MatchThresholds) -> None:
