@@ -12,7 +12,7 @@ import numpy as np
 from app.camera.base import BGRImage
 from app.embed.base import EmbedderBackend
 from app.match.bundle import ReferenceBundle
-from app.match.matcher import Matcher, MatchResult
+from app.match.matcher import Matcher, MatchResult, better_way_up
 from app.vision.finder import CardFinder, FoundCard
 
 logger = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class Identifier:
         out = []
         for i in range(n):
             upright, flipped = results[i], results[n + i]
-            out.append((flipped, True) if flipped.similarity > upright.similarity + 0.02 else (upright, False))
+            out.append(better_way_up(upright, flipped))
         return out
 
     def identify_image(self, image: BGRImage) -> list[IdentifiedCard]:

@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from app.camera.base import BGRImage
 from app.embed.base import EmbedderBackend
-from app.match.matcher import Matcher, MatchResult
+from app.match.matcher import Matcher, MatchResult, better_way_up
 from app.ocr.reader import NumberReader, StripReading
 
 logger = logging.getLogger(__name__)
@@ -166,7 +166,7 @@ class IdentifyWorker:
         turned_crop = cv2.rotate(crop, cv2.ROTATE_180)
         vectors = self.embedder.embed([crop, turned_crop])
         upright, turned = self.matcher.match(vectors)
-        frame_match = turned if turned.similarity > upright.similarity + 0.02 else upright
+        frame_match, _turned = better_way_up(upright, turned)
         return EmbedResult(track_id, vectors[0], vectors[1], frame_match, crop, timestamp)
 
     def _read(self, track_id: int, strip: BGRImage, timestamp: float, corners: tuple[str, ...]) -> OcrResult:

@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from app.camera.base import BGRImage
-from app.embed.sidecar import ModelSidecar
+from app.embed.sidecar import ModelSidecar, ModelSidecarError, load_model_sidecar
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +63,15 @@ class EmbedderBackend(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def backend_sidecar(model_path: Path) -> ModelSidecar:
+    """The model's verified sidecar; a missing or stale one makes the backend unavailable (the
+    registry then says why and tries the next backend)."""
+    try:
+        return load_model_sidecar(model_path)
+    except ModelSidecarError as error:
+        raise BackendUnavailable(str(error)) from error
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,14 @@ import numpy as np
 import numpy.typing as npt
 
 from app.camera.base import BGRImage
-from app.embed.base import BackendPlugin, BackendUnavailable, EmbedderBackend, EmbedderError, register_backend
+from app.embed.base import (
+    BackendPlugin,
+    BackendUnavailable,
+    EmbedderBackend,
+    EmbedderError,
+    backend_sidecar,
+    register_backend,
+)
 from app.embed.preprocess import l2_normalise, resize_whole_card, to_model_colour
 from app.embed.sidecar import ModelSidecarError, load_model_sidecar
 
@@ -88,10 +95,7 @@ class HailoEmbedder(EmbedderBackend):
         import hailo_platform as hailo
 
         model_path = Path(model_path)
-        try:
-            sidecar = load_model_sidecar(model_path)
-        except ModelSidecarError as error:
-            raise BackendUnavailable(str(error)) from error
+        sidecar = backend_sidecar(model_path)
         super().__init__(sidecar, model_path)
         self.hef = hef_path_for(model_path)
         compiled = read_hef_sidecar(self.hef)

@@ -10,9 +10,15 @@ import numpy as np
 import numpy.typing as npt
 
 from app.camera.base import BGRImage
-from app.embed.base import BackendPlugin, BackendUnavailable, EmbedderBackend, EmbedderError, register_backend
+from app.embed.base import (
+    BackendPlugin,
+    BackendUnavailable,
+    EmbedderBackend,
+    EmbedderError,
+    backend_sidecar,
+    register_backend,
+)
 from app.embed.preprocess import l2_normalise, prepare_batch
-from app.embed.sidecar import ModelSidecarError, load_model_sidecar
 
 logger = logging.getLogger(__name__)
 
@@ -34,10 +40,7 @@ class OnnxEmbedder(EmbedderBackend):
         import onnxruntime as ort
 
         model_path = Path(model_path)
-        try:
-            sidecar = load_model_sidecar(model_path)
-        except ModelSidecarError as error:
-            raise BackendUnavailable(str(error)) from error
+        sidecar = backend_sidecar(model_path)
         super().__init__(sidecar, model_path)
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads

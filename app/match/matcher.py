@@ -125,3 +125,15 @@ class Matcher:
 
     def match(self, vectors: npt.NDArray[np.float32], k: int = 5) -> list[MatchResult]:
         return [self.decide(hits) for hits in self.search(vectors, k)]
+
+
+#: How much better a card must match turned by 180° before the finder's orientation is overruled.
+FLIP_MARGIN = 0.02
+
+
+def better_way_up(upright: MatchResult, turned: MatchResult) -> tuple[MatchResult, bool]:
+    """The reading to keep of a crop matched both ways up, and whether it was the turned one (the
+    orientation classifier is good, the match is the final word)."""
+    if turned.similarity > upright.similarity + FLIP_MARGIN:
+        return turned, True
+    return upright, False

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from app.match.matcher import Matcher, MatchResult
+from app.match.matcher import Matcher, MatchResult, better_way_up
 
 logger = logging.getLogger(__name__)
 
@@ -67,8 +67,7 @@ class VoteOutcome:
 
 def combined_match(matcher: Matcher, votes: TrackVotes, k: int = 5) -> VoteOutcome:
     upright, turned = matcher.match(votes.mean_vectors(), k)
-    flip = turned.similarity > upright.similarity + 0.02
-    match = turned if flip else upright
+    match, flip = better_way_up(upright, turned)
     recent = votes.frame_best[-2:]
     best_key = match.card_id if match.status in ("identified", "uncertain") else match.status
     consistent = all(b == best_key for b in recent)
