@@ -9,8 +9,3 @@ __version__ = "0.1.0"
 
 #: Repository root when running from a checkout (assets/, models/, reference/ live here).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-
-# Before numpy, OpenCV or ONNX Runtime start their thread pools (see app.runtime for why).
-from app.runtime import limit_malloc_arenas  # noqa: E402
-
-limit_malloc_arenas()

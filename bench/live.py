@@ -31,11 +31,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import cv2
 import numpy as np
 
-import app  # noqa: F401 - first: caps malloc arenas before numpy/OpenCV threads start, as in the app
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from app.camera.base import Frame
 from app.camera.video_file import VideoFileSource
 from app.config import load_settings

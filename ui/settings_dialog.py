@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QFormLayout,
     QHBoxLayout,
     QLabel,
+    QMessageBox,
     QPushButton,
     QWidget,
 )
@@ -129,5 +130,10 @@ class SettingsDialog(QDialog):
 
     def save(self) -> None:
         self.apply()
-        self.saved_to = save_settings(self.settings, self.config_path)
+        try:
+            self.saved_to = save_settings(self.settings, self.config_path)
+        except OSError as error:
+            # The settings stay in effect for this run; the dialog stays open to try elsewhere/again.
+            QMessageBox.warning(self, "Settings not saved", f"Cannot write the settings file: {error}")
+            return
         self.accept()

@@ -155,3 +155,23 @@ def test_settings_dialog_saves_to_the_config_file(
     assert window.controller.engine.matcher.thresholds.accept_at == pytest.approx(0.72)
     engine_for.matcher.thresholds = original  # the engine is shared with the other tests
     window.close()
+
+
+def test_settings_that_cannot_be_written_say_so_and_keep_the_dialog_open(
+    qtbot: QtBot, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from PySide6.QtWidgets import QMessageBox
+
+    from ui.settings_dialog import SettingsDialog
+
+    create_application()
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    dialog = SettingsDialog(settings, config_path=blocker / "config.toml")
+    qtbot.addWidget(dialog)
+    warnings: list[str] = []
+    monkeypatch.setattr(QMessageBox, "warning", lambda _parent, _title, text: warnings.append(text))
+    dialog.open()
+    dialog.save()
+    assert warnings and "Cannot write the settings file" in warnings[0]
+    assert dialog.isVisible() and dialog.saved_to is None
