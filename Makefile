@@ -5,12 +5,12 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint unit bench screenshots clean
+.PHONY: run test lint unit bench screenshots train model-eval clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,train]'
 	$(PY) -m pip install --quiet --no-deps 'rapidocr-onnxruntime==1.4.4'
 	@touch $(STAMP)
 
@@ -32,6 +32,16 @@ unit: $(STAMP)
 bench: $(STAMP)
 	for b in detect identify openset live collection; do $(PY) bench/$$b.py > bench/results/$$b.json || exit 1; done
 	xvfb-run -a -s "-screen 0 1920x1080x24" $(PY) bench/gui.py > bench/results/gui.json
+
+# Retrain the card model (teacher → stage 1 → stage 2 → ONNX FP32/INT8 + Hailo kit) into models/card
+# (~35 minutes on 2 cores from nothing; rerun to resume), then rebuild the bundle it needs.
+train: $(STAMP)
+	$(VENV)/bin/cardsight-train --out models/card --export
+	$(VENV)/bin/cardsight catalog build --catalog ../shared/data/pokemon-tcg --out reference/default --backs ../shared/data/ebay-photos
+
+# Leave-one-set-out evaluation of every model (~45 minutes on 2 cores).
+model-eval: $(STAMP)
+	$(PY) bench/model_eval.py > bench/results/model_eval.json
 
 # Screenshots of the GUI under a virtual X server (Debian: xvfb libxcb-icccm4 libxcb-keysyms1).
 screenshots: $(STAMP)

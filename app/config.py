@@ -48,7 +48,7 @@ class FinderConfig(BaseModel):
 
 
 class EmbedConfig(BaseModel):
-    model: Path = PROJECT_ROOT / "models" / "lite0_imagenet.onnx"
+    model: Path = PROJECT_ROOT / "models" / "card" / "card_student.onnx"
     #: Backends in order of preference; the first that is available runs.
     backends: list[str] = ["hailo", "onnx"]
     threads: int = Field(default=2, ge=1, le=64)
@@ -57,12 +57,12 @@ class EmbedConfig(BaseModel):
 class MatchConfig(BaseModel):
     bundle: Path = PROJECT_ROOT / "reference" / "default"
     # Calibrated by bench/openset.py (bench/results/openset.json): FAR ≤ 2 % on the eBay fronts.
-    unknown_below: float = 0.50
-    accept_at: float = 0.60
-    min_margin: float = 0.05
+    unknown_below: float = 0.49
+    accept_at: float = 0.67
+    min_margin: float = 0.2
     back_at: float = 0.60
-    unknown_margin: float = 0.015
-    lookalike_above: float = 0.88
+    unknown_margin: float = 0.05
+    lookalike_above: float = 0.8
     exact_search_below: int = 4000
 
 

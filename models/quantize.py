@@ -35,7 +35,8 @@ def simulated_crops(catalog: Path, count: int, seed: int) -> list[BGRImage]:
     """Straightened cards as the finder delivers them from simulated camera frames."""
     paths = catalogue_image_paths(catalog)
     rng = np.random.default_rng(seed)
-    chosen = [paths[i] for i in rng.choice(len(paths), size=min(count, len(paths)), replace=False)]
+    # More crops than cards (small catalogues): cards repeat, each in its own simulated frame.
+    chosen = [paths[i] for i in rng.choice(len(paths), size=count, replace=count > len(paths))]
     sim = CaptureSimulator([load_card_texture(p) for p in chosen], SimOptions(size=(1280, 720)))
     finder = CardFinder()
     crops: list[BGRImage] = []
@@ -69,6 +70,10 @@ def quantize(model: Path, out: Path, catalog: Path, calibration: int, heldout: i
     sidecar = load_model_sidecar(model)
     crops = simulated_crops(catalog, calibration + heldout, seed)
     calib, test = crops[:calibration], crops[calibration:]
+    if not calib or not test:
+        raise ValueError(
+            f"the finder straightened only {len(crops)} simulated captures; need calibration and held-out crops"
+        )
     batches = [prepare_batch([c], sidecar) for c in calib]
     with tempfile.TemporaryDirectory() as tmp:
         prepared = Path(tmp) / "prepared.onnx"

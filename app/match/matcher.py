@@ -21,17 +21,17 @@ class MatchThresholds:
     """Cosine similarities. Defaults fit the shipped model; ``bench/`` scripts recalibrate them."""
 
     #: Below this the best reference is not the card: ``unknown``.
-    unknown_below: float = 0.50
+    unknown_below: float = 0.49
     #: At or above this, with ``min_margin``, the card is ``identified``; in between ``uncertain``.
-    accept_at: float = 0.60
+    accept_at: float = 0.67
     #: Best minus second-best *different* card.
-    min_margin: float = 0.05
+    min_margin: float = 0.2
     #: Below this margin the picture matches many cards about equally: a card *not in the catalogue*
-    #: (measured on the eBay fronts: median margin 0.006 vs 0.097 for catalogue cards) …
-    unknown_margin: float = 0.015
+    #: (trained model on the eBay fronts: median margin 0.023 vs 0.33 for catalogue cards) …
+    unknown_margin: float = 0.05
     #: … unless the best is this similar: then it is a look-alike printing in the catalogue
     #: (same artwork, other number), and the user or the number OCR picks between them.
-    lookalike_above: float = 0.88
+    lookalike_above: float = 0.8
     #: A card back wins when its similarity is at least this.
     back_at: float = 0.60
     #: Softmax temperature turning similarities into a confidence.

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Compile a cardsight embedding model to a Hailo-8L HEF with the Hailo Dataflow Compiler (DFC).
 #
-#   python -m models.hailo_kit --model models/lite0_imagenet.onnx --out build/hailo   # anywhere
-#   packaging/hailo/compile.sh build/hailo [models/]                                   # on the DFC machine
+#   python -m models.hailo_kit --model models/card/card_student.onnx --out build/hailo   # anywhere
+#   packaging/hailo/compile.sh build/hailo [models/card/]                                # on the DFC machine
 #
 # Reads kit.json, the ONNX model, calib_set.npy and model.alls from the kit folder; writes
 # <model>.hef and <model>.hef.json (naming the ONNX sha256 the runtime checks) into the output

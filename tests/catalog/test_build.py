@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +10,7 @@ from app.catalog.build import build_bundle
 from app.catalog.pokemontcg import CatalogError, read_catalog
 from app.embed.onnx_backend import OnnxEmbedder
 from app.match.bundle import BundleError, BundleModelMismatch, ReferenceBundle
+from tests.catalog_copy import small_catalog
 
 MODEL = PROJECT_ROOT / "models" / "lite0_imagenet.onnx"
 
@@ -19,21 +18,6 @@ MODEL = PROJECT_ROOT / "models" / "lite0_imagenet.onnx"
 @pytest.fixture(scope="module")
 def embedder() -> OnnxEmbedder:
     return OnnxEmbedder(MODEL, threads=2)
-
-
-def small_catalog(src: Path, dst: Path, per_set: int = 4, sets: tuple[str, ...] = ("sv3pt5", "xy12")) -> Path:
-    """A copy of a few cards of the shared catalogue, in the same layout."""
-    dst.mkdir(parents=True, exist_ok=True)
-    all_sets = json.loads((src / "sets.json").read_text())
-    (dst / "sets.json").write_text(json.dumps([s for s in all_sets if s["id"] in sets]))
-    (dst / "cards").mkdir(exist_ok=True)
-    for set_id in sets:
-        cards = json.loads((src / "cards" / f"{set_id}.json").read_text())[:per_set]
-        (dst / "cards" / f"{set_id}.json").write_text(json.dumps(cards, ensure_ascii=False))
-        (dst / "images" / set_id).mkdir(parents=True, exist_ok=True)
-        for card in cards:
-            shutil.copy(src / "images" / set_id / f"{card['id']}.jpg", dst / "images" / set_id / f"{card['id']}.jpg")
-    return dst
 
 
 def test_build_then_load_round_trip(catalog_dir: Path, tmp_path: Path, embedder: OnnxEmbedder) -> None:

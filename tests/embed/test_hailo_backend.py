@@ -21,10 +21,11 @@ from app.embed.sidecar import load_model_sidecar
 from app.vision.capture_sim import load_card_texture
 from tests.fakes import fake_hailo_platform
 
-MODELS = PROJECT_ROOT / "models"
-FP32 = MODELS / "lite0_imagenet.onnx"
+MODELS = PROJECT_ROOT / "models" / "card"
+# The shipped card model: the fake HailoRT runs its INT8 ONNX copy, as the chip runs the HEF.
+FP32 = MODELS / "card_student.onnx"
 CARDS = ["sv3pt5-25", "sv5-123", "xy12-1", "sv3pt5-6"]
-INT8 = MODELS / "lite0_imagenet.int8.onnx"
+INT8 = MODELS / "card_student.int8.onnx"
 
 
 @pytest.fixture
@@ -46,8 +47,8 @@ def compiled_model(tmp_path: Path) -> Path:
     hef = {
         "onnx": str(INT8),
         "onnx_input": sidecar.input_name,
-        "input_name": "lite0_imagenet/input_layer1",
-        "output_name": "lite0_imagenet/embedding",
+        "input_name": "card_student/input_layer1",
+        "output_name": "card_student/embedding",
         "input_shape": [height, width, 3],
         "output_shape": [sidecar.dim],
         "mean": list(sidecar.mean),
