@@ -10,6 +10,8 @@ reference of all 538 cards (the bundle builder's 4 views per card):
 
 - ``unseen``: cards of the held-out set (never seen in training) — what a user adding a new set gets;
 - ``seen``: other views of the training cards;
+- ``*_app_rule``: the same queries read as the app reads them — each crop embedded both ways up, the
+  turned reading kept when it matches clearly better (``app.match.matcher.better_way_up``);
 - ``*_well_straightened``: the same, only crops whose corners the finder placed within 3 % of the card
   diagonal (the simulator knows the truth) — the model's own accuracy, without the finder's misreads.
 
@@ -119,7 +121,52 @@ def teacher_speed(run_dir: Path) -> dict[str, Any]:
         }
 
 
-def evaluate_fold(trained: Any, data: Any, held_out: str | None, int8_model: Path, side: int) -> dict[str, Any]:
+def turned_stem_features(trained: Any, data: Any, recipe: Any, cache_dir: Path, d: Any) -> dict[str, Any]:
+    from models.train.run import LITE_MEAN, LITE_STD, stem_features
+    from models.train.views import ViewSet
+
+    turned = ViewSet(
+        data.eval.card_ids,
+        data.eval.labels,
+        {k: np.ascontiguousarray(v[:, ::-1, ::-1]) for k, v in data.eval.images.items()},
+        data.eval.misses,
+    )
+    key = data.keys["eval"]
+    t, s = recipe.teacher, recipe.student
+    return {
+        "teacher": stem_features(
+            trained.teacher.stem(),
+            turned,
+            t.input_side,
+            trained.teacher.mean,
+            trained.teacher.std,
+            cache_dir / f"feat-teacher-{t.kind}-{t.input_side}-{t.freeze_through}-eval-turned-{key}.pt",
+            d,
+        ),
+        "student": stem_features(
+            trained.student_stem,
+            turned,
+            s.input_side,
+            LITE_MEAN,
+            LITE_STD,
+            cache_dir / f"feat-student-{s.arch}-{s.input_side}-{s.freeze_through}-eval-turned-{key}.pt",
+            d,
+        ),
+    }
+
+
+def app_rule(upright: np.ndarray, turned: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """The app's reading of each crop: embedded both ways up, the turned one kept only when it matches
+    clearly better (``app.match.matcher.better_way_up``) — what ``identify`` and the scanner do."""
+    from app.match.matcher import FLIP_MARGIN
+
+    use_turned = (turned @ ref.T).max(axis=1) > (upright @ ref.T).max(axis=1) + FLIP_MARGIN
+    return np.where(use_turned[:, None], turned, upright)
+
+
+def evaluate_fold(
+    trained: Any, data: Any, held_out: str | None, int8_model: Path, side: int, turned_features: dict[str, Any]
+) -> dict[str, Any]:
     from models.train.run import embed_features
 
     eval_sets = data.set_of(data.eval.labels)
@@ -134,33 +181,47 @@ def evaluate_fold(trained: Any, data: Any, held_out: str | None, int8_model: Pat
     masks = {**split_masks, **{f"{name}_well_straightened": m & good for name, m in split_masks.items()}}
     n_cards = len(data.cards)
     ql, rl = data.eval.labels, data.reference.labels
-    vectors: dict[str, tuple[np.ndarray, np.ndarray]] = {
+    turned_images = {k: np.ascontiguousarray(v[:, ::-1, ::-1]) for k, v in data.eval.images.items()}
+    imagenet = REPO / "models" / "lite0_imagenet.onnx"
+    heads = {
+        "b_teacher": (trained.teacher_head, "teacher"),
+        "c_student_stage1": (trained.stage1, "student"),
+        "d_student_stage2": (trained.stage2, "student"),
+    }
+    # model → (queries as straightened, the same crops turned 180°, references)
+    vectors: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = {
         "a_imagenet_lite0": (
-            onnx_vectors(REPO / "models" / "lite0_imagenet.onnx", data.eval.images[224]),
-            onnx_vectors(REPO / "models" / "lite0_imagenet.onnx", data.reference.images[224]),
+            onnx_vectors(imagenet, data.eval.images[224]),
+            onnx_vectors(imagenet, turned_images[224]),
+            onnx_vectors(imagenet, data.reference.images[224]),
         ),
-        "b_teacher": (
-            embed_features(trained.teacher_head, trained.features["teacher"]["eval"]),
-            embed_features(trained.teacher_head, trained.features["teacher"]["reference"]),
-        ),
-        "c_student_stage1": (
-            embed_features(trained.stage1, trained.features["student"]["eval"]),
-            embed_features(trained.stage1, trained.features["student"]["reference"]),
-        ),
-        "d_student_stage2": (
-            embed_features(trained.stage2, trained.features["student"]["eval"]),
-            embed_features(trained.stage2, trained.features["student"]["reference"]),
-        ),
+        **{
+            name: (
+                embed_features(head, trained.features[kind]["eval"]),
+                embed_features(head, turned_features[kind]),
+                embed_features(head, trained.features[kind]["reference"]),
+            )
+            for name, (head, kind) in heads.items()
+        },
         "e_student_int8": (
             onnx_vectors(int8_model, data.eval.images[side]),
+            onnx_vectors(int8_model, turned_images[side]),
             onnx_vectors(int8_model, data.reference.images[side]),
         ),
-        "f_phash": (phash_vectors(data.eval.images[side]), phash_vectors(data.reference.images[side])),
+        "f_phash": (
+            phash_vectors(data.eval.images[side]),
+            phash_vectors(turned_images[side]),
+            phash_vectors(data.reference.images[side]),
+        ),
     }
-    return {
-        model: {split: topk(q[mask], ql[mask], r, rl, n_cards) for split, mask in masks.items()}
-        for model, (q, r) in vectors.items()
-    }
+    results: dict[str, Any] = {}
+    for model, (q, q_turned, r) in vectors.items():
+        read = app_rule(q, q_turned, r)
+        results[model] = {split: topk(q[mask], ql[mask], r, rl, n_cards) for split, mask in masks.items()}
+        results[model].update(
+            {f"{split}_app_rule": topk(read[mask], ql[mask], r, rl, n_cards) for split, mask in split_masks.items()}
+        )
+    return results
 
 
 def pooled(folds: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -168,7 +229,14 @@ def pooled(folds: dict[str, dict[str, Any]]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for model in next(iter(folds.values())):
         out[model] = {}
-        for split in ("unseen", "seen", "unseen_well_straightened", "seen_well_straightened"):
+        for split in (
+            "unseen",
+            "seen",
+            "unseen_app_rule",
+            "seen_app_rule",
+            "unseen_well_straightened",
+            "seen_well_straightened",
+        ):
             parts = [f[model][split] for f in folds.values() if split in f[model] and f[model][split]["n"]]
             n = sum(p["n"] for p in parts)
             if n:
@@ -190,6 +258,8 @@ def main() -> None:
         "--shipped", type=Path, default=REPO / "models" / "card" / "card_student.onnx", help="model timed for speed"
     )
     args = parser.parse_args()
+    # The efficientnet-lite package prints "Loaded pretrained weights" on stdout: keep stdout for the JSON.
+    json_out, sys.stdout = sys.stdout, sys.stderr
 
     import logging
 
@@ -210,13 +280,16 @@ def main() -> None:
     folds = all_sets if args.folds == "all" else args.folds.split(",")
     results: dict[str, dict[str, Any]] = {}
     training: dict[str, Any] = {}
+    turned: dict[str, Any] = {}
     for held_out in folds:
         fold_dir = args.runs_dir / f"{recipe.name}-without-{held_out}"
         fold_start = time.monotonic()
         trained = train_all(recipe, data, fold_dir, args.cache_dir, d, [s for s in all_sets if s != held_out])
         export_student(trained, recipe, CATALOG, fold_dir, hailo_count=8)
+        if not turned:  # the frozen stems' features of the crops turned 180° (the same in every fold)
+            turned = turned_stem_features(trained, data, recipe, args.cache_dir, d)
         results[held_out] = evaluate_fold(
-            trained, data, held_out, fold_dir / "card_student.int8.onnx", recipe.student.input_side
+            trained, data, held_out, fold_dir / "card_student.int8.onnx", recipe.student.input_side, turned
         )
         training[held_out] = {
             "train_sets": [s for s in all_sets if s != held_out],
@@ -244,6 +317,8 @@ def main() -> None:
         "checks": {
             "stage2_unseen_top1": stage2.get("unseen", {}).get("top1"),
             "stage2_seen_top1": stage2.get("seen", {}).get("top1"),
+            "stage2_unseen_top1_app_rule": stage2.get("unseen_app_rule", {}).get("top1"),
+            "stage2_seen_top1_app_rule": stage2.get("seen_app_rule", {}).get("top1"),
             "stage2_unseen_top1_well_straightened": stage2.get("unseen_well_straightened", {}).get("top1"),
             "stage2_seen_top1_well_straightened": stage2.get("seen_well_straightened", {}).get("top1"),
             "crops_well_straightened": round(float(data.eval.well_straightened().mean()), 4),
@@ -268,7 +343,7 @@ def main() -> None:
             report["speed"]["int8"] = {"onnx_bytes": shipped_int8.stat().st_size, **speed(shipped_int8)}
         if (args.shipped.parent / "teacher.pt").is_file():
             report["speed"]["teacher"] = teacher_speed(args.shipped.parent)
-    print(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2), file=json_out)
 
 
 def _points(summary: dict[str, Any], a: str, b: str, split: str) -> float | None:
