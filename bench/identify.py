@@ -14,7 +14,6 @@ import argparse
 import csv
 import json
 import sys
-import time
 import zlib
 from pathlib import Path
 
@@ -32,17 +31,7 @@ from app.match.bundle import ReferenceBundle
 from app.match.matcher import Matcher
 from app.vision.capture_sim import CaptureSimulator, SimOptions, load_card_texture
 from app.vision.finder import CardFinder
-from bench.common import CATALOG, EBAY, machine
-
-
-def timed(fn, repeat: int) -> float:
-    fn()
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1000)
-    return round(float(np.median(times)), 3)
+from bench.common import CATALOG, EBAY, machine, timed
 
 
 def stage_speed(embedder, matcher: Matcher) -> dict[str, float]:
@@ -98,7 +87,12 @@ def search_at_scale(dim: int, n: int = 20_000) -> dict[str, object]:
     for dtype in ("f32", "f16", "i8"):
         index = Index(ndim=dim, metric="cos", dtype=dtype)
         index.add(np.arange(n, dtype=np.uint64), refs)
-        ms = timed(lambda index=index: [index.search(q, 5) for q in queries[:50]], 5) / 50
+
+        def search_all(index: Index = index) -> None:
+            for q in queries[:50]:
+                index.search(q, 5)
+
+        ms = timed(search_all, 5) / 50
         found = index.search(queries, 1)
         recall = float(np.mean(np.asarray(found.keys).reshape(-1) == truth))
         out[f"usearch_hnsw_{dtype}"] = {"ms_per_query": round(ms, 3), "recall_at_1": round(recall, 4)}

@@ -35,7 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import CATALOG, EBAY, REPO, machine
+from bench.common import CATALOG, EBAY, REPO, machine, timed
 
 
 def topk(
@@ -78,19 +78,9 @@ def speed(model: Path) -> dict[str, float]:
     embedder = OnnxEmbedder(model, threads=2)
     rng = np.random.default_rng(0)
     cards = [rng.integers(0, 255, (614, 440, 3), dtype=np.uint8) for _ in range(8)]
-
-    def median_ms(fn: Any, repeat: int) -> float:
-        fn()
-        times = []
-        for _ in range(repeat):
-            start = time.perf_counter()
-            fn()
-            times.append((time.perf_counter() - start) * 1000)
-        return float(np.median(times))
-
     return {
-        "batch1_ms_per_card": round(median_ms(lambda: embedder.embed(cards[:1]), 50), 3),
-        "batch8_ms_per_card": round(median_ms(lambda: embedder.embed(cards), 15) / 8, 3),
+        "batch1_ms_per_card": timed(lambda: embedder.embed(cards[:1]), 50),
+        "batch8_ms_per_card": round(timed(lambda: embedder.embed(cards), 15) / 8, 3),
     }
 
 

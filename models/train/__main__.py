@@ -14,7 +14,10 @@ import argparse
 import json
 import logging
 import sys
+import tomllib
 from pathlib import Path
+
+from pydantic import ValidationError
 
 from models.train.recipe import Recipe
 
@@ -49,7 +52,10 @@ def load_recipe(spec: str) -> Recipe:
     path = Path(spec)
     if not path.is_file():
         raise SystemExit(f"cardsight-train: no recipe file {spec!r} (use 'default', 'tiny' or a TOML path)")
-    return Recipe.from_toml(path)
+    try:
+        return Recipe.from_toml(path)
+    except (tomllib.TOMLDecodeError, ValidationError) as exc:
+        raise SystemExit(f"cardsight-train: recipe {spec} is not valid: {exc}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -111,3 +111,13 @@ def test_a_rerun_of_a_finished_recipe_trains_nothing_again(tiny_run: dict[str, P
 def test_a_missing_catalogue_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert train_main(["--recipe", "tiny", "--catalog", str(tmp_path / "none"), "--out", str(tmp_path / "o")]) == 2
     assert "no pokemontcg.io catalogue" in capsys.readouterr().err
+
+
+def test_a_malformed_recipe_is_a_clear_error_naming_the_file(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[teacher]\nepochs = 'many'\n")
+    with pytest.raises(SystemExit, match=r"recipe .*bad\.toml is not valid"):
+        train_main(["--recipe", str(bad), "--out", str(tmp_path / "o")])
+    bad.write_text("[teacher\n")
+    with pytest.raises(SystemExit, match="is not valid"):
+        train_main(["--recipe", str(bad), "--out", str(tmp_path / "o")])
