@@ -80,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     data = load_data(recipe, args.catalog, ebay, args.cache_dir, d)
     try:
         trained = train_all(recipe, data, args.out, args.cache_dir, d, sets, args.stop_after_epochs)
+    except ValueError as exc:
+        print(f"cardsight-train: {exc}", file=sys.stderr)
+        return 2
     except TrainingStopped as stopped:
         if d.main:
             print(f"stopped during {stopped}; rerun the same command to resume", file=sys.stderr)

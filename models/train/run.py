@@ -210,6 +210,10 @@ def train_all(
     out_dir.mkdir(parents=True, exist_ok=True)
     ckpt_dir = out_dir / "checkpoints"
     sets_of_cards = np.asarray([s for _, s, _ in data.cards])
+    unknown_sets = sorted(set(train_sets or []) - set(sets_of_cards.tolist()))
+    if unknown_sets:
+        known = ", ".join(sorted(set(sets_of_cards.tolist())))
+        raise ValueError(f"set(s) not in the catalogue: {', '.join(unknown_sets)} (it has: {known})")
     in_train = np.isin(sets_of_cards, list(train_sets)) if train_sets else np.ones(len(data.cards), bool)
     train_cards = np.flatnonzero(in_train)
     class_of = -np.ones(len(data.cards), np.int64)

@@ -121,3 +121,13 @@ def test_a_malformed_recipe_is_a_clear_error_naming_the_file(tmp_path: Path) -> 
     bad.write_text("[teacher\n")
     with pytest.raises(SystemExit, match="is not valid"):
         train_main(["--recipe", str(bad), "--out", str(tmp_path / "o")])
+
+
+def test_training_on_a_set_the_catalogue_lacks_is_a_clear_error(
+    tiny_run: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tiny_run["root"]
+    args = ["--recipe", str(root / "tiny.toml"), "--catalog", str(tiny_run["catalog"]), "--ebay", str(root / "ebay")]
+    args += ["--out", str(root / "other"), "--cache-dir", str(root / "cache"), "--sets", "base1"]
+    assert train_main(args) == 2
+    assert "set(s) not in the catalogue: base1 (it has: sv3pt5, xy12)" in capsys.readouterr().err
