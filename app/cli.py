@@ -290,17 +290,24 @@ def cmd_catalog_build(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_identify(args: argparse.Namespace, settings: Settings) -> int:
+    from app.engine import make_reader
     from app.identify import Identifier
     from app.match.bundle import ReferenceBundle
     from app.match.matcher import Matcher
 
     embedder = _embedder(settings, args.model)
     bundle = ReferenceBundle.load(args.bundle or settings.match.bundle, embedder.model_sha256, embedder.dim)
+    if args.no_ocr:
+        settings.ocr.enabled = False
+    reader, ocr_status = make_reader(settings)
+    logger.info("%s", ocr_status)
     identifier = Identifier(
         _finder(settings),
         embedder,
         bundle,
         Matcher(bundle, _thresholds(settings), settings.match.exact_search_below),
+        reader,
+        settings.live.lookalike_within,
     )
     failures = 0
     inputs = expand_inputs(args.images, IMAGE_SUFFIXES)
@@ -445,6 +452,9 @@ def build_parser() -> argparse.ArgumentParser:
     identify.add_argument("--bundle", help="reference bundle (default: reference/default)")
     identify.add_argument("--model", help="ONNX model (default: the configured one)")
     identify.add_argument("--json", action="store_true", help="one JSON object per image")
+    identify.add_argument(
+        "--no-ocr", action="store_true", help="do not read collector numbers of ambiguous matches (faster)"
+    )
     identify.set_defaults(func=cmd_identify)
 
     collection = sub.add_parser("collection", help="the card collection (SQLite)")

@@ -57,9 +57,9 @@ class EmbedConfig(BaseModel):
 class MatchConfig(BaseModel):
     bundle: Path = PROJECT_ROOT / "reference" / "default"
     # Calibrated by bench/openset.py (bench/results/openset.json): FAR ≤ 2 % on the eBay fronts.
-    unknown_below: float = 0.49
-    accept_at: float = 0.67
-    min_margin: float = 0.2
+    unknown_below: float = 0.42
+    accept_at: float = 0.68
+    min_margin: float = 0.16
     back_at: float = 0.60
     unknown_margin: float = 0.05
     lookalike_above: float = 0.8

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import cv2
@@ -13,6 +13,9 @@ from app.camera.base import BGRImage
 from app.embed.base import EmbedderBackend
 from app.match.bundle import ReferenceBundle
 from app.match.matcher import Matcher, MatchResult, better_way_up
+from app.match.voting import VotingConfig
+from app.ocr.reader import NumberReader
+from app.ocr.rerank import commit_by_number, number_text, strip_to_read, wants_number_check
 from app.vision.finder import CardFinder, FoundCard
 
 logger = logging.getLogger(__name__)
@@ -25,6 +28,8 @@ class IdentifiedCard:
     #: True when the crop matched better turned by 180° than as the finder oriented it.
     turned: bool = False
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: The collector number read from the card, when the picture alone was not enough.
+    number_read: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The public ``cardsight identify --json`` per-card object (keep stable)."""
@@ -51,11 +56,16 @@ class Identifier:
         embedder: EmbedderBackend,
         bundle: ReferenceBundle,
         matcher: Matcher | None = None,
+        reader: NumberReader | None = None,
+        lookalike_within: float = VotingConfig.lookalike_within,
     ) -> None:
         self.finder = finder
         self.embedder = embedder
         self.bundle = bundle
         self.matcher = matcher or Matcher(bundle)
+        #: Reads the collector number where the picture is ambiguous, like the live scanner (None: off).
+        self.reader = reader
+        self.lookalike_within = lookalike_within
 
     def identify_crops(self, crops: list[BGRImage]) -> list[tuple[MatchResult, bool]]:
         """Match each straightened crop both ways up and keep the better reading (the orientation
@@ -78,6 +88,24 @@ class Identifier:
         results = self.identify_crops([f.warped.image for f in found])
         cards = []
         for f, (match, turned) in zip(found, results, strict=True):
+            number_read = None
+            if self.reader is not None and wants_number_check(match, self.bundle.metadata, self.lookalike_within):
+                match, number_read = self._check_number(image, f, match, turned)
             meta = self.bundle.metadata.get(match.card_id, {}) if match.card_id else {}
-            cards.append(IdentifiedCard(match=match, found=f, turned=turned, metadata=meta))
+            cards.append(IdentifiedCard(match=match, found=f, turned=turned, metadata=meta, number_read=number_read))
         return cards
+
+    def _check_number(
+        self, image: BGRImage, found: FoundCard, match: MatchResult, turned: bool
+    ) -> tuple[MatchResult, str | None]:
+        """The scanner's rule on one photo: the number picks among the close candidates; a number that
+        contradicts them all keeps a confident picture match from being reported as ``identified``."""
+        assert self.reader is not None
+        strip, where = strip_to_read(image, found.corners, turned, match, self.bundle.metadata)
+        reading = self.reader.read_strip(strip, corners=where)
+        committed, reranked = commit_by_number(match, reading, self.bundle.metadata)
+        if committed is not None:
+            return committed, number_text(reading)
+        if reranked.verdict == "contradicted" and match.status == "identified":
+            return replace(match, status="uncertain"), number_text(reading)
+        return match, number_text(reading)

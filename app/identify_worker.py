@@ -1,9 +1,12 @@
-"""The identification worker thread: embeds the newest steady crop of each track, reads number strips.
+"""The identification workers: one thread embeds the newest steady crop of each track, another reads
+number strips.
 
-Bounded by construction: at most one pending crop per track (a newer crop replaces an older one that
-was not started yet — stale work is dropped, never queued) and a small OCR queue. Every wait has a
-timeout; a crash inside the worker is reported as a :class:`WorkerFailure` result and the thread
-stays dead, so the pipeline can surface it instead of waiting for answers that never come.
+Two threads because a number read costs ~0.1–0.3 s: on one thread it would stop the votes of every
+track for that long, and the read could only start after the votes were in. Bounded by construction:
+at most one pending crop per track (a newer crop replaces an older one that was not started yet —
+stale work is dropped, never queued) and a small OCR queue. Every wait has a timeout; a crash inside
+either thread is reported as a :class:`WorkerFailure` result and the worker stays dead, so the
+pipeline can surface it instead of waiting for answers that never come.
 """
 
 from __future__ import annotations
@@ -70,12 +73,17 @@ class IdentifyWorker:
         )
         self._results: list[WorkerResult] = []
         self._lock = threading.Condition()
-        self._busy = False
+        #: Jobs started and not finished, per thread ("embed", "ocr").
+        self._busy: dict[str, bool] = {"embed": False, "ocr": False}
         self._stopping = False
         self.failure: str | None = None
         self.dropped_crops = 0
-        self._thread = threading.Thread(target=self._run, name="cardsight-identify", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._run, args=("embed",), name="cardsight-identify", daemon=True),
+            threading.Thread(target=self._run, args=("ocr",), name="cardsight-ocr", daemon=True),
+        ]
+        for thread in self._threads:
+            thread.start()
 
     # ------------------------------------------------------------------ producer side
     def submit_crop(self, track_id: int, crop: BGRImage, timestamp: float) -> None:
@@ -104,12 +112,23 @@ class IdentifyWorker:
             results, self._results = self._results, []
         return results
 
+    def wait_for_results(self, timeout_s: float) -> bool:
+        """Block until a result is ready to take (or the timeout passes): False on timeout."""
+        deadline = time.monotonic() + timeout_s
+        with self._lock:
+            while not self._results:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._lock.wait(remaining)
+        return True
+
     def wait_idle(self, timeout_s: float) -> bool:
         """Block until no work is pending or running (used for recorded sources, where results must
         not depend on machine speed). False on timeout or when the worker died."""
         deadline = time.monotonic() + timeout_s
         with self._lock:
-            while self._crops or self._ocr or self._busy:
+            while self._crops or self._ocr or any(self._busy.values()):
                 if self.failure is not None:
                     return False
                 remaining = deadline - time.monotonic()
@@ -120,46 +139,47 @@ class IdentifyWorker:
 
     @property
     def alive(self) -> bool:
-        return self._thread.is_alive()
+        return all(thread.is_alive() for thread in self._threads)
 
     def stop(self, timeout_s: float = 5.0) -> None:
         with self._lock:
             self._stopping = True
             self._lock.notify_all()
-        self._thread.join(timeout_s)
-        if self._thread.is_alive():
-            logger.warning("Identification worker did not stop within %.1f s", timeout_s)
+        deadline = time.monotonic() + timeout_s
+        for thread in self._threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+            if thread.is_alive():
+                logger.warning("Worker thread %s did not stop within %.1f s", thread.name, timeout_s)
 
     # ------------------------------------------------------------------ worker side
-    def _next_job(self) -> tuple[str, Any] | None:
+    def _next_job(self, kind: str) -> tuple[Any, ...] | None:
         with self._lock:
-            while not (self._stopping or self._crops or self._ocr):
+            while not (self._stopping or self.failure or (self._crops if kind == "embed" else self._ocr)):
                 self._lock.wait(0.5)
-            if self._stopping:
+            if self._stopping or self.failure:
                 return None
-            self._busy = True
-            if self._crops:
-                # Oldest track first, so one busy track cannot starve the others.
-                track_id = next(iter(self._crops))
-                crop, timestamp = self._crops.pop(track_id)
-                return "embed", (track_id, crop, timestamp)
-            return "ocr", self._ocr.popleft()
+            self._busy[kind] = True
+            if kind == "ocr":
+                return self._ocr.popleft()
+            # Oldest track first, so one busy track cannot starve the others.
+            track_id = next(iter(self._crops))
+            crop, timestamp = self._crops.pop(track_id)
+            return track_id, crop, timestamp
 
-    def _run(self) -> None:
+    def _run(self, kind: str) -> None:
         try:
-            while (job := self._next_job()) is not None:
-                kind, payload = job
-                result: WorkerResult = self._embed(*payload) if kind == "embed" else self._read(*payload)
+            while (job := self._next_job(kind)) is not None:
+                result: WorkerResult = self._embed(*job) if kind == "embed" else self._read(*job)
                 with self._lock:
                     self._results.append(result)
-                    self._busy = False
+                    self._busy[kind] = False
                     self._lock.notify_all()
         except Exception as error:  # a dead worker must be loud: the pipeline turns this into an event
-            logger.exception("Identification worker died")
+            logger.exception("Identification worker (%s) died", kind)
             with self._lock:
-                self.failure = f"identification worker died: {error!r}"
+                self.failure = f"identification worker ({kind}) died: {error!r}"
                 self._results.append(WorkerFailure(self.failure))
-                self._busy = False
+                self._busy[kind] = False
                 self._lock.notify_all()
 
     def _embed(self, track_id: int, crop: BGRImage, timestamp: float) -> EmbedResult:

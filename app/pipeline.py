@@ -16,16 +16,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import numpy as np
-
 from app.camera.base import BGRImage, Frame
 from app.embed.base import EmbedderBackend
 from app.identify_worker import EmbedResult, IdentifyWorker, OcrResult, WorkerFailure
 from app.match.bundle import ReferenceBundle
 from app.match.matcher import Candidate, Matcher, MatchResult
 from app.match.voting import TrackVotes, VoteOutcome, VotingConfig, combined_match, frame_best
-from app.ocr.reader import NumberReader, number_corners, warp_number_strip
-from app.ocr.rerank import rerank_by_number
+from app.ocr.reader import NumberReader
+from app.ocr.rerank import commit_by_number, number_text, strip_to_read, wants_number_check
 from app.vision.finder import CardFinder
 from app.vision.geometry import FloatArray
 from app.vision.tracker import CardTracker, Track, TrackerConfig, TrackState
@@ -160,8 +158,8 @@ class ScanPipeline:
                     work.last_frame = frame.image
                     work.last_corners = track.card.corners
                     work.best_sharpness = track.card.sharpness
-                if not work.ocr_pending:
-                    self.worker.submit_crop(track.track_id, track.card.warped.image, t)
+                # Votes go on while a number is read (its own thread): the read ends on the newest votes.
+                self.worker.submit_crop(track.track_id, track.card.warped.image, t)
         if (
             not self.realtime
             and not self._failed
@@ -223,43 +221,33 @@ class ScanPipeline:
         outcome = combined_match(self.matcher, work.votes)
         work.last_outcome = outcome
         match, voting = outcome.match, self.voting
-        if not outcome.consistent or work.ocr_pending:
+        if not outcome.consistent:
             return []
         if match.status in ("card_back", "unknown"):
-            if outcome.votes >= voting.min_votes_reject:
+            if outcome.votes >= voting.min_votes_reject and not work.ocr_pending:
                 return [self._decide(track, work, match.status, outcome, t)]
             return []
-        if outcome.votes < voting.min_votes:
-            return []
         if self._wants_number_check(match) and not work.ocr_done:
-            self._request_ocr(track, work, outcome, t)
+            # From the first ambiguous vote: a read takes longer than the remaining votes.
+            if not work.ocr_pending:
+                self._request_ocr(track, work, outcome, t)
+            return []
+        # The votes alone are clear now: a read an earlier, ambiguous vote asked for is not waited for.
+        if outcome.votes < voting.min_votes:
             return []
         if match.status == "identified":
             return [self._decide(track, work, "identified", outcome, t)]
         return []
 
     def _wants_number_check(self, match: MatchResult) -> bool:
-        """Ambiguous (uncertain), or another printing of the same name is close: read the number."""
-        if self.reader is None or match.card_id is None:
-            return False
-        if match.status == "uncertain":
-            return True
-        name = self.bundle.metadata.get(match.card_id, {}).get("name")
-        return any(
-            a.card_id != match.card_id
-            and match.similarity - a.similarity <= self.voting.lookalike_within
-            and self.bundle.metadata.get(a.card_id, {}).get("name") == name
-            for a in match.alternatives
-        )
+        return self.reader is not None and wants_number_check(match, self.bundle.metadata, self.voting.lookalike_within)
 
     def _request_ocr(self, track: Track, work: _TrackWork, outcome: VoteOutcome, t: float) -> None:
         if work.last_frame is None or work.last_corners is None:
             return
-        corners = np.roll(work.last_corners, 2, axis=0) if outcome.turned else work.last_corners
-        strip = warp_number_strip(work.last_frame, corners)
-        match = outcome.match
-        close = [a.card_id for a in match.alternatives if match.similarity - a.similarity <= 0.08]
-        where = number_corners([str(self.bundle.metadata.get(c, {}).get("series", "")) for c in close])
+        strip, where = strip_to_read(
+            work.last_frame, work.last_corners, outcome.turned, outcome.match, self.bundle.metadata
+        )
         work.ocr_pending = True
         work.ocr_attempts += 1
         work.best_sharpness = -1.0  # a retry reads the sharpest of the frames that come after this one
@@ -271,34 +259,11 @@ class ScanPipeline:
         if outcome is None:
             return []
         match = outcome.match
-        reading = result.reading
-        read_text = None
-        if reading.number is not None:
-            total = f"/{reading.number.printed_total}" if reading.number.printed_total else ""
-            read_text = f"{reading.number.number}{total}" + (f" {reading.set_code}" if reading.set_code else "")
-        else:  # what OCR saw, as is (e.g. "0257165": the slash read as 7)
-            read_text = next(
-                (text for text, score in reading.lines if score >= 0.6 and any(c.isdigit() for c in text)), None
-            )
-        reranked = rerank_by_number(match.alternatives, reading, self.bundle.metadata)
-        if reranked.verdict in ("confirmed", "reranked") and reranked.card_id is not None:
-            chosen = reranked.candidates[0]
-            # The number rules out the look-alikes that shared the picture's probability mass.
-            ruled_out = sum(
-                a.confidence
-                for a in match.alternatives
-                if a.card_id != chosen.card_id and match.similarity - a.similarity <= 0.08
-            )
-            confident = MatchResult(
-                "identified",
-                chosen.card_id,
-                chosen.similarity,
-                min(1.0, max(match.confidence, chosen.confidence) + ruled_out),
-                match.margin,
-                reranked.candidates,
-            )
+        read_text = number_text(result.reading)
+        committed, reranked = commit_by_number(match, result.reading, self.bundle.metadata)
+        if committed is not None:
             work.ocr_done = True
-            outcome = VoteOutcome(confident, outcome.turned, outcome.votes, True)
+            outcome = VoteOutcome(committed, outcome.turned, outcome.votes, True)
             return [self._decide(track, work, "identified", outcome, t, read_text)]
         if work.ocr_attempts < self.voting.max_ocr_attempts:
             return []  # blurred or misread: try again on the next steady frame

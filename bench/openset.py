@@ -9,9 +9,16 @@ shipped bundle; and the real eBay photos of card *fronts that are not in the cat
 - false-accept rate (FAR): eBay fronts ``identified`` as any catalogue card;
 - unknown rate: eBay fronts below ``unknown_below``.
 
-It picks the thresholds with the best TAR at FAR ≤ ``--max-far`` and no more than ``--max-wrong`` of
-the catalogue captures identified as the wrong card, and prints JSON (``--write-config FILE`` also
-writes them as a TOML ``[match]`` table for ``CARDSIGHT_CONFIG``).
+Two decision rules are scored on the same frames: **picture alone** (the matcher's thresholds), and
+**with the number check** — what ``identify`` and the scanner do: a match in the ``uncertain`` band (or
+with another printing of the same name close by) has its collector number read (rapidocr) and is
+identified only when the number supports one of the close candidates; a number that contradicts them
+all, or cannot be read, commits nothing. The number is read once per frame up front, so the threshold
+grid can say which frames the app would have read.
+
+It picks the thresholds with the best TAR (with the number check) at FAR ≤ ``--max-far`` and no more
+than ``--max-wrong`` of the catalogue captures identified as the wrong card, and prints JSON
+(``--write-config FILE`` also writes them as a TOML ``[match]`` table for ``CARDSIGHT_CONFIG``).
 
     python bench/openset.py > bench/results/openset.json
 """
@@ -24,6 +31,9 @@ import json
 import sys
 import time
 import zlib
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -35,28 +45,50 @@ from app.engine import load_engine
 from app.identify import Identifier
 from app.imageio import read_image_bgr
 from app.match.matcher import MatchThresholds
+from app.match.voting import VotingConfig
+from app.ocr.reader import NumberReader
+from app.ocr.rerank import commit_by_number, strip_to_read, wants_number_check
 from app.vision.capture_sim import CaptureSimulator, SimOptions, load_card_texture
 from bench.common import CATALOG, EBAY, machine
 from models.train.views import corner_error
 
-Score = tuple[float, float, str | None]  # best similarity, margin to the next different card, best id
+#: best similarity, margin to the next card, best id, margin to the next card of another name,
+#: the card the read number supports among the close candidates (None: none), the number's verdict,
+#: whether another printing of the same name is close (the scanner then reads the number even for a
+#: confident picture).
+Score = tuple[float, float, str | None, float, str | None, str, bool]
 
 
-def score_of(identifier: Identifier, image: np.ndarray, truth_corners: np.ndarray | None = None) -> Score | None:
+def score_of(
+    identifier: Identifier, reader: NumberReader | None, image: np.ndarray, truth_corners: np.ndarray | None = None
+) -> Score | None:
     cards = identifier.identify_image(image)
     if not cards:
         return None
     best = max(cards, key=lambda c: c.found.quad.area_frac)
     if truth_corners is not None:
         _CORNER_ERRORS.append(corner_error(best.found.corners, truth_corners))
-    hits = [a for a in best.match.alternatives]
+    match = best.match
+    hits = [(a.card_id, a.similarity) for a in match.alternatives]
     if not hits:
-        return (best.match.similarity, 0.0, None)
-    margin = hits[0].similarity - hits[1].similarity if len(hits) > 1 else hits[0].similarity
-    return (hits[0].similarity, margin, hits[0].card_id)
+        return (match.similarity, 0.0, None, 0.0, None, "illegible", False)
+    margin = hits[0][1] - hits[1][1] if len(hits) > 1 else hits[0][1]
+    stranger = identifier.matcher.stranger_margin(hits)
+    metadata = identifier.bundle.metadata
+    # The number check, as the app would run it on this frame (whatever the thresholds say).
+    number_card, verdict = None, "illegible"
+    if reader is not None:
+        probe = replace(match, card_id=hits[0][0])
+        strip, where = strip_to_read(image, best.found.corners, best.turned, probe, metadata)
+        committed, reranked = commit_by_number(probe, reader.read_strip(strip, corners=where), metadata)
+        number_card, verdict = (committed.card_id if committed else None), reranked.verdict
+    lookalike = wants_number_check(replace(match, card_id=hits[0][0], status="identified"), metadata, LOOKALIKE)
+    return (hits[0][1], margin, hits[0][0], stranger, number_card, verdict, lookalike)
 
 
-def catalogue_scores(identifier: Identifier, limit: int | None) -> list[tuple[Score | None, str]]:
+def catalogue_scores(
+    identifier: Identifier, reader: NumberReader | None, limit: int | None
+) -> list[tuple[Score | None, str]]:
     bundle = identifier.bundle
     ids = bundle.card_ids()[:limit] if limit else bundle.card_ids()
     textures = [load_card_texture(CATALOG / "images" / str(bundle.metadata[c]["set_id"]) / f"{c}.jpg") for c in ids]
@@ -66,11 +98,13 @@ def catalogue_scores(identifier: Identifier, limit: int | None) -> list[tuple[Sc
     for i, card_id in enumerate(ids):
         capture = sim.render(rng, card_index=i)
         before = len(_CORNER_ERRORS)
-        out.append((score_of(identifier, capture.image, capture.quads[0]), card_id))
+        out.append((score_of(identifier, reader, capture.image, capture.quads[0]), card_id))
         if len(_CORNER_ERRORS) == before:
             _CORNER_ERRORS.append(float("nan"))  # no card found
     return out
 
+
+LOOKALIKE = VotingConfig.lookalike_within
 
 #: Per catalogue capture: the finder's corner error vs the simulator's truth (fraction of the diagonal).
 _CORNER_ERRORS: list[float] = []
@@ -88,28 +122,47 @@ def held_out_photo(row: dict[str, str]) -> bool:
     return zlib.crc32(row["source_photo"].encode()) % 2 == 1
 
 
-def ebay_front_scores(identifier: Identifier, limit: int | None) -> list[Score | None]:
-    return [score_of(identifier, read_image_bgr(EBAY / "images" / r["file"])) for r in ebay_front_rows(limit)]
+def ebay_front_scores(identifier: Identifier, reader: NumberReader | None, limit: int | None) -> list[Score | None]:
+    return [score_of(identifier, reader, read_image_bgr(EBAY / "images" / r["file"])) for r in ebay_front_rows(limit)]
 
 
 def is_unknown(score: Score, t: MatchThresholds) -> bool:
-    sim, margin = score[0], score[1]
-    return sim < t.unknown_below or (margin < t.unknown_margin and sim < t.lookalike_above)
+    sim, stranger = score[0], score[3]
+    return sim < t.unknown_below or (stranger < t.unknown_margin and sim < t.lookalike_above)
 
 
-def rates(known: list[tuple[Score | None, str]], fronts: list[Score | None], t: MatchThresholds) -> dict[str, float]:
-    """The matcher's decision rule (app.match.matcher.Matcher.decide) applied to the recorded scores."""
+def decision(score: Score, t: MatchThresholds, number_check: bool) -> str | None:
+    """The card the app would commit to on this frame (None: uncertain, unknown — nothing committed).
+    ``Matcher.decide``, then the pipeline's number rule (``app.ocr.rerank.commit_by_number``)."""
+    if is_unknown(score, t):
+        return None
+    sim, margin, best, _, number_card, verdict, lookalike = score
+    confident = sim >= t.accept_at and margin >= t.min_margin
+    if not number_check:
+        return best if confident else None
+    if confident and not lookalike:
+        return best
+    if verdict in ("confirmed", "reranked"):
+        return number_card
+    return best if confident and verdict == "illegible" else None
+
+
+def rates(
+    known: list[tuple[Score | None, str]], fronts: list[Score | None], t: MatchThresholds, number_check: bool = True
+) -> dict[str, float]:
+    """The app's decision rule applied to the recorded scores."""
     right = wrong = known_unknown = 0
     for score, truth in known:
         if score is None:
             continue
         if is_unknown(score, t):
             known_unknown += score[2] == truth
-        elif score[0] >= t.accept_at and score[1] >= t.min_margin:
-            right += score[2] == truth
-            wrong += score[2] != truth
+            continue
+        committed = decision(score, t, number_check)
+        right += committed == truth
+        wrong += committed is not None and committed != truth
     seen = [f for f in fronts if f is not None]
-    accepted = sum(1 for s in seen if not is_unknown(s, t) and s[0] >= t.accept_at and s[1] >= t.min_margin)
+    accepted = sum(1 for s in seen if decision(s, t, number_check) is not None)
     rejected = sum(1 for s in seen if is_unknown(s, t))
     return {
         "true_accept_rate": right / max(len(known), 1),
@@ -159,6 +212,10 @@ def calibrate(
     return chosen[1], rates(known, fronts, chosen[1])
 
 
+def _count(values: Iterable[str]) -> dict[str, int]:
+    return dict(sorted(Counter(values).items()))
+
+
 def thresholds_json(t: MatchThresholds) -> dict[str, float]:
     keys = ("unknown_below", "accept_at", "min_margin", "unknown_margin", "lookalike_above")
     return {k: getattr(t, k) for k in keys}
@@ -174,8 +231,10 @@ def main() -> None:
     parser.add_argument("--scores", type=Path, help="recalibrate from a --dump file instead of re-measuring")
     args = parser.parse_args()
     settings = load_settings()
-    settings.ocr.enabled = False
     engine = load_engine(settings)
+    if engine.reader is None:
+        raise SystemExit(f"bench/openset.py needs the number reader: {engine.ocr_status}")
+    # Picture alone here; the number is read below, for every frame, whatever the thresholds.
     identifier = Identifier(engine.finder, engine.embedder, engine.bundle, engine.matcher)
     started = time.perf_counter()
     if args.scores:
@@ -184,8 +243,8 @@ def main() -> None:
         fronts = [tuple(s) if s else None for s in raw["fronts"]]
         errors = raw.get("known_corner_error", [float("nan")] * len(known))
     else:
-        known = catalogue_scores(identifier, args.limit)
-        fronts = ebay_front_scores(identifier, args.limit)
+        known = catalogue_scores(identifier, engine.reader, args.limit)
+        fronts = ebay_front_scores(identifier, engine.reader, args.limit)
         errors = list(_CORNER_ERRORS)
     if args.dump:
         args.dump.write_text(json.dumps({"known": known, "fronts": fronts, "known_corner_error": errors}))
@@ -211,6 +270,13 @@ def main() -> None:
             **{k: round(v, 4) for k, v in rates(known, fronts, current).items()},
         },
         "chosen_thresholds": {**thresholds_json(chosen), **{k: round(v, 4) for k, v in chosen_rates.items()}},
+        "chosen_thresholds_picture_alone": {
+            k: round(v, 4) for k, v in rates(known, fronts, chosen, number_check=False).items()
+        },
+        "number_reads": {
+            "catalogue_verdicts": _count(s[5] for s, _ in known if s),
+            "front_verdicts": _count(s[5] for s in fronts if s),
+        },
         # The finder's share: the same rates on the captures it straightened well (corners within 3 %
         # of the diagonal of the truth) — what the recogniser does when the crop is right.
         "well_straightened_captures": {

@@ -198,7 +198,10 @@ def build_bundle(
         back_ids: list[str] = []
         back_vectors: list[np.ndarray] = []
         if backs:
-            vectors = embedder.embed([image for _, image in backs])
+            images = [image for _, image in backs]
+            vectors = np.concatenate(
+                [embedder.embed(images[i : i + batch_size]) for i in range(0, len(images), batch_size)]
+            )
             for (back_id, _), vector in zip(backs, vectors, strict=True):
                 back_ids.append(back_id)
                 back_vectors.append(vector)

@@ -21,13 +21,14 @@ class MatchThresholds:
     """Cosine similarities. Defaults fit the shipped model; ``bench/`` scripts recalibrate them."""
 
     #: Below this the best reference is not the card: ``unknown``.
-    unknown_below: float = 0.49
+    unknown_below: float = 0.42
     #: At or above this, with ``min_margin``, the card is ``identified``; in between ``uncertain``.
-    accept_at: float = 0.67
+    accept_at: float = 0.68
     #: Best minus second-best *different* card.
-    min_margin: float = 0.2
-    #: Below this margin the picture matches many cards about equally: a card *not in the catalogue*
-    #: (trained model on the eBay fronts: median margin 0.023 vs 0.33 for catalogue cards) …
+    min_margin: float = 0.16
+    #: Below this margin to the best card of *another name* the picture matches many cards about
+    #: equally: a card *not in the catalogue* (eBay fronts: median margin 0.02 vs 0.33 for
+    #: catalogue cards) …
     unknown_margin: float = 0.05
     #: … unless the best is this similar: then it is a look-alike printing in the catalogue
     #: (same artwork, other number), and the user or the number OCR picks between them.
@@ -58,8 +59,8 @@ class MatchResult:
 class Matcher:
     """Top-k search over a bundle. Below ``exact_below`` vectors a brute-force matrix product is exact
     and fastest; above it usearch's HNSW graph (i8) proposes candidates that are re-scored exactly.
-    Measured (bench/identify.py, 1344-d): 2,615 vectors exact 0.16 ms; 20,000 vectors exact 3.6 ms
-    vs HNSW-i8 0.55 ms — the crossover is a few thousand vectors."""
+    Measured (bench/identify.py, 768-d): 2,615 vectors exact 0.10 ms; 20,000 vectors exact 1.8 ms
+    vs HNSW-i8 0.43 ms — the crossover is a few thousand vectors."""
 
     def __init__(
         self, bundle: ReferenceBundle, thresholds: MatchThresholds | None = None, exact_below: int = 4000
@@ -67,38 +68,46 @@ class Matcher:
         self.bundle = bundle
         self.thresholds = thresholds or MatchThresholds()
         self.exact = len(bundle.row_card_ids) < exact_below
-        self._card_ids = np.array(bundle.row_card_ids)
-        self._is_back = np.array([c.startswith(BACK_PREFIX) for c in bundle.row_card_ids])
+        # Rows → small integers per card, so picking the best row of each card is integer work.
+        self._card_names: list[str] = list(dict.fromkeys(bundle.row_card_ids))
+        number = {card_id: i for i, card_id in enumerate(self._card_names)}
+        self._row_card = np.array([number[c] for c in bundle.row_card_ids], np.int64)
 
     def search(self, vectors: npt.NDArray[np.float32], k: int = 5) -> list[list[tuple[str, float]]]:
         """Per query: up to ``k`` distinct references (best vector per card), best first."""
         vectors = np.atleast_2d(np.asarray(vectors, np.float32))
-        fetch = min(len(self._card_ids), k * max(1, self.bundle.manifest.views_per_card) + 2)
+        rows_total = len(self._row_card)
+        fetch = min(rows_total, k * max(1, self.bundle.manifest.views_per_card) + 2)
         if fetch == 0:
             return [[] for _ in vectors]
+        rows_sims: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]] = []
         if self.exact:
             sims = vectors @ self.bundle.embeddings.T
             top = np.argpartition(-sims, fetch - 1, axis=1)[:, :fetch]
             rows_sims = [(t, s[t]) for t, s in zip(top, sims, strict=True)]
         else:
-            matches = self.bundle.index.search(vectors, min(len(self._card_ids), fetch * 4))
+            # The graph's i8 similarities only propose candidates (twice what the exact path keeps);
+            # their float32 vectors decide the order.
+            matches = self.bundle.index.search(vectors, min(rows_total, fetch * 2))
             keys = np.atleast_2d(matches.keys).astype(np.int64)
-            rows_sims = []
             for query, candidates in zip(vectors, keys, strict=True):
-                candidates = candidates[candidates < len(self._card_ids)]
+                candidates = candidates[candidates < rows_total]
                 rows_sims.append((candidates, self.bundle.embeddings[candidates] @ query))
-        results = []
-        for rows, sims_row in rows_sims:
-            order = np.argsort(-np.asarray(sims_row))
-            seen: dict[str, float] = {}
-            for j in order:
-                card_id = str(self._card_ids[int(rows[j])])
-                if card_id not in seen:
-                    seen[card_id] = float(sims_row[j])
+        return [self._best_per_card(rows, sims_row, k) for rows, sims_row in rows_sims]
+
+    def _best_per_card(
+        self, rows: npt.NDArray[np.int64], sims: npt.NDArray[np.float32], k: int
+    ) -> list[tuple[str, float]]:
+        order = np.argsort(-sims)
+        cards = self._row_card[rows[order]].tolist()
+        ranked = sims[order].tolist()
+        seen: dict[int, float] = {}
+        for card, sim in zip(cards, ranked, strict=True):
+            if card not in seen:
+                seen[card] = sim
                 if len(seen) == k:
                     break
-            results.append(list(seen.items()))
-        return results
+        return [(self._card_names[card], sim) for card, sim in seen.items()]
 
     def decide(self, hits: list[tuple[str, float]]) -> MatchResult:
         t = self.thresholds
@@ -118,10 +127,23 @@ class Matcher:
             if best_sim >= t.back_at:
                 return MatchResult("card_back", None, best_sim, float(probs[0]), margin, cards)
             return MatchResult("unknown", None, best_sim, 0.0, margin, cards)
-        if best_sim < t.unknown_below or (margin < t.unknown_margin and best_sim < t.lookalike_above):
+        if best_sim < t.unknown_below or (
+            self.stranger_margin(hits) < t.unknown_margin and best_sim < t.lookalike_above
+        ):
             return MatchResult("unknown", None, best_sim, confidence, margin, cards)
         status: Status = "identified" if best_sim >= t.accept_at and margin >= t.min_margin else "uncertain"
         return MatchResult(status, best_id, best_sim, confidence, margin, cards)
+
+    def stranger_margin(self, hits: list[tuple[str, float]]) -> float:
+        """Best minus the best card of *another name*. A card outside the catalogue matches many cards
+        about equally; a small margin to another printing of the same card (a reprint, a reverse holo)
+        is no such sign — the collector number decides between those."""
+        if not hits:
+            return 0.0
+        best_id, best_sim = hits[0]
+        name = self.bundle.metadata.get(best_id, {}).get("name")
+        others = [s for c, s in hits[1:] if name is None or self.bundle.metadata.get(c, {}).get("name") != name]
+        return best_sim - others[0] if others else best_sim
 
     def match(self, vectors: npt.NDArray[np.float32], k: int = 5) -> list[MatchResult]:
         return [self.decide(hits) for hits in self.search(vectors, k)]

@@ -6,13 +6,20 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from app.match.matcher import Candidate
+import numpy as np
+
+from app.camera.base import BGRImage
+from app.match.matcher import Candidate, MatchResult
 from app.ocr.number import metadata_number, numbers_agree, printed_in_text
-from app.ocr.reader import StripReading
+from app.ocr.reader import StripReading, number_corners, warp_number_strip
+from app.vision.geometry import FloatArray
 
 logger = logging.getLogger(__name__)
 
 Verdict = Literal["confirmed", "reranked", "contradicted", "illegible"]
+
+#: Candidates within this similarity of the best compete for the number (and share its confidence).
+CLOSE_SIMILARITY = 0.08
 
 
 @dataclass(frozen=True)
@@ -27,7 +34,7 @@ def rerank_by_number(
     candidates: list[Candidate],
     reading: StripReading,
     metadata: dict[str, dict[str, Any]],
-    max_drop: float = 0.08,
+    max_drop: float = CLOSE_SIMILARITY,
 ) -> RerankResult:
     """Move the candidate whose printed number (and set code, when read) matches the reading to the
     front, if its similarity is within ``max_drop`` of the best — the number splits look-alike printings,
@@ -60,3 +67,65 @@ def rerank_by_number(
     verdict: Verdict = "confirmed" if chosen.card_id == candidates[0].card_id else "reranked"
     logger.info("Number %s %s %s", reading.number, verdict, chosen.card_id)
     return RerankResult(verdict, chosen.card_id, reordered)
+
+
+def wants_number_check(match: MatchResult, metadata: dict[str, dict[str, Any]], lookalike_within: float) -> bool:
+    """Ambiguous (``uncertain``), or another printing of the same name is close: read the number."""
+    if match.card_id is None:
+        return False
+    if match.status == "uncertain":
+        return True
+    name = metadata.get(match.card_id, {}).get("name")
+    return any(
+        a.card_id != match.card_id
+        and match.similarity - a.similarity <= lookalike_within
+        and metadata.get(a.card_id, {}).get("name") == name
+        for a in match.alternatives
+    )
+
+
+def strip_to_read(
+    frame: BGRImage, corners: FloatArray, turned: bool, match: MatchResult, metadata: dict[str, dict[str, Any]]
+) -> tuple[BGRImage, tuple[str, ...]]:
+    """The number strip of the card at ``corners`` in ``frame`` (turned 180° when the match was made
+    that way up), and the corners of it to read: where the close candidates' era prints numbers."""
+    if turned:
+        corners = np.roll(corners, 2, axis=0)
+    close = [a.card_id for a in match.alternatives if match.similarity - a.similarity <= CLOSE_SIMILARITY]
+    where = number_corners([str(metadata.get(c, {}).get("series", "")) for c in close])
+    return warp_number_strip(frame, corners), where
+
+
+def commit_by_number(
+    match: MatchResult, reading: StripReading, metadata: dict[str, dict[str, Any]]
+) -> tuple[MatchResult | None, RerankResult]:
+    """The match as ``identified`` on the candidate the number supports, or None when it supports
+    none (illegible, or contradicting every close candidate)."""
+    reranked = rerank_by_number(match.alternatives, reading, metadata)
+    if reranked.verdict not in ("confirmed", "reranked") or reranked.card_id is None:
+        return None, reranked
+    chosen = reranked.candidates[0]
+    # The number rules out the look-alikes that shared the picture's probability mass.
+    ruled_out = sum(
+        a.confidence
+        for a in match.alternatives
+        if a.card_id != chosen.card_id and match.similarity - a.similarity <= CLOSE_SIMILARITY
+    )
+    committed = MatchResult(
+        "identified",
+        chosen.card_id,
+        chosen.similarity,
+        min(1.0, max(match.confidence, chosen.confidence) + ruled_out),
+        match.margin,
+        reranked.candidates,
+    )
+    return committed, reranked
+
+
+def number_text(reading: StripReading) -> str | None:
+    """What was read, for the event and the user: ``25/165 MEW``, or the raw line when unparsed."""
+    if reading.number is not None:
+        total = f"/{reading.number.printed_total}" if reading.number.printed_total else ""
+        return f"{reading.number.number}{total}" + (f" {reading.set_code}" if reading.set_code else "")
+    # e.g. "0257165": the slash read as 7
+    return next((text for text, score in reading.lines if score >= 0.6 and any(c.isdigit() for c in text)), None)

@@ -51,7 +51,7 @@ class TeacherRecipe(_Strict):
 
 class StudentRecipe(_Strict):
     arch: Literal["efficientnet-lite0"] = "efficientnet-lite0"
-    input_side: int = 224
+    input_side: int = 176
     freeze_through: int = 8
     last_block: int = 10
     grid: tuple[int, int] = (4, 3)

@@ -158,12 +158,13 @@ def test_the_fake_enforces_hailorts_buffer_rules(hailo, compiled_model: Path) ->
     vdevice = hailo.VDevice(hailo.VDevice.create_params())
     model = vdevice.create_infer_model(str(compiled_model.with_suffix(".hef")))
     model.input().set_format_type(hailo.FormatType.UINT8)
+    shape = tuple(model.input().shape)  # (height, width, 3), from the compiled model
     with model.configure() as configured:
         bindings = configured.create_bindings()
         with pytest.raises(hailo.HailoRTException, match="contiguous"):
-            bindings.input().set_buffer(np.zeros((224, 224, 3), np.uint8)[:, ::-1])
+            bindings.input().set_buffer(np.zeros(shape, np.uint8)[:, ::-1])
         with pytest.raises(hailo.HailoRTException, match="shape"):
-            bindings.input().set_buffer(np.zeros((1, 224, 224, 3), np.uint8))
+            bindings.input().set_buffer(np.zeros((1, *shape), np.uint8))
         with pytest.raises(hailo.HailoRTException, match="dtype"):
-            bindings.input().set_buffer(np.zeros((224, 224, 3), np.float32))
+            bindings.input().set_buffer(np.zeros(shape, np.float32))
     vdevice.release()

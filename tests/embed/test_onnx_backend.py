@@ -10,7 +10,7 @@ import pytest
 from app import PROJECT_ROOT
 from app.embed import BackendUnavailable, ModelSidecarError, create_embedder, load_model_sidecar
 from app.embed.onnx_backend import OnnxEmbedder, choose_providers
-from app.embed.preprocess import prepare_batch, resize_whole_card
+from app.embed.preprocess import normalise, prepare_batch, resize_whole_card, to_layout, to_model_colour
 
 MODEL = PROJECT_ROOT / "models" / "lite0_imagenet.onnx"
 
@@ -62,6 +62,22 @@ def test_prepare_batch_follows_the_sidecar(embedder: OnnxEmbedder) -> None:
     assert x.shape == (1, 3, 224, 224)
     red = (255 - embedder.sidecar.mean[0]) / embedder.sidecar.std[0]
     assert np.allclose(x[0, 0], red) and np.allclose(x[0, 2], -embedder.sidecar.mean[2] / embedder.sidecar.std[2])
+
+
+@pytest.mark.parametrize("colour_order", ["RGB", "BGR"])
+@pytest.mark.parametrize("size", [(224, 224), (176, 176), (160, 224)])
+def test_prepare_batch_one_pass_equals_the_step_by_step_definition(
+    embedder: OnnxEmbedder, colour_order: str, size: tuple[int, int]
+) -> None:
+    """The OpenCV fast path must give the training code's tensor (models/train/nets.to_input)."""
+    sidecar = embedder.sidecar.model_copy(update={"colour_order": colour_order, "input_size": size})
+    rng = np.random.default_rng(5)
+    cards = [rng.integers(0, 255, (614, 440, 3), dtype=np.uint8) for _ in range(3)]
+    steps = [to_model_colour(resize_whole_card(c, size), colour_order).astype(np.float32) for c in cards]
+    expected = to_layout(normalise(np.stack(steps), sidecar.mean, sidecar.std), "NCHW")
+    got = prepare_batch(cards, sidecar)
+    assert got.shape == (3, 3, size[1], size[0]) and got.dtype == np.float32
+    assert np.allclose(got, expected, atol=1e-6)
 
 
 def test_registry_falls_back_to_onnx_and_says_why_hailo_was_skipped() -> None:

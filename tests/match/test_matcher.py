@@ -88,3 +88,18 @@ def test_card_back_wins_only_when_similar_enough(thresholds: MatchThresholds) ->
     assert back.status == "card_back" and back.card_id is None
     assert all(not a.card_id.startswith("back:") for a in back.alternatives)
     assert matcher.decide([("back:en", 0.4), ("a", 0.3)]).status == "unknown"
+
+
+def test_a_close_second_printing_of_the_same_card_is_uncertain_not_unknown() -> None:
+    """A tiny margin says "stranger" only when the runner-up is another card: a reprint of the same
+    card (same name) is what the collector number decides, so it must reach the number check."""
+    ids = ["base-4", "evo-11", "other"]
+    vectors = np.stack([unit(1, 0, 0), unit(0.999, 0.045, 0), unit(0, 0, 1)])
+    query = unit(0.95, 0.02, 0.3)[None]
+    t = MatchThresholds(unknown_below=0.5, accept_at=0.8, min_margin=0.05, unknown_margin=0.05, lookalike_above=0.99)
+    reprints = synthetic_bundle(ids, vectors)
+    reprints.metadata.update({"base-4": {"name": "Charizard"}, "evo-11": {"name": "Charizard"}})
+    strangers = synthetic_bundle(ids, vectors)
+    strangers.metadata.update({"base-4": {"name": "Charizard"}, "evo-11": {"name": "Blastoise"}})
+    assert Matcher(reprints, t).match(query)[0].status == "uncertain"
+    assert Matcher(strangers, t).match(query)[0].status == "unknown"

@@ -1,0 +1,87 @@
+"""The identification workers: embedding and number reading on their own threads, failures loud."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+
+import numpy as np
+
+from app.camera.base import BGRImage
+from app.identify_worker import EmbedResult, IdentifyWorker, OcrResult, WorkerFailure
+from app.match.matcher import Matcher
+from app.ocr.reader import StripReading
+from tests.match.test_matcher import synthetic_bundle, unit
+
+
+class ConstantEmbedder:
+    """Every card embeds to the same vector (the worker's threading is under test, not the model)."""
+
+    dim = 3
+
+    def embed(self, cards: Sequence[BGRImage]) -> np.ndarray:
+        return np.stack([unit(1, 0, 0) for _ in cards])
+
+
+class BlockingReader:
+    """A number reader that holds each read until the test releases it (a slow OCR read)."""
+
+    def __init__(self) -> None:
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def read_strip(self, strip: BGRImage, min_score: float = 0.6, corners: tuple[str, ...] = ()) -> StripReading:
+        self.started.set()
+        assert self.release.wait(10.0), "test never released the read"
+        return StripReading(None, None, ())
+
+
+class FailingReader:
+    def read_strip(self, strip: BGRImage, min_score: float = 0.6, corners: tuple[str, ...] = ()) -> StripReading:
+        raise RuntimeError("ocr model unreadable")
+
+
+def matcher() -> Matcher:
+    return Matcher(synthetic_bundle(["a", "b"], np.stack([unit(1, 0, 0), unit(0, 1, 0)])))
+
+
+def wait_for(worker: IdentifyWorker, kind: type, timeout_s: float = 10.0) -> list[object]:
+    """Results taken until one of ``kind`` arrived."""
+    taken: list[object] = []
+    while not any(isinstance(r, kind) for r in taken):
+        assert worker.wait_for_results(timeout_s), f"no {kind.__name__} within {timeout_s} s"
+        taken += worker.take_results()
+    return taken
+
+
+def test_a_slow_number_read_does_not_hold_up_the_embeddings() -> None:
+    reader = BlockingReader()
+    worker = IdentifyWorker(ConstantEmbedder(), matcher(), reader)  # type: ignore[arg-type]
+    card = np.zeros((614, 440, 3), np.uint8)
+    try:
+        worker.submit_strip(1, np.zeros((40, 1320, 3), np.uint8), 0.0)
+        assert reader.started.wait(10.0)
+        worker.submit_crop(1, card, 0.1)
+        results = wait_for(worker, EmbedResult)  # while the read is still blocked
+        assert not any(isinstance(r, OcrResult) for r in results)
+        assert not worker.wait_idle(0.05)  # the read still counts as work in progress
+        reader.release.set()
+        assert worker.wait_idle(10.0)
+        assert any(isinstance(r, OcrResult) for r in worker.take_results())
+    finally:
+        reader.release.set()
+        worker.stop()
+
+
+def test_a_dead_ocr_thread_fails_the_whole_worker_loudly() -> None:
+    worker = IdentifyWorker(ConstantEmbedder(), matcher(), FailingReader())  # type: ignore[arg-type]
+    try:
+        worker.submit_strip(1, np.zeros((40, 1320, 3), np.uint8), 0.0)
+        results = wait_for(worker, WorkerFailure)
+        failure = next(r for r in results if isinstance(r, WorkerFailure))
+        assert "ocr model unreadable" in failure.message
+        assert not worker.wait_idle(1.0)
+        worker.stop(5.0)
+        assert not worker.alive
+    finally:
+        worker.stop()
