@@ -60,7 +60,7 @@ class Matcher:
     """Top-k search over a bundle. Below ``exact_below`` vectors a brute-force matrix product is exact
     and fastest; above it usearch's HNSW graph (i8) proposes candidates that are re-scored exactly.
     Measured (bench/identify.py, 768-d): 2,615 vectors exact 0.10 ms; 20,000 vectors exact 1.8 ms
-    vs HNSW-i8 0.43 ms — the crossover is a few thousand vectors."""
+    vs HNSW-i8 0.35–0.43 ms — the crossover is a few thousand vectors."""
 
     def __init__(
         self, bundle: ReferenceBundle, thresholds: MatchThresholds | None = None, exact_below: int = 4000

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -103,3 +105,17 @@ def test_a_close_second_printing_of_the_same_card_is_uncertain_not_unknown() -> 
     strangers.metadata.update({"base-4": {"name": "Charizard"}, "evo-11": {"name": "Blastoise"}})
     assert Matcher(reprints, t).match(query)[0].status == "uncertain"
     assert Matcher(strangers, t).match(query)[0].status == "unknown"
+
+
+def test_the_graph_searches_with_the_measured_expansion_after_a_save_and_load(tmp_path: Path) -> None:
+    """usearch keeps ``expansion_search`` out of the file: a loaded bundle must set it again."""
+    from app.match.bundle import SEARCH_EXPANSION
+
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(40, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    bundle = synthetic_bundle([f"c{i}" for i in range(40)], vectors)
+    assert bundle.index.expansion_search == SEARCH_EXPANSION
+    saved = bundle.save(tmp_path / "bundle")
+    loaded = ReferenceBundle.load(saved)
+    assert loaded.index.expansion_search == SEARCH_EXPANSION
