@@ -102,7 +102,11 @@ class Identifier:
         contradicts them all keeps a confident picture match from being reported as ``identified``."""
         assert self.reader is not None
         strip, where = strip_to_read(image, found.corners, turned, match, self.bundle.metadata)
-        reading = self.reader.read_strip(strip, corners=where)
+        try:
+            reading = self.reader.read_strip(strip, corners=where)
+        except Exception as error:  # the OCR engine's own failures: the picture's answer still stands
+            logger.warning("Collector-number read failed (%s); keeping the picture's match", error)
+            return match, None
         committed, reranked = commit_by_number(match, reading, self.bundle.metadata)
         if committed is not None:
             return committed, number_text(reading)

@@ -78,10 +78,9 @@ class IdentifyWorker:
         self._stopping = False
         self.failure: str | None = None
         self.dropped_crops = 0
-        self._threads = [
-            threading.Thread(target=self._run, args=("embed",), name="cardsight-identify", daemon=True),
-            threading.Thread(target=self._run, args=("ocr",), name="cardsight-ocr", daemon=True),
-        ]
+        self._threads = [threading.Thread(target=self._run, args=("embed",), name="cardsight-identify", daemon=True)]
+        if reader is not None:
+            self._threads.append(threading.Thread(target=self._run, args=("ocr",), name="cardsight-ocr", daemon=True))
         for thread in self._threads:
             thread.start()
 
@@ -92,19 +91,25 @@ class IdentifyWorker:
             if track_id in self._crops:
                 self.dropped_crops += 1
             self._crops[track_id] = (crop, timestamp)
-            self._lock.notify()
+            self._lock.notify_all()  # both threads wait on this condition: wake the embedder for sure
 
     def submit_strip(
         self, track_id: int, strip: BGRImage, timestamp: float, corners: tuple[str, ...] = ("left", "right")
     ) -> None:
+        if self.reader is None:
+            raise RuntimeError("number strip submitted to a worker without a number reader")
         with self._lock:
             self._ocr.append((track_id, strip, timestamp, corners))
-            self._lock.notify()
+            self._lock.notify_all()  # both threads wait on this condition: wake the reader for sure
 
     def forget(self, track_id: int) -> None:
         """The track ended: its pending work is no longer wanted."""
         with self._lock:
             self._crops.pop(track_id, None)
+            # A strip not yet read belongs to a card that left: reading it would only cost time.
+            kept = [job for job in self._ocr if job[0] != track_id]
+            self._ocr.clear()
+            self._ocr.extend(kept)
 
     def take_results(self) -> list[WorkerResult]:
         """Everything finished since the last call (never blocks)."""

@@ -269,7 +269,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.speed_only:
         json_out, sys.stdout = sys.stdout, sys.stderr
-        earlier = json.loads(args.speed_only.read_text())
+        try:
+            earlier = json.loads(args.speed_only.read_text())
+        except (OSError, ValueError) as error:
+            raise SystemExit(f"bench/model_eval.py: cannot read report {args.speed_only}: {error}") from None
+        if not isinstance(earlier, dict):
+            raise SystemExit(f"bench/model_eval.py: {args.speed_only} is not a model_eval report")
         earlier["speed"] = shipped_speed(args.shipped)
         print(json.dumps(earlier, indent=2), file=json_out)
         return

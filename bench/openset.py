@@ -45,7 +45,6 @@ from app.engine import load_engine
 from app.identify import Identifier
 from app.imageio import read_image_bgr
 from app.match.matcher import MatchThresholds
-from app.match.voting import VotingConfig
 from app.ocr.reader import NumberReader
 from app.ocr.rerank import commit_by_number, strip_to_read, wants_number_check
 from app.vision.capture_sim import CaptureSimulator, SimOptions, load_card_texture
@@ -57,6 +56,7 @@ from models.train.views import corner_error
 #: whether another printing of the same name is close (the scanner then reads the number even for a
 #: confident picture).
 Score = tuple[float, float, str | None, float, str | None, str, bool]
+SCORE_FIELDS = 7
 
 
 def score_of(
@@ -82,7 +82,8 @@ def score_of(
         strip, where = strip_to_read(image, best.found.corners, best.turned, probe, metadata)
         committed, reranked = commit_by_number(probe, reader.read_strip(strip, corners=where), metadata)
         number_card, verdict = (committed.card_id if committed else None), reranked.verdict
-    lookalike = wants_number_check(replace(match, card_id=hits[0][0], status="identified"), metadata, LOOKALIKE)
+    probe_confident = replace(match, card_id=hits[0][0], status="identified")
+    lookalike = wants_number_check(probe_confident, metadata, identifier.lookalike_within)
     return (hits[0][1], margin, hits[0][0], stranger, number_card, verdict, lookalike)
 
 
@@ -103,8 +104,6 @@ def catalogue_scores(
             _CORNER_ERRORS.append(float("nan"))  # no card found
     return out
 
-
-LOOKALIKE = VotingConfig.lookalike_within
 
 #: Per catalogue capture: the finder's corner error vs the simulator's truth (fraction of the diagonal).
 _CORNER_ERRORS: list[float] = []
@@ -212,6 +211,14 @@ def calibrate(
     return chosen[1], rates(known, fronts, chosen[1])
 
 
+#: The looser accept rule reported beside the chosen one (unknown rule off).
+LOOSE = MatchThresholds(unknown_below=0.0, accept_at=0.5, min_margin=0.05, unknown_margin=0.0)
+
+
+def _set_of(card_id: str | None) -> str:
+    return card_id.split("-")[0] if card_id else "none"
+
+
 def _count(values: Iterable[str]) -> dict[str, int]:
     return dict(sorted(Counter(values).items()))
 
@@ -235,12 +242,19 @@ def main() -> None:
     if engine.reader is None:
         raise SystemExit(f"bench/openset.py needs the number reader: {engine.ocr_status}")
     # Picture alone here; the number is read below, for every frame, whatever the thresholds.
-    identifier = Identifier(engine.finder, engine.embedder, engine.bundle, engine.matcher)
+    identifier = Identifier(
+        engine.finder, engine.embedder, engine.bundle, engine.matcher, lookalike_within=settings.live.lookalike_within
+    )
     started = time.perf_counter()
     if args.scores:
-        raw = json.loads(args.scores.read_text())
-        known = [(tuple(s) if s else None, t) for s, t in raw["known"]]
-        fronts = [tuple(s) if s else None for s in raw["fronts"]]
+        try:
+            raw = json.loads(args.scores.read_text())
+            known = [(tuple(s) if s else None, t) for s, t in raw["known"]]
+            fronts = [tuple(s) if s else None for s in raw["fronts"]]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise SystemExit(f"bench/openset.py: cannot read scores from {args.scores}: {error}") from None
+        if any(s is not None and len(s) != SCORE_FIELDS for s, _ in known):
+            raise SystemExit(f"bench/openset.py: {args.scores} is from an older version of this script: re-measure")
         errors = raw.get("known_corner_error", [float("nan")] * len(known))
     else:
         known = catalogue_scores(identifier, engine.reader, args.limit)
@@ -272,6 +286,15 @@ def main() -> None:
         "chosen_thresholds": {**thresholds_json(chosen), **{k: round(v, 4) for k, v in chosen_rates.items()}},
         "chosen_thresholds_picture_alone": {
             k: round(v, 4) for k, v in rates(known, fronts, chosen, number_check=False).items()
+        },
+        # Which catalogue set the accepted eBay fronts were matched to; and the same frames under a
+        # much looser accept rule, to show what the false-accept limit costs and where it comes from.
+        "false_accepts_by_matched_set": _count(_set_of(s[2]) for s in fronts if s and decision(s, chosen, True)),
+        "looser_accept_rule": {
+            "accept_at": LOOSE.accept_at,
+            "min_margin": LOOSE.min_margin,
+            **{k: round(v, 4) for k, v in rates(known, fronts, LOOSE).items()},
+            "false_accepts_by_matched_set": _count(_set_of(s[2]) for s in fronts if s and decision(s, LOOSE, True)),
         },
         "number_reads": {
             "catalogue_verdicts": _count(s[5] for s, _ in known if s),

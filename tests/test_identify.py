@@ -124,3 +124,17 @@ def test_a_lookalike_printing_in_a_photo_is_named_by_its_number_not_its_picture(
             named += 1
     # The re-rendered "058" is often read as 098/038 (a contradiction: stays uncertain, never wrong).
     assert named >= 2
+
+
+class FailingReader:
+    def read_strip(self, strip, min_score=0.6, corners=()):  # type: ignore[no-untyped-def]
+        raise RuntimeError("ocr model unreadable")
+
+
+def test_a_failing_number_read_keeps_the_pictures_answer(identifier: Identifier, catalog_dir: Path) -> None:
+    sim = CaptureSimulator([load_card_texture(catalog_dir / "images" / "sv5" / "sv5-10.jpg")])
+    image = sim.render(np.random.default_rng(4), card_index=0).image
+    card = max(identifier.identify_image(image), key=lambda c: c.found.quad.area_frac)
+    failing = Identifier(identifier.finder, identifier.embedder, identifier.bundle, identifier.matcher, FailingReader())  # type: ignore[arg-type]
+    match, number_read = failing._check_number(image, card.found, card.match, card.turned)
+    assert match == card.match and number_read is None

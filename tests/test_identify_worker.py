@@ -85,3 +85,21 @@ def test_a_dead_ocr_thread_fails_the_whole_worker_loudly() -> None:
         assert not worker.alive
     finally:
         worker.stop()
+
+
+def test_a_card_that_left_has_its_queued_number_read_dropped() -> None:
+    reader = BlockingReader()
+    worker = IdentifyWorker(ConstantEmbedder(), matcher(), reader)  # type: ignore[arg-type]
+    strip = np.zeros((40, 1320, 3), np.uint8)
+    try:
+        worker.submit_strip(1, strip, 0.0)
+        assert reader.started.wait(10.0)  # track 1's read is running; track 2's waits in the queue
+        worker.submit_strip(2, strip, 0.0)
+        worker.forget(2)
+        reader.release.set()
+        assert worker.wait_idle(10.0)
+        reads = [r for r in worker.take_results() if isinstance(r, OcrResult)]
+        assert [r.track_id for r in reads] == [1]
+    finally:
+        reader.release.set()
+        worker.stop()
