@@ -94,7 +94,9 @@ def make_simulators(textures: list[npt.NDArray[np.uint8]]) -> dict[tuple[int, in
     base = SimOptions()
     sims = {}
     for size in FRAME_SIZES:
-        options = replace(base, size=size, closeup_prob=0.25)
+        # Plastic is over-represented (bench rates are 0.2 / 0.1): a sleeve's or top-loader's rim is
+        # the finder's most common wrong outline on bench/detect.py's captures.
+        options = replace(base, size=size, closeup_prob=0.25, sleeve_prob=0.3, toploader_prob=0.2)
         if size == (296, 416):
             options = replace(options, closeup_prob=0.85, clutter_prob=0.2)
         sims[size] = CaptureSimulator(textures, options)

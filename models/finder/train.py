@@ -50,6 +50,22 @@ def generate(
         return pool.map(_render, seeds, chunksize=16)
 
 
+def parent_lineage(resume: str | None) -> list[dict[str, Any]]:
+    """The checkpoints this run grew from, newest first: each one's sha256 and recipe, read from the
+    sidecar beside it, so a resumed model names its parents even after their files are overwritten."""
+    if not resume:
+        return []
+    checkpoint = Path(resume)
+    entry: dict[str, Any] = {"checkpoint": str(checkpoint), "sha256": hashlib.sha256(checkpoint.read_bytes()).hexdigest()}
+    sidecar = checkpoint.with_suffix(".json")
+    if not sidecar.is_file():
+        return [entry]
+    meta = json.loads(sidecar.read_text())
+    entry["onnx_sha256"] = meta.get("sha256")
+    entry["recipe"] = meta.get("recipe")
+    return [entry, *meta.get("lineage", [])]
+
+
 def train(args: argparse.Namespace) -> dict[str, Any]:
     import torch
 
@@ -64,6 +80,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
     for i, (x, _) in enumerate(data):
         buckets[x.shape].append(i)
     model = CardSegNet(args.width)
+    lineage = parent_lineage(args.resume)
     if args.resume:
         model.load_state_dict(torch.load(args.resume, map_location="cpu"))
         logger.info("Resumed from %s", args.resume)
@@ -137,10 +154,12 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
             "final_loss": float(np.mean(losses[-100:])) if losses else None,
             "train_seconds": round(time.time() - t0),
         },
+        "lineage": lineage,
         "data": {
             "catalogue": f"{args.catalog} (up to {args.max_catalogue} scans, seeded choice)",
             "ebay": f"{args.ebay} card crops, source photos with even crc32 only (odd ones held out)",
-            "scenes": "capture simulator (app/vision/capture_sim.py): single, close-up, binder, multi, empty",
+            "scenes": "capture simulator (app/vision/capture_sim.py): single, close-up, binder, multi, empty; "
+            "sleeves 30 %, top-loaders 20 % of cards (models/finder/data.py)",
         },
     }
     out.with_suffix(".json").write_text(json.dumps(sidecar, indent=2) + "\n")
