@@ -56,7 +56,8 @@ def parent_lineage(resume: str | None) -> list[dict[str, Any]]:
     if not resume:
         return []
     checkpoint = Path(resume)
-    entry: dict[str, Any] = {"checkpoint": str(checkpoint), "sha256": hashlib.sha256(checkpoint.read_bytes()).hexdigest()}
+    digest = hashlib.sha256(checkpoint.read_bytes()).hexdigest()
+    entry: dict[str, Any] = {"checkpoint": str(checkpoint), "sha256": digest}
     sidecar = checkpoint.with_suffix(".json")
     if not sidecar.is_file():
         return [entry]
