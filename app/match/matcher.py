@@ -21,7 +21,7 @@ class MatchThresholds:
     """Cosine similarities. Defaults fit the shipped model; ``bench/`` scripts recalibrate them."""
 
     #: Below this the best reference is not the card: ``unknown``.
-    unknown_below: float = 0.42
+    unknown_below: float = 0.44
     #: At or above this, with ``min_margin``, the card is ``identified``; in between ``uncertain``.
     accept_at: float = 0.68
     #: Best minus second-best *different* card.
@@ -29,7 +29,7 @@ class MatchThresholds:
     #: Below this margin to the best card of *another name* the picture matches many cards about
     #: equally: a card *not in the catalogue* (eBay fronts: median margin 0.02 vs 0.33 for
     #: catalogue cards) …
-    unknown_margin: float = 0.05
+    unknown_margin: float = 0.03
     #: … unless the best is this similar: then it is a look-alike printing in the catalogue
     #: (same artwork, other number), and the user or the number OCR picks between them.
     lookalike_above: float = 0.8

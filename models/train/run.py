@@ -39,6 +39,7 @@ from models.train.views import (
     card_digest,
     catalogue_cards,
     ebay_front_crops,
+    finder_digest,
     render_capture_views,
     render_reference_views,
 )
@@ -87,7 +88,9 @@ def load_data(recipe: Recipe, catalog: Path, ebay_dir: Path | None, cache_dir: P
     sides = sorted({recipe.student.input_side, recipe.teacher.input_side})
     r = recipe.data
     # The eBay folder counts by presence, not by how its path is spelled (relative or absolute).
-    key = cache_key(card_digest(cards), r.model_dump(mode="json"), sides, recipe.seed, ebay_dir is not None)
+    key = cache_key(
+        card_digest(cards), r.model_dump(mode="json"), sides, recipe.seed, ebay_dir is not None, finder_digest()
+    )
     keys = {name: key for name in ("train", "reference", "ebay")}
     keys["eval"] = cache_key(key, "eval", 2)
     paths = {name: cache_dir / f"views-{name}-{k}.npz" for name, k in keys.items()}

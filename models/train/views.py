@@ -28,6 +28,7 @@ from app.embed.preprocess import resize_whole_card
 from app.imageio import ImageReadError, read_image_bgr
 from app.vision.capture_sim import CaptureSimulator, SimOptions, load_card_texture
 from app.vision.finder import CardFinder
+from app.vision.segment import DEFAULT_MODEL
 
 logger = logging.getLogger(__name__)
 
@@ -217,6 +218,12 @@ def ebay_front_crops(ebay_dir: Path, split: str, sides: Sequence[int]) -> ViewSe
 def cache_key(*parts: object) -> str:
     text = json.dumps([VIEWS_VERSION, *[str(p) for p in parts]], sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def finder_digest(model_path: Path = DEFAULT_MODEL) -> str:
+    """The card finder's model, by content: capture views are straightened by it, so views cached with
+    another finder are other crops and must not be reused."""
+    return hashlib.sha256(model_path.read_bytes()).hexdigest()[:16]
 
 
 def card_digest(cards: Sequence[tuple[str, str, Path]]) -> str:

@@ -3,8 +3,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
-from models.train.views import ViewKind, ViewSet, catalogue_cards, corner_error, render_capture_views
+from models.train.views import (
+    ViewKind,
+    ViewSet,
+    catalogue_cards,
+    corner_error,
+    finder_digest,
+    render_capture_views,
+)
 from tests.catalog_copy import small_catalog
 
 
@@ -29,3 +37,30 @@ def test_capture_views_are_finder_crops_with_their_corner_errors_and_survive_a_c
     views.save(tmp_path / "v.npz")
     loaded = ViewSet.load(tmp_path / "v.npz")
     assert loaded.card_ids == views.card_ids and np.array_equal(loaded.corner_error, views.corner_error)
+
+
+def test_views_cached_with_another_finder_model_are_not_reused(
+    catalog_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from models.train import run
+    from models.train.loop import Dist
+    from models.train.recipe import Recipe
+
+    catalog = small_catalog(catalog_dir, tmp_path / "cat", per_set=1)
+    cache = tmp_path / "cache"
+    first = run.load_data(Recipe.tiny(), catalog, None, cache, Dist())
+    # The same run again finds its views; after the finder model changes it renders new ones.
+    assert run.load_data(Recipe.tiny(), catalog, None, cache, Dist()).keys == first.keys
+    monkeypatch.setattr(run, "finder_digest", lambda: "another-finder")
+    retrained = run.load_data(Recipe.tiny(), catalog, None, cache, Dist())
+    assert retrained.keys["train"] != first.keys["train"] and retrained.keys["eval"] != first.keys["eval"]
+    assert (cache / f"views-train-{retrained.keys['train']}.npz").is_file()
+
+
+def test_the_finder_digest_follows_the_model_file_content(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.onnx", tmp_path / "b.onnx"
+    a.write_bytes(b"finder weights 1")
+    b.write_bytes(b"finder weights 2")
+    assert finder_digest(a) != finder_digest(b)
+    b.write_bytes(b"finder weights 1")
+    assert finder_digest(a) == finder_digest(b)
