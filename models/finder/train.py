@@ -61,7 +61,11 @@ def parent_lineage(resume: str | None) -> list[dict[str, Any]]:
     sidecar = checkpoint.with_suffix(".json")
     if not sidecar.is_file():
         return [entry]
-    meta = json.loads(sidecar.read_text())
+    try:
+        meta = json.loads(sidecar.read_text())
+    except (OSError, ValueError) as error:
+        logger.warning("Sidecar %s of the resumed checkpoint is unreadable (%s): lineage stops there", sidecar, error)
+        return [entry]
     entry["onnx_sha256"] = meta.get("sha256")
     entry["recipe"] = meta.get("recipe")
     return [entry, *meta.get("lineage", [])]
@@ -185,6 +189,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", default="models/finder/cardseg.onnx")
     parser.add_argument("--resume", help="start from this state-dict checkpoint (.pt)")
     args = parser.parse_args(argv)
+    if args.resume and not Path(args.resume).is_file():
+        parser.error(f"--resume: no checkpoint at {args.resume}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     train(args)
 

@@ -6,7 +6,9 @@ import hashlib
 import json
 from pathlib import Path
 
-from models.finder.train import parent_lineage
+import pytest
+
+from models.finder.train import main, parent_lineage
 
 
 def _checkpoint(folder: Path, payload: bytes, sidecar: dict[str, object] | None) -> Path:
@@ -41,3 +43,18 @@ def test_a_parent_without_a_sidecar_is_still_named_by_its_hash(tmp_path: Path) -
     assert parent_lineage(str(parent)) == [
         {"checkpoint": str(parent), "sha256": hashlib.sha256(b"loose weights").hexdigest()}
     ]
+
+
+def test_an_unreadable_parent_sidecar_ends_the_lineage_at_the_parent(tmp_path: Path) -> None:
+    parent = _checkpoint(tmp_path / "half", b"weights", None)
+    parent.with_suffix(".json").write_text('{"sha256": "cut off mid-wri')
+    assert [e["sha256"] for e in parent_lineage(str(parent))] == [hashlib.sha256(b"weights").hexdigest()]
+
+
+def test_resuming_from_a_missing_checkpoint_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--resume", str(tmp_path / "gone.pt"), "--out", str(tmp_path / "cardseg.onnx")])
+    assert exit_info.value.code == 2
+    assert "no checkpoint at" in capsys.readouterr().err
