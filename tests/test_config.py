@@ -42,3 +42,14 @@ def test_saved_settings_hold_only_what_differs_and_load_back(tmp_path, monkeypat
     assert "[ui]" in text and "[finder]" not in text  # defaults (and absolute model paths) stay out
     loaded = load_settings()
     assert loaded.ui.auto_add is True and loaded.camera.source == 'C:\\cams\\"front".mp4'
+
+
+def test_the_configured_match_thresholds_default_to_the_calibrated_ones_of_the_matcher(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both places carry bench/openset.py's output; a recalibration must change both."""
+    from app.engine import thresholds_from
+    from app.match.matcher import MatchThresholds
+
+    monkeypatch.setenv("CARDSIGHT_CONFIG", str(tmp_path / "absent.toml"))
+    assert thresholds_from(load_settings()) == MatchThresholds()

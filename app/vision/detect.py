@@ -294,7 +294,7 @@ def bridge_inner_lines(
     """The card-probability map with thin valleys filled (a grey-level closing) wherever the network
     sees no card outline. Between two cards of a binder page the outline band is strong, so they stay
     apart. (When the network takes a printed frame line for an outline — the art window's lower
-    border, its most common miss — this cannot help: that needs a better network.)"""
+    border — this cannot help: that needs a better network.)"""
     if width <= 1:
         return card
     closed = cv2.morphologyEx(card, cv2.MORPH_CLOSE, np.ones((width, width), np.uint8))
