@@ -77,10 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     ebay = args.ebay if (args.ebay / "labels.csv").is_file() else None
     sets = [s for s in args.sets.split(",") if s] or None
-    data = load_data(recipe, args.catalog, ebay, args.cache_dir, d)
     try:
+        data = load_data(recipe, args.catalog, ebay, args.cache_dir, d)
         trained = train_all(recipe, data, args.out, args.cache_dir, d, sets, args.stop_after_epochs)
-    except ValueError as exc:
+    except (ValueError, FileNotFoundError) as exc:
         print(f"cardsight-train: {exc}", file=sys.stderr)
         return 2
     except TrainingStopped as stopped:

@@ -220,10 +220,13 @@ def cache_key(*parts: object) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def finder_digest(model_path: Path = DEFAULT_MODEL) -> str:
+def finder_digest(model_path: Path | None = None) -> str:
     """The card finder's model, by content: capture views are straightened by it, so views cached with
     another finder are other crops and must not be reused."""
-    return hashlib.sha256(model_path.read_bytes()).hexdigest()[:16]
+    path = model_path or DEFAULT_MODEL
+    if not path.is_file():
+        raise FileNotFoundError(f"card finder model missing: {path} (rebuild with: python -m models.finder.train)")
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
 
 def card_digest(cards: Sequence[tuple[str, str, Path]]) -> str:

@@ -131,3 +131,15 @@ def test_training_on_a_set_the_catalogue_lacks_is_a_clear_error(
     args += ["--out", str(root / "other"), "--cache-dir", str(root / "cache"), "--sets", "base1"]
     assert train_main(args) == 2
     assert "set(s) not in the catalogue: base1 (it has: sv3pt5, xy12)" in capsys.readouterr().err
+
+
+def test_a_missing_card_finder_model_is_a_clear_error(
+    catalog_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from models.train import views
+
+    monkeypatch.setattr(views, "DEFAULT_MODEL", tmp_path / "gone" / "cardseg.onnx")
+    catalog = small_catalog(catalog_dir, tmp_path / "catalog", per_set=1)
+    args = ["--recipe", "tiny", "--catalog", str(catalog), "--out", str(tmp_path / "o")]
+    assert train_main([*args, "--cache-dir", str(tmp_path / "cache")]) == 2
+    assert "card finder model missing" in capsys.readouterr().err
