@@ -63,6 +63,9 @@ class MatchConfig(BaseModel):
     back_at: float = 0.60
     unknown_margin: float = 0.03
     lookalike_above: float = 0.8
+    #: The layout check (app/match/layout.py), calibrated by the same script; layout_at above 1 turns it off.
+    layout_margin: float = 0.10
+    layout_at: float = 0.825
     exact_search_below: int = 4000
 
 

@@ -45,6 +45,8 @@ def thresholds_from(settings: Settings) -> MatchThresholds:
         back_at=m.back_at,
         unknown_margin=m.unknown_margin,
         lookalike_above=m.lookalike_above,
+        layout_margin=m.layout_margin,
+        layout_at=m.layout_at,
     )
 
 

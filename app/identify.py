@@ -12,6 +12,7 @@ import numpy as np
 from app.camera.base import BGRImage
 from app.embed.base import EmbedderBackend
 from app.match.bundle import ReferenceBundle
+from app.match.layout import LayoutCheck
 from app.match.matcher import Matcher, MatchResult, better_way_up
 from app.match.voting import VotingConfig
 from app.ocr.reader import NumberReader
@@ -66,10 +67,12 @@ class Identifier:
         #: Reads the collector number where the picture is ambiguous, like the live scanner (None: off).
         self.reader = reader
         self.lookalike_within = lookalike_within
+        self.layout = LayoutCheck(bundle)
 
     def identify_crops(self, crops: list[BGRImage]) -> list[tuple[MatchResult, bool]]:
         """Match each straightened crop both ways up and keep the better reading (the orientation
-        classifier is good, the match is the final word)."""
+        classifier is good, the match is the final word); an ``uncertain`` one that lines up with its
+        reference all over the card is ``identified`` (``app.match.layout``)."""
         if not crops:
             return []
         turned = [cv2.rotate(c, cv2.ROTATE_180) for c in crops]
@@ -78,8 +81,11 @@ class Identifier:
         n = len(crops)
         out = []
         for i in range(n):
-            upright, flipped = results[i], results[n + i]
-            out.append(better_way_up(upright, flipped))
+            match, flip = better_way_up(results[i], results[n + i])
+            oriented = turned[i] if flip else crops[i]
+            t, meta = self.matcher.thresholds, self.bundle.metadata
+            match = self.layout.confirm(match, oriented, t, meta, self.lookalike_within)
+            out.append((match, flip))
         return out
 
     def identify_image(self, image: BGRImage) -> list[IdentifiedCard]:

@@ -24,6 +24,7 @@ import numpy.typing as npt
 
 from app.camera.base import BGRImage
 from app.embed.base import EmbedderBackend
+from app.match.layout import LayoutCheck
 from app.match.matcher import Matcher, MatchResult, better_way_up
 from app.ocr.reader import NumberReader, StripReading
 
@@ -39,6 +40,10 @@ class EmbedResult:
     frame_match: MatchResult
     crop: BGRImage
     timestamp: float
+    #: How well this crop lines up with ``frame_match``'s card (``app.match.layout``; None: not checked).
+    layout: float | None = None
+    #: The way up ``layout`` was measured (and ``frame_match`` made).
+    turned_for_layout: bool = False
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,8 @@ class IdentifyWorker:
         self.embedder = embedder
         self.matcher = matcher
         self.reader = reader
+        # Here, not on the capture thread: a crop that does not line up is realigned (tens of ms).
+        self.layout = LayoutCheck(matcher.bundle)
         self._crops: dict[int, tuple[BGRImage, float]] = {}
         self._ocr: collections.deque[tuple[int, BGRImage, float, tuple[str, ...]]] = collections.deque(
             maxlen=max_ocr_queue
@@ -191,8 +198,11 @@ class IdentifyWorker:
         turned_crop = cv2.rotate(crop, cv2.ROTATE_180)
         vectors = self.embedder.embed([crop, turned_crop])
         upright, turned = self.matcher.match(vectors)
-        frame_match, _turned = better_way_up(upright, turned)
-        return EmbedResult(track_id, vectors[0], vectors[1], frame_match, crop, timestamp)
+        frame_match, flip = better_way_up(upright, turned)
+        layout = None
+        if frame_match.status in ("identified", "uncertain") and frame_match.card_id is not None:
+            layout = self.layout.agreement(turned_crop if flip else crop, frame_match.card_id)
+        return EmbedResult(track_id, vectors[0], vectors[1], frame_match, crop, timestamp, layout, flip)
 
     def _read(self, track_id: int, strip: BGRImage, timestamp: float, corners: tuple[str, ...]) -> OcrResult:
         assert self.reader is not None

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from app.camera.base import BGRImage, Frame
 from app.embed.base import EmbedderBackend
 from app.identify_worker import EmbedResult, IdentifyWorker, OcrResult, WorkerFailure
 from app.match.bundle import ReferenceBundle
+from app.match.layout import confirmed, upgradable
 from app.match.matcher import Candidate, Matcher, MatchResult
 from app.match.voting import TrackVotes, VoteOutcome, VotingConfig, combined_match, frame_best
 from app.ocr.reader import NumberReader
@@ -218,7 +219,7 @@ class ScanPipeline:
     def _on_embedding(self, track: Track, work: _TrackWork, result: EmbedResult, t: float) -> list[ScanEvent]:
         work.votes.add(result.upright, result.turned, frame_best(result.frame_match))
         work.last_crop = result.crop
-        outcome = combined_match(self.matcher, work.votes)
+        outcome = self._confirm_by_layout(combined_match(self.matcher, work.votes), result)
         work.last_outcome = outcome
         match, voting = outcome.match, self.voting
         if not outcome.consistent:
@@ -238,6 +239,17 @@ class ScanPipeline:
         if match.status == "identified":
             return [self._decide(track, work, "identified", outcome, t)]
         return []
+
+    def _confirm_by_layout(self, outcome: VoteOutcome, result: EmbedResult) -> VoteOutcome:
+        """The votes' best card, ``uncertain`` only for want of similarity, is ``identified`` when this
+        frame's crop lines up with its reference all over the card (``app.match.layout``; measured by
+        the worker for the frame's own best card, the same way up)."""
+        match = outcome.match
+        if not upgradable(match, self.matcher.thresholds, self.bundle.metadata, self.voting.lookalike_within):
+            return outcome
+        same_reading = result.frame_match.card_id == match.card_id and result.turned_for_layout == outcome.turned
+        agreement = result.layout if same_reading else None
+        return replace(outcome, match=confirmed(match, agreement, self.matcher.thresholds))
 
     def _wants_number_check(self, match: MatchResult) -> bool:
         return self.reader is not None and wants_number_check(match, self.bundle.metadata, self.voting.lookalike_within)

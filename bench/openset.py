@@ -36,6 +36,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -54,9 +55,14 @@ from models.train.views import corner_error
 #: best similarity, margin to the next card, best id, margin to the next card of another name,
 #: the card the read number supports among the close candidates (None: none), the number's verdict,
 #: whether another printing of the same name is close (the scanner then reads the number even for a
-#: confident picture).
-Score = tuple[float, float, str | None, float, str | None, str, bool]
-SCORE_FIELDS = 7
+#: confident picture), the layout agreement of the crop with the best card's thumbnail (-1: none).
+Score = tuple[float, float, str | None, float, str | None, str, bool, float]
+SCORE_FIELDS = 8
+#: ``layout_at`` that turns the layout check off.
+LAYOUT_OFF = 2.0
+#: The layout threshold keeps this far above the eBay fronts' agreement: 460 photos of a few dozen
+#: look-alike cards are a thin sample of the cards a shop will hold up.
+LAYOUT_SAFETY = 0.05
 
 
 def score_of(
@@ -71,7 +77,7 @@ def score_of(
     match = best.match
     hits = [(a.card_id, a.similarity) for a in match.alternatives]
     if not hits:
-        return (match.similarity, 0.0, None, 0.0, None, "illegible", False)
+        return (match.similarity, 0.0, None, 0.0, None, "illegible", False, -1.0)
     margin = hits[0][1] - hits[1][1] if len(hits) > 1 else hits[0][1]
     stranger = identifier.matcher.stranger_margin(hits)
     metadata = identifier.bundle.metadata
@@ -84,7 +90,11 @@ def score_of(
         number_card, verdict = (committed.card_id if committed else None), reranked.verdict
     probe_confident = replace(match, card_id=hits[0][0], status="identified")
     lookalike = wants_number_check(probe_confident, metadata, identifier.lookalike_within)
-    return (hits[0][1], margin, hits[0][0], stranger, number_card, verdict, lookalike)
+    crop = best.found.warped.image
+    oriented = cv2.rotate(crop, cv2.ROTATE_180) if best.turned else crop
+    agreement = identifier.layout.agreement(oriented, hits[0][0])
+    layout = -1.0 if agreement is None else agreement
+    return (hits[0][1], margin, hits[0][0], stranger, number_card, verdict, lookalike, layout)
 
 
 def catalogue_scores(
@@ -132,11 +142,14 @@ def is_unknown(score: Score, t: MatchThresholds) -> bool:
 
 def decision(score: Score, t: MatchThresholds, number_check: bool) -> str | None:
     """The card the app would commit to on this frame (None: uncertain, unknown — nothing committed).
-    ``Matcher.decide``, then the pipeline's number rule (``app.ocr.rerank.commit_by_number``)."""
+    ``Matcher.decide``, the layout check (``app.match.layout.LayoutCheck.confirm``), then the pipeline's
+    number rule (``app.ocr.rerank.commit_by_number``)."""
     if is_unknown(score, t):
         return None
-    sim, margin, best, _, number_card, verdict, lookalike = score
+    sim, margin, best, _, number_card, verdict, lookalike, layout = score
     confident = sim >= t.accept_at and margin >= t.min_margin
+    if not confident and margin >= t.layout_margin and not lookalike and layout >= t.layout_at:
+        confident = True
     if not number_check:
         return best if confident else None
     if confident and not lookalike:
@@ -175,13 +188,19 @@ def rates(
 def calibrate(
     known: list[tuple[Score | None, str]], fronts: list[Score | None], max_far: float, max_wrong: float
 ) -> tuple[MatchThresholds, dict[str, float]]:
-    """Two steps: the accept rule (best TAR at FAR ≤ max_far), then the unknown rule (most eBay fronts
-    called unknown while ≤ 1 % of catalogue captures whose best match is right are)."""
+    """Three steps: the accept rule on the picture (best TAR at FAR ≤ max_far), the unknown rule (most
+    eBay fronts called unknown while ≤ 1 % of catalogue captures whose best match is right are), then
+    the layout check (best TAR at FAR ≤ max_far with every front's agreement raised by
+    ``LAYOUT_SAFETY``; of equals, the strictest)."""
     best: tuple[float, float, float] | None = None
     for accept_at in np.arange(0.30, 0.95, 0.01):
         for margin in np.arange(0.0, 0.305, 0.01):
             t = MatchThresholds(
-                unknown_below=0.0, accept_at=float(accept_at), min_margin=float(margin), unknown_margin=0.0
+                unknown_below=0.0,
+                accept_at=float(accept_at),
+                min_margin=float(margin),
+                unknown_margin=0.0,
+                layout_at=LAYOUT_OFF,
             )
             r = rates(known, fronts, t)
             if r["false_accept_rate"] > max_far or r["wrong_identified_rate"] > max_wrong:
@@ -201,6 +220,7 @@ def calibrate(
                     min_margin=round(min_margin, 3),
                     unknown_margin=round(float(unknown_margin), 3),
                     lookalike_above=lookalike_above,
+                    layout_at=LAYOUT_OFF,
                 )
                 r = rates(known, fronts, t)
                 if r["right_card_called_unknown_rate"] > 0.01 or r["true_accept_rate"] < best[0] - 1e-9:
@@ -208,11 +228,24 @@ def calibrate(
                 if chosen is None or r["fronts_unknown_rate"] > chosen[0] + 1e-9:
                     chosen = (r["fronts_unknown_rate"], t)
     assert chosen is not None
-    return chosen[1], rates(known, fronts, chosen[1])
+    picture = chosen[1]
+    # Real cameras of cards never seen: the fronts count as accepted with their agreement this much higher.
+    padded = [(*s[:7], s[7] + LAYOUT_SAFETY) if s else None for s in fronts]
+    layout: tuple[float, float, float] = (rates(known, fronts, picture)["true_accept_rate"], LAYOUT_OFF, 0.0)
+    for layout_margin in np.arange(0.0, min_margin + 1e-9, 0.02):
+        for layout_at in np.arange(0.50, 0.951, 0.025):
+            t = replace(picture, layout_margin=round(float(layout_margin), 3), layout_at=round(float(layout_at), 3))
+            r = rates(known, padded, t)
+            if r["false_accept_rate"] > max_far or r["wrong_identified_rate"] > max_wrong:
+                continue
+            if (r["true_accept_rate"], t.layout_at, t.layout_margin) > layout:
+                layout = (r["true_accept_rate"], t.layout_at, t.layout_margin)
+    final = replace(picture, layout_at=layout[1], layout_margin=layout[2])
+    return final, rates(known, fronts, final)
 
 
 #: The looser accept rule reported beside the chosen one (unknown rule off).
-LOOSE = MatchThresholds(unknown_below=0.0, accept_at=0.5, min_margin=0.05, unknown_margin=0.0)
+LOOSE = MatchThresholds(unknown_below=0.0, accept_at=0.5, min_margin=0.05, unknown_margin=0.0, layout_at=LAYOUT_OFF)
 
 
 def _set_of(card_id: str | None) -> str:
@@ -223,8 +256,17 @@ def _count(values: Iterable[str]) -> dict[str, int]:
     return dict(sorted(Counter(values).items()))
 
 
+def _quantiles(values: Iterable[float]) -> dict[str, float]:
+    v = np.array([x for x in values if x >= -0.5])
+    if not len(v):
+        return {}
+    qs = (0.02, 0.05, 0.1, 0.5, 0.9, 0.98, 1.0)
+    return {"n": len(v), **{f"q{round(q * 100)}": round(float(np.quantile(v, q)), 3) for q in qs}}
+
+
 def thresholds_json(t: MatchThresholds) -> dict[str, float]:
-    keys = ("unknown_below", "accept_at", "min_margin", "unknown_margin", "lookalike_above")
+    keys = ["unknown_below", "accept_at", "min_margin", "unknown_margin", "lookalike_above"]
+    keys += ["layout_margin", "layout_at"]
     return {k: getattr(t, k) for k in keys}
 
 
@@ -284,8 +326,20 @@ def main() -> None:
             **{k: round(v, 4) for k, v in rates(known, fronts, current).items()},
         },
         "chosen_thresholds": {**thresholds_json(chosen), **{k: round(v, 4) for k, v in chosen_rates.items()}},
-        "chosen_thresholds_picture_alone": {
+        # The same thresholds without the number check, and without the layout check as well.
+        "chosen_thresholds_no_number_check": {
             k: round(v, 4) for k, v in rates(known, fronts, chosen, number_check=False).items()
+        },
+        "chosen_thresholds_picture_alone": {
+            k: round(v, 4)
+            for k, v in rates(known, fronts, replace(chosen, layout_at=LAYOUT_OFF), number_check=False).items()
+        },
+        # Layout agreement (app/match/layout.py) of the crop with its best card's thumbnail: catalogue
+        # captures whose best card is right vs eBay fronts (cards outside the catalogue).
+        "layout_agreement": {
+            "catalogue_right_best": _quantiles(s[7] for s, truth in known if s and s[2] == truth),
+            "ebay_fronts": _quantiles(s[7] for s in fronts if s),
+            "ebay_fronts_similarity_above_0.5": _quantiles(s[7] for s in fronts if s and s[0] > 0.5),
         },
         # Which catalogue set the accepted eBay fronts were matched to; and the same frames under a
         # much looser accept rule, to show what the false-accept limit costs and where it comes from.

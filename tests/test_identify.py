@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import csv
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -138,3 +140,18 @@ def test_a_failing_number_read_keeps_the_pictures_answer(identifier: Identifier,
     failing = Identifier(identifier.finder, identifier.embedder, identifier.bundle, identifier.matcher, FailingReader())  # type: ignore[arg-type]
     match, number_read = failing._check_number(image, card.found, card.match, card.turned)
     assert match == card.match and number_read is None
+
+
+def test_the_layout_check_compares_an_upside_down_crop_the_way_up_it_matched(
+    identifier: Identifier, catalog_dir: Path
+) -> None:
+    """A crop the finder left upside down is matched turned; the layout check must see it turned too."""
+    crop = cv2.rotate(load_card_texture(catalog_dir / "images" / "sv5" / "sv5-97.jpg"), cv2.ROTATE_180)
+    unreachable = replace(identifier.matcher.thresholds, accept_at=2.0)  # a clean scan scores 1.0
+    outcomes = []
+    for layout_at in (unreachable.layout_at, 2.0):
+        matcher = Matcher(identifier.bundle, replace(unreachable, layout_at=layout_at))
+        strict = Identifier(identifier.finder, identifier.embedder, identifier.bundle, matcher)
+        ((match, turned),) = strict.identify_crops([crop])
+        outcomes.append((match.status, match.card_id, turned))
+    assert outcomes == [("identified", "sv5-97", True), ("uncertain", "sv5-97", True)]

@@ -7,6 +7,7 @@ import csv
 import math
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -200,3 +201,21 @@ def test_live_mode_never_blocks_the_capture_loop_on_a_slow_worker(engine: Engine
     finally:
         release.set()
         pipeline.close()
+
+
+def test_votes_short_of_the_accept_threshold_commit_when_the_card_lines_up_with_its_reference(
+    engine: Engine, catalog_dir: Path
+) -> None:
+    """The layout check (app/match/layout.py) on the live path: with an accept threshold no picture
+    reaches, a clean card is still named — and only because its frame lines up with the reference."""
+    sim = CaptureSimulator([texture(catalog_dir, "sv5-123")])
+    quad = sim.pose(np.random.default_rng(2), 420.0)
+    frames = held_clip(sim, 2, [(0, quad)], 3.0, fps=10)
+    outcomes = {}
+    for layout_at in (engine.matcher.thresholds.layout_at, 2.0):
+        thresholds = replace(engine.matcher.thresholds, accept_at=0.99, layout_at=layout_at)
+        matcher = Matcher(engine.bundle, thresholds)
+        pipeline = ScanPipeline(engine.finder, engine.embedder, engine.bundle, matcher, None, realtime=False)
+        outcomes[layout_at] = [(e.event, e.card_id) for e in decisions(run(pipeline, frames))]
+    assert outcomes[engine.matcher.thresholds.layout_at] == [("identified", "sv5-123")]
+    assert outcomes[2.0] == [("uncertain", "sv5-123")]

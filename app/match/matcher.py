@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -37,6 +37,10 @@ class MatchThresholds:
     back_at: float = 0.60
     #: Softmax temperature turning similarities into a confidence.
     temperature: float = 0.02
+    #: An ``uncertain`` match this clear of the next card is ``identified`` when the crop lines up with
+    #: the reference all over the card (``app.match.layout``; agreement ≥ ``layout_at``; above 1: off).
+    layout_margin: float = 0.10
+    layout_at: float = 0.825
 
 
 @dataclass(frozen=True)
@@ -147,6 +151,20 @@ class Matcher:
 
     def match(self, vectors: npt.NDArray[np.float32], k: int = 5) -> list[MatchResult]:
         return [self.decide(hits) for hits in self.search(vectors, k)]
+
+
+def close_lookalike(match: MatchResult, metadata: dict[str, dict[str, Any]], within: float) -> bool:
+    """Another printing of the same name scores within ``within`` of the best: the picture cannot
+    choose between them, the collector number can."""
+    if match.card_id is None:
+        return False
+    name = metadata.get(match.card_id, {}).get("name")
+    return any(
+        a.card_id != match.card_id
+        and match.similarity - a.similarity <= within
+        and metadata.get(a.card_id, {}).get("name") == name
+        for a in match.alternatives
+    )
 
 
 #: How much better a card must match turned by 180° before the finder's orientation is overruled.

@@ -9,7 +9,7 @@ from typing import Any, Literal
 import numpy as np
 
 from app.camera.base import BGRImage
-from app.match.matcher import Candidate, MatchResult
+from app.match.matcher import Candidate, MatchResult, close_lookalike
 from app.ocr.number import metadata_number, numbers_agree, printed_in_text
 from app.ocr.reader import StripReading, number_corners, warp_number_strip
 from app.vision.geometry import FloatArray
@@ -73,15 +73,7 @@ def wants_number_check(match: MatchResult, metadata: dict[str, dict[str, Any]], 
     """Ambiguous (``uncertain``), or another printing of the same name is close: read the number."""
     if match.card_id is None:
         return False
-    if match.status == "uncertain":
-        return True
-    name = metadata.get(match.card_id, {}).get("name")
-    return any(
-        a.card_id != match.card_id
-        and match.similarity - a.similarity <= lookalike_within
-        and metadata.get(a.card_id, {}).get("name") == name
-        for a in match.alternatives
-    )
+    return match.status == "uncertain" or close_lookalike(match, metadata, lookalike_within)
 
 
 def strip_to_read(
