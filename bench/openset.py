@@ -45,6 +45,7 @@ from app.config import load_settings
 from app.engine import load_engine
 from app.identify import Identifier
 from app.imageio import read_image_bgr
+from app.match.layout import SIGNATURE_SIZE, layout_agreement, layout_signature
 from app.match.matcher import MatchThresholds
 from app.ocr.reader import NumberReader
 from app.ocr.rerank import commit_by_number, strip_to_read, wants_number_check
@@ -133,6 +134,39 @@ def held_out_photo(row: dict[str, str]) -> bool:
 
 def ebay_front_scores(identifier: Identifier, reader: NumberReader | None, limit: int | None) -> list[Score | None]:
     return [score_of(identifier, reader, read_image_bgr(EBAY / "images" / r["file"])) for r in ebay_front_rows(limit)]
+
+
+def _ways(crop: np.ndarray) -> list[np.ndarray]:
+    """As cropped, turned, and mirrored either way (the dataset's exporter flipped some copies)."""
+    return [crop, cv2.rotate(crop, cv2.ROTATE_180), cv2.flip(crop, 1), cv2.flip(crop, 0)]
+
+
+def same_photo_agreement(identifier: Identifier, limit: int | None) -> list[float]:
+    """Layout agreement between two real-camera crops of one card: the eBay set holds augmented copies
+    of each source photo (brightness, small rotations, flips), each straightened by the finder on its
+    own. The first copy's crop against each other copy's (as a thumbnail, either way up or mirrored
+    back), best of those, per source photo — what a real photo of the *same* card scores, where the
+    catalogue captures only show simulated ones."""
+    crops: dict[str, list[np.ndarray]] = {}
+    for row in ebay_front_rows(limit):
+        identifier.finder.reset()
+        found = identifier.finder.find_cards(read_image_bgr(EBAY / "images" / row["file"]))
+        if len(found) == 1:
+            crops.setdefault(row["source_photo"], []).append(found[0].warped.image)
+    scores = []
+    for copies in crops.values():
+        if len(copies) < 2:
+            continue
+        first = layout_signature(copies[0])
+        ways = [
+            lambda c: c,
+            lambda c: cv2.rotate(c, cv2.ROTATE_180),
+            lambda c: cv2.flip(c, 1),
+            lambda c: cv2.flip(c, 0),
+        ]
+        thumbs = [cv2.resize(way(c), SIGNATURE_SIZE, interpolation=cv2.INTER_AREA) for c in copies[1:] for way in ways]
+        scores.append(max(layout_agreement(first, layout_signature(t)) for t in thumbs))
+    return scores
 
 
 def is_unknown(score: Score, t: MatchThresholds) -> bool:
@@ -309,6 +343,7 @@ def main() -> None:
     rows = ebay_front_rows(args.limit)
     held_out = [s for s, r in zip(fronts, rows, strict=False) if held_out_photo(r)]
     chosen, chosen_rates = calibrate(known, fronts, args.max_far, args.max_wrong)
+    same_photo = same_photo_agreement(identifier, args.limit)
     report = {
         "benchmark": "open-set calibration (identified / uncertain / unknown thresholds)",
         "machine": machine(),
@@ -363,6 +398,12 @@ def main() -> None:
         },
         # The card model saw the even-crc32 fronts as negatives in training: its false-accept rate on
         # the held-out (odd) fronts alone is the figure that carries over to cards it never saw.
+        "layout_agreement_real_photos_of_one_card": {
+            **_quantiles(same_photo),
+            "at_or_above_layout_at": round(float(np.mean(np.array(same_photo) >= chosen.layout_at)), 4)
+            if same_photo
+            else None,
+        },
         "held_out_fronts": {
             "photos": len(held_out),
             "false_accept_rate": round(rates(known, held_out, chosen)["false_accept_rate"], 4),
