@@ -443,7 +443,9 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--add", action="store_true", help="keep the existing bundle's vectors, embed only new cards")
     build.add_argument("--backs", help="folder of card-back photos (plain, or the eBay labels.csv layout)")
     build.add_argument("--model", help="ONNX model (default: the configured one)")
-    build.add_argument("--no-thumbs", action="store_true", help="skip GUI thumbnails")
+    build.add_argument(
+        "--no-thumbs", action="store_true", help="skip thumbnails (the GUI's pictures; the layout check needs them)"
+    )
     build.add_argument("--views", type=int, default=4, help="vectors per card: the scan + camera-like variants")
     build.set_defaults(func=cmd_catalog_build)
 

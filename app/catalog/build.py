@@ -39,7 +39,7 @@ class BuildReport:
 
 
 def make_thumbnail(card: BGRImage) -> bytes:
-    """A small JPEG (≤ 30 KB) of the whole card for the GUI."""
+    """A small JPEG (≤ 30 KB) of the whole card: the GUI shows it, the layout check compares crops with it."""
     height = round(THUMB_WIDTH * card.shape[0] / card.shape[1])
     small = cv2.resize(card, (THUMB_WIDTH, height), interpolation=cv2.INTER_AREA)
     for quality in (85, 75, 65, 50, 35):

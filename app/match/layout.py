@@ -10,7 +10,7 @@ when the crop and the reference thumbnail agree cell by cell over the whole card
 (``layout_agreement``): a grid of local normalised cross-correlations, each cell free to shift a few
 pixels (the finder's corners are good to about 1 % of the diagonal), summarised by a low quantile so
 that the art cells alone cannot carry it. Measured by ``bench/openset.py``: catalogue captures median
-0.97, eBay fronts whose artwork is in the catalogue ≤ 0.72.
+0.97, eBay fronts (cards outside the catalogue, some sharing its artwork) ≤ 0.73.
 
 Printings that differ only in the collector number (same artwork *and* frame) are not told apart
 here — the number check (``app/ocr``) does that — so a close same-name alternative blocks the upgrade.
