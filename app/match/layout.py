@@ -173,8 +173,12 @@ def upgradable(
 
 
 def confirmed(match: MatchResult, agreement: float | None, thresholds: MatchThresholds) -> MatchResult:
-    """``match`` as ``identified`` when the layout agreement reaches ``layout_at`` (None: no reference)."""
+    """``match`` as ``identified`` when the layout agreement reaches ``layout_at`` (None: no reference).
+
+    Its confidence becomes what a match past ``accept_at`` gets — the best card's share of the top-k —
+    rather than staying scaled down for a similarity the layout has now vouched for (the GUI shows it)."""
     if agreement is None or agreement < thresholds.layout_at:
         return match
     logger.debug("Layout confirms %s (agreement %.2f, sim %.2f)", match.card_id, agreement, match.similarity)
-    return replace(match, status="identified")
+    share = next((a.confidence for a in match.alternatives if a.card_id == match.card_id), match.confidence)
+    return replace(match, status="identified", confidence=max(match.confidence, share))

@@ -87,6 +87,9 @@ def confirm(bundle: ReferenceBundle, match: MatchResult, crop: BGRImage, **thres
 def test_an_uncertain_match_that_lines_up_is_identified(bundle: ReferenceBundle, catalog_dir: Path) -> None:
     confirmed = confirm(bundle, uncertain("a"), scan(catalog_dir, "sv5-97"))
     assert confirmed.status == "identified" and confirmed.card_id == "a"
+    # The confidence a match past accept_at would show: the best card's share (0.9), not the 0.5 that
+    # was scaled down for the similarity.
+    assert confirmed.confidence == pytest.approx(0.9)
 
 
 def test_a_crop_of_another_card_is_not_confirmed(bundle: ReferenceBundle, catalog_dir: Path) -> None:
