@@ -24,8 +24,9 @@ import numpy.typing as npt
 
 from app.camera.base import BGRImage
 from app.embed.base import EmbedderBackend
-from app.match.layout import LayoutCheck
+from app.match.layout import LayoutCheck, upgradable
 from app.match.matcher import Matcher, MatchResult, better_way_up
+from app.match.voting import VotingConfig
 from app.ocr.reader import NumberReader, StripReading
 
 logger = logging.getLogger(__name__)
@@ -40,7 +41,8 @@ class EmbedResult:
     frame_match: MatchResult
     crop: BGRImage
     timestamp: float
-    #: How well this crop lines up with ``frame_match``'s card (``app.match.layout``; None: not checked).
+    #: How well this crop lines up with ``frame_match``'s card (``app.match.layout``); None when not
+    #: checked — only a frame whose own match the check could upgrade is.
     layout: float | None = None
     #: The way up ``layout`` was measured (and ``frame_match`` made).
     turned_for_layout: bool = False
@@ -68,12 +70,14 @@ class IdentifyWorker:
         matcher: Matcher,
         reader: NumberReader | None = None,
         max_ocr_queue: int = 4,
+        lookalike_within: float = VotingConfig.lookalike_within,
     ) -> None:
         self.embedder = embedder
         self.matcher = matcher
         self.reader = reader
         # Here, not on the capture thread: a crop that does not line up is realigned (tens of ms).
         self.layout = LayoutCheck(matcher.bundle)
+        self.lookalike_within = lookalike_within
         self._crops: dict[int, tuple[BGRImage, float]] = {}
         self._ocr: collections.deque[tuple[int, BGRImage, float, tuple[str, ...]]] = collections.deque(
             maxlen=max_ocr_queue
@@ -200,7 +204,10 @@ class IdentifyWorker:
         upright, turned = self.matcher.match(vectors)
         frame_match, flip = better_way_up(upright, turned)
         layout = None
-        if frame_match.status in ("identified", "uncertain") and frame_match.card_id is not None:
+        # Only where it can change the answer: a frame the picture alone already names needs none.
+        bundle, thresholds = self.matcher.bundle, self.matcher.thresholds
+        if upgradable(frame_match, thresholds, bundle.metadata, self.lookalike_within):
+            assert frame_match.card_id is not None
             layout = self.layout.agreement(turned_crop if flip else crop, frame_match.card_id)
         return EmbedResult(track_id, vectors[0], vectors[1], frame_match, crop, timestamp, layout, flip)
 

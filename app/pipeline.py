@@ -137,7 +137,7 @@ class ScanPipeline:
         self.voting = voting or VotingConfig()
         self.realtime = realtime
         self.worker_timeout_s = worker_timeout_s
-        self.worker = IdentifyWorker(embedder, self.matcher, reader)
+        self.worker = IdentifyWorker(embedder, self.matcher, reader, lookalike_within=self.voting.lookalike_within)
         self._work: dict[int, _TrackWork] = {}
         self._failed = False
         self._pending_since: float | None = None
