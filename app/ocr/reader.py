@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
@@ -17,6 +18,7 @@ import numpy as np
 
 from app.camera.base import BGRImage
 from app.ocr.number import CollectorNumber, parse_collector_number, parse_set_code
+from app.ocr.spotting import LogProbs, log_probs_from
 from app.vision.geometry import FloatArray
 
 logger = logging.getLogger(__name__)
@@ -39,6 +41,10 @@ class StripReading:
     set_code: str | None
     #: Every text line read, with its score: kept for logs and for the user.
     lines: tuple[tuple[str, float], ...]
+    #: The recogniser's per-step log-probabilities of each line that shows a digit, and its alphabet
+    #: (character → column): a known number's fit can be measured against them (``app.ocr.spotting``).
+    line_log_probs: tuple[LogProbs, ...] = field(default=(), repr=False, compare=False)
+    alphabet: Mapping[str, int] = field(default_factory=dict, repr=False, compare=False)
 
 
 #: Series that print the collector number bottom-left (with the set code); older ones print it bottom-right.
@@ -96,12 +102,35 @@ class NumberReader:
             inter_op_num_threads=1,
         )
         self._lock = threading.Lock()
+        self._alphabet: dict[str, int] | None = None
 
     def read_boxes(self, image: BGRImage) -> list[tuple[FloatArray, str, float]]:
         """Every text line: its box (4 corners in ``image``), text and score."""
         with self._lock:
             result, _elapsed = self._engine(image, use_cls=False)
         return [(np.asarray(box, np.float64), str(text), float(score)) for box, text, score in (result or [])]
+
+    @property
+    def alphabet(self) -> dict[str, int]:
+        """The recogniser's characters → their column in its output (0 is CTC's blank)."""
+        if self._alphabet is None:
+            characters = list(self._engine.text_rec.postprocess_op.character)
+            self._alphabet = {c: i for i, c in enumerate(characters) if i > 0}
+        return self._alphabet
+
+    def line_log_probs(self, image: BGRImage, box: FloatArray) -> LogProbs:
+        """The recogniser's (steps × characters) log-probabilities for the text line at ``box``: the
+        same crop and normalisation rapidocr uses for its own reading (rapidocr-onnxruntime 1.4.4's
+        ``get_crop_img_list`` and ``TextRecognizer.resize_norm_img``), keeping what its greedy decoder
+        throws away — the second choices."""
+        engine = self._engine
+        with self._lock:
+            crop = engine.get_crop_img_list(image, [np.asarray(box, np.float32)])[0]
+            _channels, height, width = engine.text_rec.rec_image_shape
+            ratio = max(width / height, crop.shape[1] / max(crop.shape[0], 1))
+            batch = engine.text_rec.resize_norm_img(crop, ratio)[np.newaxis].astype(np.float32)
+            probs = engine.text_rec.session(batch)[0][0]
+        return log_probs_from(probs)
 
     def read_lines(self, image: BGRImage) -> list[tuple[str, float]]:
         return [(text, score) for _box, text, score in self.read_boxes(image)]
@@ -115,10 +144,13 @@ class NumberReader:
         lines: list[tuple[str, float]] = []
         number: CollectorNumber | None = None
         set_code: str | None = None
+        log_probs: list[LogProbs] = []
         regions = {"left": strip[:, :corner], "right": strip[:, width - corner :]}
-        for region in (regions[c] for c in corners):
-            for text, score in self.read_lines(np.ascontiguousarray(region)):
+        for region in (np.ascontiguousarray(regions[c]) for c in corners):
+            for box, text, score in self.read_boxes(region):
                 lines.append((text, score))
+                if any(c.isdigit() for c in text):
+                    log_probs.append(self.line_log_probs(region, box))
                 if score < min_score:
                     continue
                 number = number or parse_collector_number(text)
@@ -126,4 +158,4 @@ class NumberReader:
             if number is not None:
                 break
         logger.debug("OCR strip: %s → number %s set %s", lines, number, set_code)
-        return StripReading(number, set_code, tuple(lines))
+        return StripReading(number, set_code, tuple(lines), tuple(log_probs), self.alphabet)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -12,6 +13,7 @@ from app.camera.base import BGRImage
 from app.match.matcher import Candidate, MatchResult, close_lookalike
 from app.ocr.number import metadata_number, numbers_agree, printed_in_text
 from app.ocr.reader import StripReading, number_corners, warp_number_strip
+from app.ocr.spotting import number_fit
 from app.vision.geometry import FloatArray
 
 logger = logging.getLogger(__name__)
@@ -20,6 +22,13 @@ Verdict = Literal["confirmed", "reranked", "contradicted", "illegible"]
 
 #: Candidates within this similarity of the best compete for the number (and share its confidence).
 CLOSE_SIMILARITY = 0.08
+#: The recogniser's probabilities (``app.ocr.spotting``) check every number decision: the chosen
+#: card's number must fit NUMBER_MIN_LOG_RATIO (natural log) better than every close candidate's with
+#: another number, so a read whose deciding digit was a near toss-up decides nothing. Calibrated by
+#: ``bench/number_fit.py`` (bench/results/number_fit.json): on simulated 720p captures whose number
+#: line was found, a rival printing one digit away was taken in 7.2 % of reads on the exact text
+#: alone, and in none with this check.
+NUMBER_MIN_LOG_RATIO = 4.0
 
 
 @dataclass(frozen=True)
@@ -63,10 +72,36 @@ def rerank_by_number(
     if not agreeing:
         return RerankResult("illegible" if reading.number is None else "contradicted", None, candidates)
     chosen = agreeing[0]
+    if not clearly_better(chosen, close, reading, metadata):
+        logger.info("Number read for %s does not rule out a close rival's", chosen.card_id)
+        return RerankResult("illegible", None, candidates)
     reordered = [chosen] + [c for c in candidates if c.card_id != chosen.card_id]
     verdict: Verdict = "confirmed" if chosen.card_id == candidates[0].card_id else "reranked"
     logger.info("Number %s %s %s", reading.number, verdict, chosen.card_id)
     return RerankResult(verdict, chosen.card_id, reordered)
+
+
+def clearly_better(
+    chosen: Candidate, close: list[Candidate], reading: StripReading, metadata: dict[str, dict[str, Any]]
+) -> bool:
+    """Whether the recogniser's output fits ``chosen``'s number ``NUMBER_MIN_LOG_RATIO`` better than
+    every close candidate's with another number. A digit read as the chosen card's but only just
+    (a 5 that might be a 6) decides nothing between two printings one digit apart; without the
+    recogniser's probabilities (an older reading), the exact read stands."""
+    lines = list(reading.line_log_probs)
+    own = metadata_number(metadata.get(chosen.card_id, {}))
+    if not lines or own is None:
+        return True
+    fit = number_fit(lines, own, reading.alphabet)
+    if not math.isfinite(fit):
+        return True
+    for candidate in close:
+        other = metadata_number(metadata.get(candidate.card_id, {}))
+        if other is None or numbers_agree(other, own):
+            continue
+        if fit - number_fit(lines, other, reading.alphabet) < NUMBER_MIN_LOG_RATIO:
+            return False
+    return True
 
 
 def wants_number_check(match: MatchResult, metadata: dict[str, dict[str, Any]], lookalike_within: float) -> bool:

@@ -51,3 +51,44 @@ def test_unsplit_ocr_line_still_confirms_the_close_candidate_it_shows() -> None:
     result = rerank_by_number(CANDIDATES, reading, META)
     assert result.verdict == "reranked" and result.card_id == "base1-58"
     assert rerank_by_number(CANDIDATES, StripReading(None, None, (("Illus.", 0.9),)), META).verdict == "illegible"
+
+
+def spotted_reading(
+    *steps: dict[str, float] | str, parsed: CollectorNumber | None = None, text: str | None = None
+) -> StripReading:
+    from tests.ocr.test_spotting import ALPHABET, line
+
+    greedy = "".join(s if isinstance(s, str) else max(s, key=lambda c: s[c]) for s in steps)
+    return StripReading(parsed, None, ((text or greedy, 0.7),), (line(*steps),), ALPHABET)
+
+
+def test_a_cleanly_read_number_nobody_has_is_not_taken_for_a_misread() -> None:
+    from tests.ocr.test_spotting import spaced
+
+    # "056/102" read cleanly, one digit from base1-58's 58/102: maybe a printing we do not have.
+    reading = spotted_reading(
+        *spaced("05"), {"6": 0.7, "8": 0.25}, "", *spaced("/102"), parsed=CollectorNumber("056", "102")
+    )
+    assert rerank_by_number(CANDIDATES, reading, META).verdict == "contradicted"
+
+
+def test_an_exact_read_whose_deciding_digit_was_a_toss_up_does_not_split_printings_one_digit_apart() -> None:
+    from tests.ocr.test_spotting import spaced
+
+    meta = {**META, "xy12-35": {**META["xy12-35"], "number": "56", "printed_total": 102}}
+    toss_up = spotted_reading(
+        *spaced("05"), {"8": 0.5, "6": 0.45}, "", *spaced("/102"), parsed=CollectorNumber("058", "102")
+    )
+    assert rerank_by_number(CANDIDATES, toss_up, meta).verdict == "illegible"
+    sure = spotted_reading(*spaced("058/102"), parsed=CollectorNumber("058", "102"))
+    result = rerank_by_number(CANDIDATES, sure, meta)
+    assert result.verdict == "reranked" and result.card_id == "base1-58"
+
+
+def test_a_line_that_did_not_parse_names_nobody_even_when_one_candidates_number_fits_it_best() -> None:
+    """ "058/103" fits 58/102 best of the candidates, but 58/103 — a printing we may not have — fits
+    it better still: from one read, a garbled number is not evidence enough."""
+    from tests.ocr.test_spotting import spaced
+
+    reading = spotted_reading(*spaced("058/10"), {"3": 0.55, "2": 0.4}, "")
+    assert rerank_by_number(CANDIDATES, reading, META).verdict == "illegible"
