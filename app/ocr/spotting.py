@@ -83,18 +83,17 @@ def keyword_fit(
     clean = 0.0  # free text so far whose last character read may precede the label
     finished = neg  # the label complete, followed by free text
     for t in range(steps):
-        new = np.full(n_states, neg)
-        # Stay on a state.
-        new[:] = score
-        # Character k from: the start (after free text), the previous character, or the blank before it.
+        new = score.copy()  # stay on a state
+        # Character k from: the start (after free text), the blank after character k-1, or character
+        # k-1 itself when the two differ (CTC merges repeats that no blank separates).
         new[0] = max(new[0], prefix if not_after is None else clean)
         new[2::2] = np.maximum(new[2::2], score[1:-1:2])
         new[2::2] = np.maximum(new[2::2], np.where(differs, score[0:-2:2], neg))
         # A blank after character k follows character k.
         new[1::2] = np.maximum(new[1::2], score[0::2])
         new += emit[t]
-        finished = max(finished, score[n_states - 2]) + best[t] if t > 0 else neg
-        finished = max(finished, neg)
+        # Free text after the label: it ended on the previous step (its trailing blanks are free too).
+        finished = max(finished, score[n_states - 2]) + best[t]
         score = new
         if not_after is not None:
             clean = max(clean + float(keep[t]), prefix + float(best_allowed[t]))

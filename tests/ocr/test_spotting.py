@@ -94,3 +94,27 @@ def test_the_real_recogniser_fits_a_scans_own_number_and_not_another(catalog_dir
     assert own > -0.5
     assert number_fit(lines, CollectorNumber("58", "102"), reading.alphabet) < own - 10
     assert number_fit(lines, CollectorNumber("26", "165"), reading.alphabet) < own - 3
+
+
+def test_the_alignment_search_finds_the_best_of_every_alignment() -> None:
+    """Brute force on small lines: every segment of the line, every character sequence in it that CTC
+    collapses to the label, the rest of the line at the greedy reading's cost."""
+    import itertools
+
+    rng = np.random.default_rng(3)
+    for _ in range(20):
+        steps, classes = 6, 4
+        log_probs = np.log(rng.dirichlet(np.ones(classes) * 0.5, size=steps)).astype(np.float32)
+        label = [int(c) for c in rng.integers(1, classes, size=int(rng.integers(1, 4)))]
+        best = log_probs.max(axis=1)
+        brute = float("-inf")
+        for start in range(steps):
+            for end in range(start + 1, steps + 1):
+                for path in itertools.product(range(classes), repeat=end - start):
+                    merged = [c for i, c in enumerate(path) if i == 0 or c != path[i - 1]]
+                    if [c for c in merged if c != 0] != label:
+                        continue
+                    inside = sum(float(log_probs[start + i, c]) for i, c in enumerate(path))
+                    outside = float(best[:start].sum() + best[end:].sum())
+                    brute = max(brute, inside + outside - float(best.sum()))
+        assert keyword_fit(log_probs, label) == pytest.approx(brute, abs=1e-4)
