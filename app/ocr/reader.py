@@ -47,6 +47,16 @@ class StripReading:
     alphabet: Mapping[str, int] = field(default_factory=dict, repr=False, compare=False)
 
 
+@dataclass(frozen=True)
+class TextLine:
+    #: 4 corners in the image read.
+    box: FloatArray
+    text: str
+    score: float
+    #: The recogniser's (steps × characters) log-probabilities for this line.
+    log_probs: LogProbs = field(repr=False, compare=False)
+
+
 #: Series that print the collector number bottom-left (with the set code); older ones print it bottom-right.
 LEFT_NUMBER_SERIES = frozenset({"Scarlet & Violet", "Sword & Shield", "Mega Evolution"})
 
@@ -106,9 +116,7 @@ class NumberReader:
 
     def read_boxes(self, image: BGRImage) -> list[tuple[FloatArray, str, float]]:
         """Every text line: its box (4 corners in ``image``), text and score."""
-        with self._lock:
-            result, _elapsed = self._engine(image, use_cls=False)
-        return [(np.asarray(box, np.float64), str(text), float(score)) for box, text, score in (result or [])]
+        return [(line.box, line.text, line.score) for line in self.recognise(image)]
 
     @property
     def alphabet(self) -> dict[str, int]:
@@ -118,19 +126,29 @@ class NumberReader:
             self._alphabet = {c: i for i, c in enumerate(characters) if i > 0}
         return self._alphabet
 
-    def line_log_probs(self, image: BGRImage, box: FloatArray) -> LogProbs:
-        """The recogniser's (steps × characters) log-probabilities for the text line at ``box``: the
-        same crop and normalisation rapidocr uses for its own reading (rapidocr-onnxruntime 1.4.4's
-        ``get_crop_img_list`` and ``TextRecognizer.resize_norm_img``), keeping what its greedy decoder
-        throws away — the second choices."""
+    def recognise(self, image: BGRImage) -> list[TextLine]:
+        """Every text line rapidocr would return (same detector, crops, normalisation, batch padding,
+        greedy decoding and score filter as rapidocr-onnxruntime 1.4.4's ``RapidOCR.__call__``), with
+        the recogniser's per-step log-probabilities kept: the second choices its greedy decoder throws
+        away are what ``app.ocr.spotting`` weighs. One recogniser pass for all lines."""
         engine = self._engine
         with self._lock:
-            crop = engine.get_crop_img_list(image, [np.asarray(box, np.float32)])[0]
+            boxes, _elapsed = engine(image, use_rec=False, use_cls=False)
+            if not boxes:
+                return []
+            corners = [np.asarray(box, np.float32) for box in boxes]
+            crops = engine.get_crop_img_list(image, corners)
             _channels, height, width = engine.text_rec.rec_image_shape
-            ratio = max(width / height, crop.shape[1] / max(crop.shape[0], 1))
-            batch = engine.text_rec.resize_norm_img(crop, ratio)[np.newaxis].astype(np.float32)
-            probs = engine.text_rec.session(batch)[0][0]
-        return log_probs_from(probs)
+            ratio = max([width / height, *(c.shape[1] / max(c.shape[0], 1) for c in crops)])
+            batch = np.stack([engine.text_rec.resize_norm_img(c, ratio) for c in crops]).astype(np.float32)
+            probs = engine.text_rec.session(batch)[0]
+            decoded = engine.text_rec.postprocess_op(probs)
+            min_score = float(engine.text_score)
+        return [
+            TextLine(box.astype(np.float64), str(text), float(score), log_probs_from(line_probs))
+            for box, (text, score, *_), line_probs in zip(corners, decoded, probs, strict=True)
+            if float(score) >= min_score
+        ]
 
     def read_lines(self, image: BGRImage) -> list[tuple[str, float]]:
         return [(text, score) for _box, text, score in self.read_boxes(image)]
@@ -147,10 +165,11 @@ class NumberReader:
         log_probs: list[LogProbs] = []
         regions = {"left": strip[:, :corner], "right": strip[:, width - corner :]}
         for region in (np.ascontiguousarray(regions[c]) for c in corners):
-            for box, text, score in self.read_boxes(region):
+            for line in self.recognise(region):
+                text, score = line.text, line.score
                 lines.append((text, score))
                 if any(c.isdigit() for c in text):
-                    log_probs.append(self.line_log_probs(region, box))
+                    log_probs.append(line.log_probs)
                 if score < min_score:
                     continue
                 number = number or parse_collector_number(text)
