@@ -14,7 +14,8 @@ and, for exact reads alone and for the check ``app/ocr/rerank.py`` adds (the rea
 where the right card is taken against another card's number, where it is taken against the number one
 digit away that fits best, and where such a one-digit-off rival in the catalogue would be taken instead
 (confident wrong; the worst case over every such number). ``unparsed_lines``: what accepting a number
-that fits a line which did not parse would add, and risk (not shipped).
+that fits a line which did not parse would add, and risk; ``fused_reads``: the same for the fits of
+two or three reads of one card summed (neither is shipped).
 
 Prints JSON. ``python bench/number_fit.py [--cards 24] [--captures 10]`` (≈ 2 min on 2 cores).
 """
@@ -63,6 +64,52 @@ def one_digit_away(number: CollectorNumber) -> list[CollectorNumber]:
             if r != d:
                 out.append(CollectorNumber(number.number, total_head + total_digits[:i] + r + total_digits[i + 1 :]))
     return out
+
+
+def fused_reads(read: list[dict[str, Any]], k: int, ratio: float = 4.0) -> dict[str, Any]:
+    """Several reads of one card (consecutive captures whose number line was found), their fits
+    summed per number: independent misreads fall on different digits, so the right number may be the
+    only one that explains them all. Compared with taking any one exact read (the check included)."""
+    groups: list[list[dict[str, Any]]] = []
+    by_card: dict[str, list[dict[str, Any]]] = {}
+    for r in read:
+        by_card.setdefault(r["card"], []).append(r)
+    for reads in by_card.values():
+        groups += [reads[i : i + k] for i in range(0, len(reads) - k + 1, k)]
+    exact_right = exact_wrong_rival = exact_wrong_stranger = 0
+    fused: dict[float, dict[str, int]] = {
+        m: {"right": 0, "right_no_exact_read_was": 0, "near_passes": 0} for m in MISFITS
+    }
+    for group in groups:
+        true = sum(r["fit_true"] for r in group)
+        other = sum(r["fit_other"] for r in group)
+        each_near = np.sum([r["fit_each_near"] for r in group], axis=0)
+        near = float(each_near.max())
+        some_exact_right = any(r["parsed"] == "true" and r["fit_true"] - r["fit_other"] >= ratio for r in group)
+        exact_right += some_exact_right
+        exact_wrong_rival += any(r["parsed"] == "near" and r["fit_near"] - r["fit_true"] >= ratio for r in group)
+        exact_wrong_stranger += any(r["parsed"] == "near" for r in group)
+        for misfit in MISFITS:
+            floor = -misfit * len(group)
+            right = bool(true >= floor and true - other >= ratio and true - near >= ratio)
+            fused[misfit]["right"] += right
+            fused[misfit]["right_no_exact_read_was"] += right and not some_exact_right
+            fused[misfit]["near_passes"] += bool(np.any((each_near >= floor) & (each_near - true >= ratio)))
+    n = max(len(groups), 1)
+    return {
+        "groups": len(groups),
+        "any_exact_read_right": round(exact_right / n, 4),
+        "any_exact_read_takes_a_rival_one_digit_off": round(exact_wrong_rival / n, 4),
+        "any_exact_read_takes_a_stranger_one_digit_off": round(exact_wrong_stranger / n, 4),
+        "fused": {
+            f"max_misfit_per_read_{m:g}": {
+                "right": round(v["right"] / n, 4),
+                "right_where_no_exact_read_was": round(v["right_no_exact_read_was"] / n, 4),
+                "a_number_one_digit_off_passes": round(v["near_passes"] / n, 4),
+            }
+            for m, v in fused.items()
+        },
+    }
 
 
 def main() -> None:
@@ -137,13 +184,16 @@ def main() -> None:
                     "read": [text for text, _score in reading.lines],
                     "parsed": parsed,
                     "fit_true": number_fit(lines, number, reading.alphabet),
-                    "fit_near": max(number_fit(lines, n, reading.alphabet) for n in one_digit_away(number)),
+                    "fit_each_near": [number_fit(lines, n, reading.alphabet) for n in one_digit_away(number)],
                     "fit_other": number_fit(lines, unrelated, reading.alphabet),
                 }
             )
     # The rule of app/ocr/rerank.py: an exact read decides; a line that did not parse may still be
     # decided by the fits. Rates over the captures whose number line was found at all.
     np.seterr(invalid="ignore")  # -inf − -inf where no line was read: NaN compares false, as it should
+    for r in rows:
+        if r["found"]:
+            r["fit_near"] = max(r["fit_each_near"])
     read = [r for r in rows if r["found"] and np.isfinite(r["fit_other"])]
     true = np.array([r["fit_true"] for r in read])
     near = np.array([r["fit_near"] for r in read])
@@ -185,6 +235,8 @@ def main() -> None:
         for misfit in MISFITS
     }
 
+    fusion = {f"{k}_reads": fused_reads(read, k) for k in (2, 3)}
+
     def quantiles(values: np.ndarray) -> dict[str, float]:
         finite = np.where(np.isfinite(values), values, -99.0)
         return {f"q{q}": round(float(np.percentile(finite, q)), 2) for q in (5, 25, 50, 75, 95)}
@@ -205,7 +257,8 @@ def main() -> None:
                 "fit_other": quantiles(other),
                 "grid": grid,
                 "unparsed_lines": unparsed_fits,
-                "rows": rows,
+                "fused_reads": fusion,
+                "rows": [{k: v for k, v in r.items() if k != "fit_each_near"} for r in rows],
             },
             indent=1,
         )
