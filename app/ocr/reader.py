@@ -1,8 +1,8 @@
 """The number-strip reader: rapidocr-onnxruntime (PP-OCRv4 det + rec, models inside the wheel) on
 the two bottom corners of a straightened card, where every modern Pokémon card prints its number.
 
-Runs on demand only (an ambiguous embedding, a look-alike in the top-k) — one read costs
-~0.3 s on two cores, far too much per frame.
+Runs on demand only (an ambiguous embedding, a look-alike in the top-k) — one read of one corner
+costs ~0.1 s on two cores, far too much per frame.
 """
 
 from __future__ import annotations
