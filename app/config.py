@@ -87,7 +87,7 @@ class LiveConfig(BaseModel):
     min_votes_reject: int = Field(default=3, ge=1)
     decide_within_s: float = Field(default=1.5, gt=0)
     lookalike_within: float = Field(default=0.10, ge=0)
-    max_ocr_attempts: int = Field(default=3, ge=1)
+    max_ocr_attempts: int = Field(default=6, ge=1)
 
 
 class CollectionConfig(BaseModel):

@@ -28,8 +28,10 @@ class VotingConfig:
     decide_within_s: float = 1.5
     #: A look-alike (another printing of the same name) this close to the best triggers an OCR check.
     lookalike_within: float = 0.10
-    #: Number-strip reads per track before giving up on OCR (each ~0.2 s on two cores).
-    max_ocr_attempts: int = 3
+    #: Number-strip reads per track before giving up on OCR. A read is ~0.1–0.2 s on two cores, so 6
+    #: fit in ``decide_within_s``; with 3 a look-alike held up for the full 1.5 s stopped being read
+    #: at ~0.6 s and ended ``uncertain`` where a later read would have named it (bench/live.py replay).
+    max_ocr_attempts: int = 6
 
 
 @dataclass
