@@ -15,6 +15,7 @@ from typing import Any
 
 import cv2
 import numpy as np
+import numpy.typing as npt
 
 from app.camera.base import BGRImage
 from app.ocr.number import CollectorNumber, parse_collector_number, parse_set_code
@@ -53,8 +54,9 @@ class TextLine:
     box: FloatArray
     text: str
     score: float
-    #: The recogniser's (steps × characters) log-probabilities for this line.
-    log_probs: LogProbs = field(repr=False, compare=False)
+    #: The recogniser's (steps × characters) softmax output for this line (``log_probs_from`` turns
+    #: it into what ``app.ocr.spotting`` weighs; only lines with a digit need that).
+    probs: npt.NDArray[np.float32] = field(repr=False, compare=False)
 
 
 #: Series that print the collector number bottom-left (with the set code); older ones print it bottom-right.
@@ -129,7 +131,7 @@ class NumberReader:
     def recognise(self, image: BGRImage) -> list[TextLine]:
         """Every text line rapidocr would return (same detector, crops, normalisation, batch padding,
         greedy decoding and score filter as rapidocr-onnxruntime 1.4.4's ``RapidOCR.__call__``), with
-        the recogniser's per-step log-probabilities kept: the second choices its greedy decoder throws
+        the recogniser's per-step probabilities kept: the second choices its greedy decoder throws
         away are what ``app.ocr.spotting`` weighs. One recogniser pass for all lines."""
         engine = self._engine
         with self._lock:
@@ -145,13 +147,10 @@ class NumberReader:
             decoded = engine.text_rec.postprocess_op(probs)
             min_score = float(engine.text_score)
         return [
-            TextLine(box.astype(np.float64), str(text), float(score), log_probs_from(line_probs))
+            TextLine(box.astype(np.float64), str(text), float(score), line_probs)
             for box, (text, score, *_), line_probs in zip(corners, decoded, probs, strict=True)
             if float(score) >= min_score
         ]
-
-    def read_lines(self, image: BGRImage) -> list[tuple[str, float]]:
-        return [(text, score) for _box, text, score in self.read_boxes(image)]
 
     def read_strip(
         self, strip: BGRImage, min_score: float = 0.6, corners: tuple[str, ...] = ("left", "right")
@@ -169,7 +168,7 @@ class NumberReader:
                 text, score = line.text, line.score
                 lines.append((text, score))
                 if any(c.isdigit() for c in text):
-                    log_probs.append(line.log_probs)
+                    log_probs.append(log_probs_from(line.probs))
                 if score < min_score:
                     continue
                 number = number or parse_collector_number(text)
