@@ -24,6 +24,7 @@ def make_finder(settings: Settings) -> CardFinder:
         FinderSettings(
             model_path=settings.finder.model,
             threads=settings.finder.threads,
+            mirror_pass=settings.finder.mirror_pass,
             min_area_frac=settings.finder.min_area_frac,
         )
     )

@@ -21,15 +21,15 @@ class MatchThresholds:
     """Cosine similarities. Defaults fit the shipped model; ``bench/`` scripts recalibrate them."""
 
     #: Below this the best reference is not the card: ``unknown``.
-    unknown_below: float = 0.44
+    unknown_below: float = 0.49
     #: At or above this, with ``min_margin``, the card is ``identified``; in between ``uncertain``.
-    accept_at: float = 0.68
+    accept_at: float = 0.67
     #: Best minus second-best *different* card.
-    min_margin: float = 0.16
+    min_margin: float = 0.19
     #: Below this margin to the best card of *another name* the picture matches many cards about
     #: equally: a card *not in the catalogue* (eBay fronts: median margin 0.02 vs 0.33 for
     #: catalogue cards) …
-    unknown_margin: float = 0.03
+    unknown_margin: float = 0.035
     #: … unless the best is this similar: then it is a look-alike printing in the catalogue
     #: (same artwork, other number), and the user or the number OCR picks between them.
     lookalike_above: float = 0.8
@@ -40,7 +40,7 @@ class MatchThresholds:
     #: An ``uncertain`` match this clear of the next card is ``identified`` when the crop lines up with
     #: the reference all over the card (``app.match.layout``; agreement ≥ ``layout_at``; above 1: off).
     layout_margin: float = 0.10
-    layout_at: float = 0.825
+    layout_at: float = 0.8
 
 
 @dataclass(frozen=True)

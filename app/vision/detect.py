@@ -46,6 +46,8 @@ logger = logging.getLogger(__name__)
 class FinderSettings:
     model_path: Path = DEFAULT_MODEL
     threads: int = 1
+    #: Average the network's output over the frame and its mirror image (see CardSegmenter).
+    mirror_pass: bool = True
     card_threshold: float = 0.5
     outline_threshold: float = 0.5
     min_area_frac: float = 0.01  # of the frame
@@ -90,7 +92,9 @@ class CardDetector:
 
     def __init__(self, settings: FinderSettings | None = None, segmenter: CardSegmenter | None = None) -> None:
         self.settings = settings or FinderSettings()
-        self.segmenter = segmenter or CardSegmenter(self.settings.model_path, self.settings.threads)
+        self.segmenter = segmenter or CardSegmenter(
+            self.settings.model_path, self.settings.threads, self.settings.mirror_pass
+        )
 
     def find_quads(self, frame: BGRImage, analysis: BGRImage | None = None) -> list[CardQuad]:
         """Quads in ``frame`` coordinates. ``analysis``: a smaller picture of the same view (a camera's

@@ -62,10 +62,11 @@ class SegmentationResult:
 class CardSegmenter:
     """Runs CardSegNet. One ONNX Runtime session; explicit thread count (the finder runs per frame)."""
 
-    def __init__(self, model_path: str | Path = DEFAULT_MODEL, threads: int = 1) -> None:
+    def __init__(self, model_path: str | Path = DEFAULT_MODEL, threads: int = 1, mirror_pass: bool = True) -> None:
         import onnxruntime as ort
 
         self.model_path = Path(model_path)
+        self.mirror_pass = mirror_pass
         if not self.model_path.is_file():
             raise FileNotFoundError(
                 f"Card finder model missing: {self.model_path} (rebuild with: python -m models.finder.train)"
@@ -89,5 +90,11 @@ class CardSegmenter:
     def segment(self, frame: BGRImage) -> SegmentationResult:
         x, scale = preprocess(frame, self.long_side)
         logits = self._session.run(None, {self._input: x})[0][0]
+        if self.mirror_pass:
+            # The mean of the logits of the frame and of its mirror image (mirrored back): the two passes
+            # err in different places, so the average outlines more cards right (bench/detect.py:
+            # 17 → 8 misses of 500) for a second network run (~4 ms at 1280×720 on this machine).
+            mirrored = self._session.run(None, {self._input: np.ascontiguousarray(x[:, :, :, ::-1])})[0][0]
+            logits = (logits + mirrored[:, :, ::-1]) * 0.5
         prob = 1.0 / (1.0 + np.exp(-logits))
         return SegmentationResult(card=prob[0], outline=prob[1], frame_per_map_px=2.0 / scale, offset=self.offset)

@@ -49,11 +49,12 @@ def corner_errors(detector: CardDetector, simulator: CaptureSimulator, n: int, s
 
 @pytest.mark.slow
 def test_locates_simulated_cards_with_mean_corner_error_within_1_5_percent(detector, simulator) -> None:
-    """Issue bar: 99 % located. Measured today: 96.6 % (bench/detect.py, the same 500 captures); this
-    pins the current level less a margin so a regression fails, and the gap is recorded in the README."""
+    """Issue bar: 99 % located. Measured today: 98.4 % (bench/detect.py, the same 500 captures; 96.6 %
+    without the mirror pass); this pins the current level less a margin so a regression fails, and the
+    gap is recorded in the README."""
     errors = np.array(corner_errors(detector, simulator, 500, seed=2024))
     located = errors <= LOCATED
-    assert located.mean() >= 0.95, f"located {located.mean():.1%}"
+    assert located.mean() >= 0.975, f"located {located.mean():.1%}"
     assert errors[located].mean() <= 0.015, f"mean corner error {errors[located].mean():.2%} of the diagonal"
 
 
