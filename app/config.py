@@ -63,7 +63,7 @@ class MatchConfig(BaseModel):
     accept_at: float = 0.67
     min_margin: float = 0.19
     back_at: float = 0.60
-    unknown_margin: float = 0.035
+    unknown_margin: float = 0.045
     lookalike_above: float = 0.8
     #: The layout check (app/match/layout.py), calibrated by the same script; layout_at above 1 turns it off.
     layout_margin: float = 0.10

@@ -13,7 +13,7 @@ from app.camera.base import BGRImage
 from app.embed.base import EmbedderBackend
 from app.match.bundle import ReferenceBundle
 from app.match.layout import LayoutCheck
-from app.match.matcher import Matcher, MatchResult, better_way_up
+from app.match.matcher import NAMED_STATUSES, Matcher, MatchResult, better_way_up
 from app.match.voting import VotingConfig
 from app.ocr.reader import NumberReader
 from app.ocr.rerank import commit_by_number, number_text, strip_to_read, wants_number_check
@@ -88,12 +88,30 @@ class Identifier:
             out.append((match, flip))
         return out
 
+    def identify_found(self, found: list[FoundCard]) -> list[tuple[FoundCard, MatchResult, bool]]:
+        """:meth:`identify_crops` for finds, and a second look at each one the picture does not name:
+        read as a top-loader's outline, the card inside may be (``FoundCard.inside_toploader``). Its
+        reading replaces the first only when it names a card; then the find is the card inside."""
+        results = [
+            (f, match, turned)
+            for f, (match, turned) in zip(found, self.identify_crops([f.warped.image for f in found]), strict=True)
+        ]
+        retry = [i for i, (_, match, _) in enumerate(results) if match.status not in NAMED_STATUSES]
+        if not retry:
+            return results
+        inner = [results[i][0].inside_toploader() for i in retry]
+        for i, card, (match, turned) in zip(
+            retry, inner, self.identify_crops([c.warped.image for c in inner]), strict=True
+        ):
+            if match.status == "identified":
+                logger.debug("Read inside a top-loader: %s (%.2f)", match.card_id, match.similarity)
+                results[i] = (card, match, turned)
+        return results
+
     def identify_image(self, image: BGRImage) -> list[IdentifiedCard]:
         self.finder.reset()
-        found = self.finder.find_cards(image)
-        results = self.identify_crops([f.warped.image for f in found])
         cards = []
-        for f, (match, turned) in zip(found, results, strict=True):
+        for f, match, turned in self.identify_found(self.finder.find_cards(image)):
             number_read = None
             if self.reader is not None and wants_number_check(match, self.bundle.metadata, self.lookalike_within):
                 match, number_read = self._check_number(image, f, match, turned)

@@ -15,7 +15,7 @@ import collections
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import cv2
@@ -25,9 +25,10 @@ import numpy.typing as npt
 from app.camera.base import BGRImage
 from app.embed.base import EmbedderBackend
 from app.match.layout import LayoutCheck, upgradable
-from app.match.matcher import Matcher, MatchResult, better_way_up
+from app.match.matcher import NAMED_STATUSES, Matcher, MatchResult, better_way_up
 from app.match.voting import VotingConfig
 from app.ocr.reader import NumberReader, StripReading
+from app.vision.warp import inset_image
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,9 @@ class EmbedResult:
     layout: float | None = None
     #: The way up ``layout`` was measured (and ``frame_match`` made).
     turned_for_layout: bool = False
+    #: The crop as found named nothing and the card inside it, read as a top-loader's outline, did:
+    #: ``crop``, the vectors and the match are that inner card's (``app.vision.warp.inset_image``).
+    inside_toploader: bool = False
 
 
 @dataclass(frozen=True)
@@ -199,6 +203,14 @@ class IdentifyWorker:
                 self._lock.notify_all()
 
     def _embed(self, track_id: int, crop: BGRImage, timestamp: float) -> EmbedResult:
+        result = self._embed_crop(track_id, crop, timestamp)
+        if self._names_a_card(result):
+            return result
+        # Like ``Identifier.identify_found``: the finder may have outlined a top-loader's rim.
+        inner = self._embed_crop(track_id, inset_image(crop), timestamp)
+        return replace(inner, inside_toploader=True) if self._names_a_card(inner) else result
+
+    def _embed_crop(self, track_id: int, crop: BGRImage, timestamp: float) -> EmbedResult:
         turned_crop = cv2.rotate(crop, cv2.ROTATE_180)
         vectors = self.embedder.embed([crop, turned_crop])
         upright, turned = self.matcher.match(vectors)
@@ -210,6 +222,12 @@ class IdentifyWorker:
             assert frame_match.card_id is not None
             layout = self.layout.agreement(turned_crop if flip else crop, frame_match.card_id)
         return EmbedResult(track_id, vectors[0], vectors[1], frame_match, crop, timestamp, layout, flip)
+
+    def _names_a_card(self, result: EmbedResult) -> bool:
+        """This frame alone names a card (or a back): by the picture, or by its layout."""
+        if result.frame_match.status in NAMED_STATUSES:
+            return True
+        return result.layout is not None and result.layout >= self.matcher.thresholds.layout_at
 
     def _read(self, track_id: int, strip: BGRImage, timestamp: float, corners: tuple[str, ...]) -> OcrResult:
         assert self.reader is not None

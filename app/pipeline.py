@@ -28,6 +28,7 @@ from app.ocr.rerank import commit_by_number, number_text, strip_to_read, wants_n
 from app.vision.finder import CardFinder
 from app.vision.geometry import FloatArray
 from app.vision.tracker import CardTracker, Track, TrackerConfig, TrackState
+from app.vision.warp import inset_corners
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +115,8 @@ class _TrackWork:
     last_corners: FloatArray | None = None
     #: Sharpness of ``last_frame``'s card: the sharpest frame since the last number read is kept.
     best_sharpness: float = -1.0
+    #: The latest embedded frame named the card inside a top-loader outline, not the outline itself.
+    inside_toploader: bool = False
 
 
 class ScanPipeline:
@@ -219,6 +222,7 @@ class ScanPipeline:
     def _on_embedding(self, track: Track, work: _TrackWork, result: EmbedResult, t: float) -> list[ScanEvent]:
         work.votes.add(result.upright, result.turned, frame_best(result.frame_match))
         work.last_crop = result.crop
+        work.inside_toploader = result.inside_toploader
         outcome = self._confirm_by_layout(combined_match(self.matcher, work.votes), result)
         work.last_outcome = outcome
         match, voting = outcome.match, self.voting
@@ -257,9 +261,8 @@ class ScanPipeline:
     def _request_ocr(self, track: Track, work: _TrackWork, outcome: VoteOutcome, t: float) -> None:
         if work.last_frame is None or work.last_corners is None:
             return
-        strip, where = strip_to_read(
-            work.last_frame, work.last_corners, outcome.turned, outcome.match, self.bundle.metadata
-        )
+        corners = inset_corners(work.last_corners) if work.inside_toploader else work.last_corners
+        strip, where = strip_to_read(work.last_frame, corners, outcome.turned, outcome.match, self.bundle.metadata)
         work.ocr_pending = True
         work.ocr_attempts += 1
         work.best_sharpness = -1.0  # a retry reads the sharpest of the frames that come after this one

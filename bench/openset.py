@@ -13,8 +13,10 @@ Two decision rules are scored on the same frames: **picture alone** (the matcher
 **with the number check** — what ``identify`` and the scanner do: a match in the ``uncertain`` band (or
 with another printing of the same name close by) has its collector number read (rapidocr) and is
 identified only when the number supports one of the close candidates; a number that contradicts them
-all, or cannot be read, commits nothing. The number is read once per frame up front, so the threshold
-grid can say which frames the app would have read.
+all, or cannot be read, commits nothing. A find that names nothing gets a second look at the card
+inside it, read as a top-loader's outline, as the app does (``Identifier.identify_found``). The number
+is read once per frame up front (for both readings), so the threshold grid can say which frames the
+app would have read.
 
 It picks the thresholds with the best TAR (with the number check) at FAR ≤ ``--max-far`` and no more
 than ``--max-wrong`` of the catalogue captures identified as the wrong card, and prints JSON
@@ -35,6 +37,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -50,15 +53,18 @@ from app.match.matcher import MatchThresholds
 from app.ocr.reader import NumberReader
 from app.ocr.rerank import commit_by_number, strip_to_read, wants_number_check
 from app.vision.capture_sim import CaptureSimulator, SimOptions, load_card_texture
+from app.vision.finder import FoundCard
 from bench.common import CATALOG, EBAY, machine
 from models.train.views import corner_error
 
 #: best similarity, margin to the next card, best id, margin to the next card of another name,
 #: the card the read number supports among the close candidates (None: none), the number's verdict,
 #: whether another printing of the same name is close (the scanner then reads the number even for a
-#: confident picture), the layout agreement of the crop with the best card's thumbnail (-1: none).
-Score = tuple[float, float, str | None, float, str | None, str, bool, float]
-SCORE_FIELDS = 8
+#: confident picture), the layout agreement of the crop with the best card's thumbnail (-1: none);
+#: then the same eight for the card inside the find read as a top-loader's outline
+#: (``FoundCard.inside_toploader``), which the app falls back on when the find itself names nothing.
+Score = tuple[Any, ...]
+SCORE_FIELDS = 9
 #: ``layout_at`` that turns the layout check off.
 LAYOUT_OFF = 2.0
 #: The layout threshold keeps this far above the eBay fronts' agreement: 460 photos of a few dozen
@@ -69,13 +75,22 @@ LAYOUT_SAFETY = 0.05
 def score_of(
     identifier: Identifier, reader: NumberReader | None, image: np.ndarray, truth_corners: np.ndarray | None = None
 ) -> Score | None:
-    cards = identifier.identify_image(image)
-    if not cards:
+    identifier.finder.reset()
+    found = identifier.finder.find_cards(image)
+    if not found:
         return None
-    best = max(cards, key=lambda c: c.found.quad.area_frac)
+    best = max(found, key=lambda f: f.quad.area_frac)
     if truth_corners is not None:
-        _CORNER_ERRORS.append(corner_error(best.found.corners, truth_corners))
-    match = best.match
+        _CORNER_ERRORS.append(corner_error(best.corners, truth_corners))
+    return (
+        *score_of_find(identifier, reader, image, best),
+        score_of_find(identifier, reader, image, best.inside_toploader()),
+    )
+
+
+def score_of_find(identifier: Identifier, reader: NumberReader | None, image: np.ndarray, found: FoundCard) -> Score:
+    """The first eight fields of :data:`Score` for one find."""
+    ((match, turned),) = identifier.identify_crops([found.warped.image])
     hits = [(a.card_id, a.similarity) for a in match.alternatives]
     if not hits:
         return (match.similarity, 0.0, None, 0.0, None, "illegible", False, -1.0)
@@ -86,13 +101,13 @@ def score_of(
     number_card, verdict = None, "illegible"
     if reader is not None:
         probe = replace(match, card_id=hits[0][0])
-        strip, where = strip_to_read(image, best.found.corners, best.turned, probe, metadata)
+        strip, where = strip_to_read(image, found.corners, turned, probe, metadata)
         committed, reranked = commit_by_number(probe, reader.read_strip(strip, corners=where), metadata)
         number_card, verdict = (committed.card_id if committed else None), reranked.verdict
     probe_confident = replace(match, card_id=hits[0][0], status="identified")
     lookalike = wants_number_check(probe_confident, metadata, identifier.lookalike_within)
-    crop = best.found.warped.image
-    oriented = cv2.rotate(crop, cv2.ROTATE_180) if best.turned else crop
+    crop = found.warped.image
+    oriented = cv2.rotate(crop, cv2.ROTATE_180) if turned else crop
     agreement = identifier.layout.agreement(oriented, hits[0][0])
     layout = -1.0 if agreement is None else agreement
     return (hits[0][1], margin, hits[0][0], stranger, number_card, verdict, lookalike, layout)
@@ -169,21 +184,42 @@ def same_photo_agreement(identifier: Identifier, limit: int | None) -> list[floa
     return scores
 
 
-def is_unknown(score: Score, t: MatchThresholds) -> bool:
+def _unknown(score: Score, t: MatchThresholds) -> bool:
     sim, stranger = score[0], score[3]
-    return sim < t.unknown_below or (stranger < t.unknown_margin and sim < t.lookalike_above)
+    return bool(sim < t.unknown_below or (stranger < t.unknown_margin and sim < t.lookalike_above))
+
+
+def _confident(score: Score, t: MatchThresholds) -> bool:
+    """``identified`` by the picture (``Matcher.decide``) or by the layout check."""
+    sim, margin, _, _, _, _, lookalike, layout = score[:8]
+    if sim >= t.accept_at and margin >= t.min_margin:
+        return True
+    return bool(margin >= t.layout_margin and not lookalike and layout >= t.layout_at)
+
+
+def reading_of(score: Score, t: MatchThresholds) -> Score:
+    """The reading the app goes on (``Identifier.identify_found``): the find's own, unless it names
+    nothing and the card inside it, read as a top-loader's outline, does."""
+    inner = score[8] if len(score) > 8 else None
+    if inner is None or (not _unknown(score, t) and _confident(score, t)):
+        return score
+    return inner if not _unknown(inner, t) and _confident(inner, t) else score
+
+
+def is_unknown(score: Score, t: MatchThresholds) -> bool:
+    return _unknown(reading_of(score, t), t)
 
 
 def decision(score: Score, t: MatchThresholds, number_check: bool) -> str | None:
     """The card the app would commit to on this frame (None: uncertain, unknown — nothing committed).
-    ``Matcher.decide``, the layout check (``app.match.layout.LayoutCheck.confirm``), then the pipeline's
-    number rule (``app.ocr.rerank.commit_by_number``)."""
-    if is_unknown(score, t):
+    ``Matcher.decide``, the layout check (``app.match.layout.LayoutCheck.confirm``), the second look
+    inside a top-loader (:func:`reading_of`), then the pipeline's number rule
+    (``app.ocr.rerank.commit_by_number``)."""
+    score = reading_of(score, t)
+    if _unknown(score, t):
         return None
-    sim, margin, best, _, number_card, verdict, lookalike, layout = score
-    confident = sim >= t.accept_at and margin >= t.min_margin
-    if not confident and margin >= t.layout_margin and not lookalike and layout >= t.layout_at:
-        confident = True
+    _, _, best, _, number_card, verdict, lookalike, _ = score[:8]
+    confident = _confident(score, t)
     if not number_check:
         return best if confident else None
     if confident and not lookalike:
@@ -202,7 +238,7 @@ def rates(
         if score is None:
             continue
         if is_unknown(score, t):
-            known_unknown += score[2] == truth
+            known_unknown += reading_of(score, t)[2] == truth
             continue
         committed = decision(score, t, number_check)
         right += committed == truth
@@ -264,7 +300,7 @@ def calibrate(
     assert chosen is not None
     picture = chosen[1]
     # Real cameras of cards never seen: the fronts count as accepted with their agreement this much higher.
-    padded = [(*s[:7], s[7] + LAYOUT_SAFETY) if s else None for s in fronts]
+    padded = [_padded(s) if s else None for s in fronts]
     layout: tuple[float, float, float] = (rates(known, fronts, picture)["true_accept_rate"], LAYOUT_OFF, 0.0)
     for layout_margin in np.arange(0.0, min_margin + 1e-9, 0.02):
         for layout_at in np.arange(0.50, 0.951, 0.025):
@@ -276,6 +312,12 @@ def calibrate(
                 layout = (r["true_accept_rate"], t.layout_at, t.layout_margin)
     final = replace(picture, layout_at=layout[1], layout_margin=layout[2])
     return final, rates(known, fronts, final)
+
+
+def _padded(score: Score) -> Score:
+    """``score`` (and its top-loader reading) with the layout agreement raised by ``LAYOUT_SAFETY``."""
+    inner = score[8] if len(score) > 8 else None
+    return (*score[:7], score[7] + LAYOUT_SAFETY, _padded(inner) if inner else None)
 
 
 #: The looser accept rule reported beside the chosen one (unknown rule off).
@@ -378,12 +420,16 @@ def main() -> None:
         },
         # Which catalogue set the accepted eBay fronts were matched to; and the same frames under a
         # much looser accept rule, to show what the false-accept limit costs and where it comes from.
-        "false_accepts_by_matched_set": _count(_set_of(s[2]) for s in fronts if s and decision(s, chosen, True)),
+        "false_accepts_by_matched_set": _count(
+            _set_of(reading_of(s, chosen)[2]) for s in fronts if s and decision(s, chosen, True)
+        ),
         "looser_accept_rule": {
             "accept_at": LOOSE.accept_at,
             "min_margin": LOOSE.min_margin,
             **{k: round(v, 4) for k, v in rates(known, fronts, LOOSE).items()},
-            "false_accepts_by_matched_set": _count(_set_of(s[2]) for s in fronts if s and decision(s, LOOSE, True)),
+            "false_accepts_by_matched_set": _count(
+                _set_of(reading_of(s, LOOSE)[2]) for s in fronts if s and decision(s, LOOSE, True)
+            ),
         },
         "number_reads": {
             "catalogue_verdicts": _count(s[5] for s, _ in known if s),

@@ -19,7 +19,9 @@ from app.imageio import read_image_bgr
 from app.match.bundle import ReferenceBundle
 from app.match.matcher import Matcher, MatchThresholds
 from app.vision.capture_sim import CaptureSimulator, SimOptions, load_card_texture
-from app.vision.finder import CardFinder
+from app.vision.detect import CardQuad
+from app.vision.finder import CardFinder, FoundCard
+from app.vision.warp import TOPLOADER_INSET, WarpedCard, inset_corners
 
 
 @pytest.fixture(scope="module")
@@ -155,3 +157,49 @@ def test_the_layout_check_compares_an_upside_down_crop_the_way_up_it_matched(
         ((match, turned),) = strict.identify_crops([crop])
         outcomes.append((match.status, match.card_id, turned))
     assert outcomes == [("identified", "sv5-97", True), ("uncertain", "sv5-97", True)]
+
+
+def _found(crop: np.ndarray) -> FoundCard:
+    """A find whose straightened crop is ``crop``, outlined by a 440×614 rectangle in the frame."""
+    corners = np.array([[100.0, 50.0], [540.0, 50.0], [540.0, 664.0], [100.0, 664.0]])
+    warped = WarpedCard(image=crop, corners=corners, upright_margin=1.0, was_flipped=False)
+    return FoundCard(CardQuad(corners, 0.9, 20.0, 0.3), warped, sharpness=100.0, glare=0.0, motion=0.0)
+
+
+def _in_a_toploader(card: np.ndarray) -> np.ndarray:
+    """The crop the finder makes when it outlines a top-loader: the card small inside a plastic margin
+    that shows the (blurred, busy) table through it."""
+    rng = np.random.default_rng(1)
+    crop = cv2.GaussianBlur(rng.integers(0, 256, (614, 440, 3)).astype(np.uint8), (0, 0), 6)
+    crop = cv2.normalize(crop, None, 30, 220, cv2.NORM_MINMAX)
+    x0, y0 = round(TOPLOADER_INSET[0] * 440), round(TOPLOADER_INSET[1] * 614)
+    crop[y0 : 614 - y0, x0 : 440 - x0] = cv2.resize(card, (440 - 2 * x0, 614 - 2 * y0), interpolation=cv2.INTER_AREA)
+    return crop
+
+
+def test_a_card_outlined_by_its_toploader_is_named_from_the_card_inside(
+    identifier: Identifier, catalog_dir: Path
+) -> None:
+    card = load_card_texture(catalog_dir / "images" / "sv3pt5" / "sv3pt5-1.jpg")
+    found = _found(_in_a_toploader(card))
+    ((as_found, _),) = identifier.identify_crops([found.warped.image])
+    assert as_found.status not in ("identified", "card_back")  # what makes the second look needed
+
+    ((inner, match, _),) = identifier.identify_found([found])
+    assert (match.status, match.card_id) == ("identified", "sv3pt5-1")
+    np.testing.assert_allclose(inner.corners, inset_corners(found.corners))
+
+
+def test_a_find_the_picture_names_is_kept_as_found(identifier: Identifier, catalog_dir: Path) -> None:
+    found = _found(load_card_texture(catalog_dir / "images" / "sv3pt5" / "sv3pt5-1.jpg"))
+    ((kept, match, _),) = identifier.identify_found([found])
+    assert (match.status, match.card_id) == ("identified", "sv3pt5-1")
+    assert kept is found
+
+
+def test_a_find_that_is_no_card_stays_unnamed_after_the_second_look(identifier: Identifier) -> None:
+    rng = np.random.default_rng(2)
+    noise = cv2.GaussianBlur(rng.integers(0, 256, (614, 440, 3)).astype(np.uint8), (0, 0), 3)
+    ((kept, match, _),) = identifier.identify_found([_found(noise)])
+    assert match.status not in ("identified", "card_back")
+    assert kept.warped.image is noise

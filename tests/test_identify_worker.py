@@ -11,6 +11,7 @@ from app.camera.base import BGRImage
 from app.identify_worker import EmbedResult, IdentifyWorker, OcrResult, WorkerFailure
 from app.match.matcher import Matcher
 from app.ocr.reader import StripReading
+from app.vision.warp import TOPLOADER_INSET
 from tests.match.test_matcher import synthetic_bundle, unit
 
 
@@ -103,3 +104,45 @@ def test_a_card_that_left_has_its_queued_number_read_dropped() -> None:
     finally:
         reader.release.set()
         worker.stop()
+
+
+class MarginSensitiveEmbedder:
+    """A crop with a grey margin (a top-loader's outline) embeds between the two cards; a crop that is
+    all card embeds as card "a". Counts the crops it embedded."""
+
+    dim = 3
+
+    def __init__(self) -> None:
+        self.crops = 0
+
+    def embed(self, cards: Sequence[BGRImage]) -> np.ndarray:
+        self.crops += len(cards)
+        return np.stack([unit(1, 1, 0) if (c < 200).any() else unit(1, 0, 0) for c in cards])
+
+
+def _embed_one(embedder: MarginSensitiveEmbedder, crop: BGRImage) -> EmbedResult:
+    worker = IdentifyWorker(embedder, matcher(), None)  # type: ignore[arg-type]
+    try:
+        worker.submit_crop(1, crop, 0.0)
+        (result,) = [r for r in wait_for(worker, EmbedResult) if isinstance(r, EmbedResult)]
+        return result
+    finally:
+        worker.stop()
+
+
+def test_a_crop_that_names_nothing_is_read_again_inside_a_toploader() -> None:
+    crop = np.full((614, 440, 3), 128, np.uint8)
+    x0, y0 = round(TOPLOADER_INSET[0] * 440), round(TOPLOADER_INSET[1] * 614)
+    crop[y0 : 614 - y0, x0 : 440 - x0] = 255  # the card, inside the top-loader's margin
+    result = _embed_one(MarginSensitiveEmbedder(), crop)
+    assert result.inside_toploader
+    assert (result.frame_match.status, result.frame_match.card_id) == ("identified", "a")
+    assert (result.crop >= 200).all()  # the crop the votes and the GUI get is the card inside
+
+
+def test_a_crop_that_names_a_card_is_embedded_once() -> None:
+    embedder = MarginSensitiveEmbedder()
+    result = _embed_one(embedder, np.full((614, 440, 3), 255, np.uint8))
+    assert not result.inside_toploader
+    assert result.frame_match.card_id == "a"
+    assert embedder.crops == 2  # as found and turned: no second look

@@ -14,6 +14,8 @@ from app.match.bundle import BACK_PREFIX, ReferenceBundle
 logger = logging.getLogger(__name__)
 
 Status = Literal["identified", "uncertain", "unknown", "card_back"]
+#: The statuses that name what a crop shows (a card, or a back).
+NAMED_STATUSES: tuple[Status, ...] = ("identified", "card_back")
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,7 @@ class MatchThresholds:
     #: Below this margin to the best card of *another name* the picture matches many cards about
     #: equally: a card *not in the catalogue* (eBay fronts: median margin 0.02 vs 0.33 for
     #: catalogue cards) …
-    unknown_margin: float = 0.035
+    unknown_margin: float = 0.045
     #: … unless the best is this similar: then it is a look-alike printing in the catalogue
     #: (same artwork, other number), and the user or the number OCR picks between them.
     lookalike_above: float = 0.8

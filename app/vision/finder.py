@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from app.camera.base import BGRImage
 from app.vision.detect import CardDetector, CardQuad
 from app.vision.geometry import CANONICAL_SIZE, FloatArray
 from app.vision.quality import glare_fraction, quad_motion, sharpness
-from app.vision.warp import WarpedCard, warp_card
+from app.vision.warp import WarpedCard, inset_corners, inset_image, warp_card
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +27,12 @@ class FoundCard:
     def corners(self) -> FloatArray:
         """The card's TL, TR, BR, BL in the frame."""
         return self.warped.corners
+
+    def inside_toploader(self) -> FoundCard:
+        """This find read as a top-loader's outline: the card inside it (crop and corners). A
+        top-loader's rim can be a stronger edge than the card's own; the finder then outlines it."""
+        inner = replace(self.warped, image=inset_image(self.warped.image), corners=inset_corners(self.warped.corners))
+        return replace(self, warped=inner)
 
 
 class CardFinder:

@@ -15,6 +15,10 @@ from app.vision.orientation import DEFAULT_WEIGHTS, upright_score
 
 logger = logging.getLogger(__name__)
 
+#: A standard top-loader (76 × 101 mm, 3" × 4") around a 63 × 88 mm card: the share of the
+#: top-loader's outline between its edge and the card's, across and along.
+TOPLOADER_INSET = ((76.0 - 63.0) / 2 / 76.0, (101.0 - 88.0) / 2 / 101.0)
+
 
 @dataclass(frozen=True)
 class WarpedCard:
@@ -57,3 +61,24 @@ def warp_card(
         image = cv2.rotate(image, cv2.ROTATE_180)
         corners = np.roll(corners, 2, axis=0)
     return WarpedCard(image=image, corners=corners, upright_margin=abs(score), was_flipped=score < 0)
+
+
+def inset_image(image: BGRImage, inset: tuple[float, float] = TOPLOADER_INSET) -> BGRImage:
+    """The middle of a straightened crop, ``inset`` (fraction of the width, of the height) in from
+    each side, scaled back to the crop's size: the card inside when the crop is a top-loader's outline."""
+    height, width = image.shape[:2]
+    x0, y0 = round(inset[0] * width), round(inset[1] * height)
+    if 2 * x0 >= width or 2 * y0 >= height:
+        raise ValueError(f"inset {inset} leaves nothing of a {width}×{height} crop")
+    inner = image[y0 : height - y0, x0 : width - x0]
+    return cv2.resize(inner, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def inset_corners(corners: FloatArray, inset: tuple[float, float] = TOPLOADER_INSET) -> FloatArray:
+    """Frame corners (TL, TR, BR, BL) of the region :func:`inset_image` keeps, through the same
+    perspective as the crop (a straight inset in the card's plane, not in the picture)."""
+    unit = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float32)
+    to_frame = cv2.getPerspectiveTransform(unit, np.asarray(corners, np.float32).reshape(4, 2))
+    ix, iy = inset
+    inner = np.array([[[ix, iy], [1 - ix, iy], [1 - ix, 1 - iy], [ix, 1 - iy]]], np.float32)
+    return np.asarray(cv2.perspectiveTransform(inner, to_frame)[0], np.float64)
