@@ -13,7 +13,7 @@ from app.camera.base import BGRImage
 from app.embed.base import EmbedderBackend
 from app.match.bundle import ReferenceBundle
 from app.match.layout import LayoutCheck
-from app.match.matcher import NAMED_STATUSES, Matcher, MatchResult, better_way_up
+from app.match.matcher import Matcher, MatchResult, better_way_up, worth_a_look_inside
 from app.match.voting import VotingConfig
 from app.ocr.reader import NumberReader
 from app.ocr.rerank import commit_by_number, number_text, strip_to_read, wants_number_check
@@ -89,14 +89,15 @@ class Identifier:
         return out
 
     def identify_found(self, found: list[FoundCard]) -> list[tuple[FoundCard, MatchResult, bool]]:
-        """:meth:`identify_crops` for finds, and a second look at each one the picture does not name:
-        read as a top-loader's outline, the card inside may be (``FoundCard.inside_toploader``). Its
-        reading replaces the first only when it names a card; then the find is the card inside."""
+        """:meth:`identify_crops` for finds, and a second look at each one the picture does not name
+        and matches only loosely (``worth_a_look_inside``): read as a top-loader's outline, the card
+        inside may be (``FoundCard.inside_toploader``). Its reading replaces the first only when it
+        names a card; then the find is the card inside."""
         results = [
             (f, match, turned)
             for f, (match, turned) in zip(found, self.identify_crops([f.warped.image for f in found]), strict=True)
         ]
-        retry = [i for i, (_, match, _) in enumerate(results) if match.status not in NAMED_STATUSES]
+        retry = [i for i, (_, match, _) in enumerate(results) if worth_a_look_inside(match, self.matcher.thresholds)]
         if not retry:
             return results
         inner = [results[i][0].inside_toploader() for i in retry]

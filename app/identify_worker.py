@@ -25,7 +25,7 @@ import numpy.typing as npt
 from app.camera.base import BGRImage
 from app.embed.base import EmbedderBackend
 from app.match.layout import LayoutCheck, upgradable
-from app.match.matcher import NAMED_STATUSES, Matcher, MatchResult, better_way_up
+from app.match.matcher import NAMED_STATUSES, Matcher, MatchResult, better_way_up, worth_a_look_inside
 from app.match.voting import VotingConfig
 from app.ocr.reader import NumberReader, StripReading
 from app.vision.warp import inset_image
@@ -204,7 +204,7 @@ class IdentifyWorker:
 
     def _embed(self, track_id: int, crop: BGRImage, timestamp: float) -> EmbedResult:
         result = self._embed_crop(track_id, crop, timestamp)
-        if self._names_a_card(result):
+        if self._names_a_card(result) or not worth_a_look_inside(result.frame_match, self.matcher.thresholds):
             return result
         # Like ``Identifier.identify_found``: the finder may have outlined a top-loader's rim.
         inner = self._embed_crop(track_id, inset_image(crop), timestamp)

@@ -199,9 +199,10 @@ def _confident(score: Score, t: MatchThresholds) -> bool:
 
 def reading_of(score: Score, t: MatchThresholds) -> Score:
     """The reading the app goes on (``Identifier.identify_found``): the find's own, unless it names
-    nothing and the card inside it, read as a top-loader's outline, does."""
+    nothing, matches only loosely (``worth_a_look_inside``), and the card inside it, read as a
+    top-loader's outline, is named."""
     inner = score[8] if len(score) > 8 else None
-    if inner is None or (not _unknown(score, t) and _confident(score, t)):
+    if inner is None or (not _unknown(score, t) and _confident(score, t)) or score[0] >= t.lookalike_above:
         return score
     return inner if not _unknown(inner, t) and _confident(inner, t) else score
 

@@ -146,3 +146,18 @@ def test_a_crop_that_names_a_card_is_embedded_once() -> None:
     assert not result.inside_toploader
     assert result.frame_match.card_id == "a"
     assert embedder.crops == 2  # as found and turned: no second look
+
+
+def test_a_close_match_to_a_lookalike_printing_is_not_read_again() -> None:
+    """Two printings of one picture: the outline is right and the number decides, not a smaller crop."""
+    printings = synthetic_bundle(["a", "a2"], np.stack([unit(1, 0, 0), unit(1, 0.1, 0)]))
+    embedder = MarginSensitiveEmbedder()
+    worker = IdentifyWorker(embedder, Matcher(printings), None)  # type: ignore[arg-type]
+    try:
+        worker.submit_crop(1, np.full((614, 440, 3), 255, np.uint8), 0.0)
+        (result,) = [r for r in wait_for(worker, EmbedResult) if isinstance(r, EmbedResult)]
+    finally:
+        worker.stop()
+    assert result.frame_match.status == "uncertain"
+    assert not result.inside_toploader
+    assert embedder.crops == 2

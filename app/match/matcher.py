@@ -173,6 +173,14 @@ def close_lookalike(match: MatchResult, metadata: dict[str, dict[str, Any]], wit
 FLIP_MARGIN = 0.02
 
 
+def worth_a_look_inside(match: MatchResult, thresholds: MatchThresholds) -> bool:
+    """A reading that names nothing and matches its best card only loosely: the crop may be a
+    top-loader's outline around the card (``FoundCard.inside_toploader``). One that matches a card
+    closely but names nothing is a card with a look-alike printing: its outline is right, and the
+    collector number decides."""
+    return match.status not in NAMED_STATUSES and match.similarity < thresholds.lookalike_above
+
+
 def better_way_up(upright: MatchResult, turned: MatchResult) -> tuple[MatchResult, bool]:
     """The reading to keep of a crop matched both ways up, and whether it was the turned one (the
     orientation classifier is good, the match is the final word)."""

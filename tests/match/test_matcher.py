@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from app.match.bundle import BundleManifest, BundleSet, ReferenceBundle
-from app.match.matcher import Matcher, MatchThresholds
+from app.match.matcher import Matcher, MatchResult, MatchThresholds, Status, worth_a_look_inside
 
 
 def synthetic_bundle(card_ids: list[str], vectors: np.ndarray, views: int = 1) -> ReferenceBundle:
@@ -119,3 +119,20 @@ def test_the_graph_searches_with_the_measured_expansion_after_a_save_and_load(tm
     saved = bundle.save(tmp_path / "bundle")
     loaded = ReferenceBundle.load(saved)
     assert loaded.index.expansion_search == SEARCH_EXPANSION
+
+
+@pytest.mark.parametrize(
+    ("status", "similarity", "expected"),
+    [
+        ("uncertain", 0.6, True),  # loosely like a card: maybe a top-loader's outline around it
+        ("unknown", 0.4, True),
+        ("uncertain", 0.95, False),  # closely like a card with a look-alike printing: the number decides
+        ("identified", 0.7, False),
+        ("card_back", 0.7, False),
+    ],
+)
+def test_a_second_look_inside_is_worth_it_only_for_a_loose_match_that_names_nothing(
+    status: Status, similarity: float, expected: bool
+) -> None:
+    match = MatchResult(status, "a" if status in ("identified", "uncertain") else None, similarity, 0.5, 0.0)
+    assert worth_a_look_inside(match, MatchThresholds()) is expected
