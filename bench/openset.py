@@ -13,10 +13,10 @@ Two decision rules are scored on the same frames: **picture alone** (the matcher
 **with the number check** — what ``identify`` and the scanner do: a match in the ``uncertain`` band (or
 with another printing of the same name close by) has its collector number read (rapidocr) and is
 identified only when the number supports one of the close candidates; a number that contradicts them
-all, or cannot be read, commits nothing. A find that names nothing gets a second look at the card
-inside it, read as a top-loader's outline, as the app does (``Identifier.identify_found``). The number
-is read once per frame up front (for both readings), so the threshold grid can say which frames the
-app would have read.
+all, or cannot be read, commits nothing. A find that names nothing and matches only loosely gets a
+second look at the card inside it, read as a top-loader's outline, as the app does
+(``Identifier.identify_found``). The number is read once per frame up front (for both readings), so
+the threshold grid can say which frames the app would have read.
 
 It picks the thresholds with the best TAR (with the number check) at FAR ≤ ``--max-far`` and no more
 than ``--max-wrong`` of the catalogue captures identified as the wrong card, and prints JSON
