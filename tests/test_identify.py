@@ -21,7 +21,8 @@ from app.match.matcher import Matcher, MatchThresholds
 from app.vision.capture_sim import CaptureSimulator, SimOptions, load_card_texture
 from app.vision.detect import CardQuad
 from app.vision.finder import CardFinder, FoundCard
-from app.vision.warp import TOPLOADER_INSET, WarpedCard, inset_corners
+from app.vision.warp import WarpedCard, inset_corners
+from tests.toploaded import card_in_a_toploader
 
 
 @pytest.fixture(scope="module")
@@ -166,22 +167,11 @@ def _found(crop: np.ndarray) -> FoundCard:
     return FoundCard(CardQuad(corners, 0.9, 20.0, 0.3), warped, sharpness=100.0, glare=0.0, motion=0.0)
 
 
-def _in_a_toploader(card: np.ndarray) -> np.ndarray:
-    """The crop the finder makes when it outlines a top-loader: the card small inside a plastic margin
-    that shows the (blurred, busy) table through it."""
-    rng = np.random.default_rng(1)
-    crop = cv2.GaussianBlur(rng.integers(0, 256, (614, 440, 3)).astype(np.uint8), (0, 0), 6)
-    crop = cv2.normalize(crop, None, 30, 220, cv2.NORM_MINMAX)
-    x0, y0 = round(TOPLOADER_INSET[0] * 440), round(TOPLOADER_INSET[1] * 614)
-    crop[y0 : 614 - y0, x0 : 440 - x0] = cv2.resize(card, (440 - 2 * x0, 614 - 2 * y0), interpolation=cv2.INTER_AREA)
-    return crop
-
-
 def test_a_card_outlined_by_its_toploader_is_named_from_the_card_inside(
     identifier: Identifier, catalog_dir: Path
 ) -> None:
     card = load_card_texture(catalog_dir / "images" / "sv3pt5" / "sv3pt5-1.jpg")
-    found = _found(_in_a_toploader(card))
+    found = _found(card_in_a_toploader(card))
     ((as_found, _),) = identifier.identify_crops([found.warped.image])
     assert as_found.status not in ("identified", "card_back")  # what makes the second look needed
 

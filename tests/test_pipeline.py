@@ -10,7 +10,6 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
@@ -22,7 +21,7 @@ from app.match.matcher import Matcher
 from app.ocr.lookalike import bundle_with_card, renumber_card
 from app.pipeline import ScanEvent, ScanPipeline
 from app.vision.capture_sim import CaptureSimulator, ClipFrame, SimOptions, load_card_texture, render_clip
-from app.vision.warp import TOPLOADER_INSET
+from tests.toploaded import card_in_a_toploader
 
 DECISIONS = {"identified", "uncertain", "unknown", "card_back"}
 
@@ -228,12 +227,7 @@ def test_a_card_whose_toploader_the_finder_outlines_is_named_from_the_card_insid
 ) -> None:
     """The finder sees only the plastic's outline here (the margin is part of the picture): the votes
     must come from the card inside it (``IdentifyWorker`` reads a crop that names nothing again)."""
-    card = texture(catalog_dir, "sv3pt5-1")
-    rng = np.random.default_rng(1)
-    plastic = cv2.GaussianBlur(rng.integers(0, 256, (614, 440, 3)).astype(np.uint8), (0, 0), 6)
-    toploaded = cv2.normalize(plastic, None, 30, 220, cv2.NORM_MINMAX)
-    x0, y0 = round(TOPLOADER_INSET[0] * 440), round(TOPLOADER_INSET[1] * 614)
-    toploaded[y0 : 614 - y0, x0 : 440 - x0] = cv2.resize(card, (440 - 2 * x0, 614 - 2 * y0))
+    toploaded = card_in_a_toploader(texture(catalog_dir, "sv3pt5-1"))
     sim = CaptureSimulator([toploaded], SimOptions(dim_prob=0.0, defocus_prob=0.0))
     quad = sim.pose(np.random.default_rng(2), 420.0, roll=0.1)
     frames = held_clip(sim, 5, [(0, quad)], seconds=2.0, fps=15)
