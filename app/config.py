@@ -90,6 +90,8 @@ class LiveConfig(BaseModel):
     decide_within_s: float = Field(default=1.5, gt=0)
     lookalike_within: float = Field(default=0.10, ge=0)
     max_ocr_attempts: int = Field(default=6, ge=1)
+    #: Still frames of a card whose number strips are fused into the one read (app/ocr/fusion.py).
+    number_frames: int = Field(default=5, ge=1, le=30)
 
 
 class CollectionConfig(BaseModel):

@@ -92,6 +92,7 @@ class Engine:
                 decide_within_s=live.decide_within_s,
                 lookalike_within=live.lookalike_within,
                 max_ocr_attempts=live.max_ocr_attempts,
+                number_frames=live.number_frames,
             ),
             realtime=realtime,
         )

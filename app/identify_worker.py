@@ -27,6 +27,7 @@ from app.embed.base import EmbedderBackend
 from app.match.layout import LayoutCheck, upgradable
 from app.match.matcher import NAMED_STATUSES, Matcher, MatchResult, better_way_up, worth_a_look_inside
 from app.match.voting import VotingConfig
+from app.ocr.fusion import NumberViews
 from app.ocr.reader import NumberReader, StripReading
 from app.vision.warp import inset_image
 
@@ -83,7 +84,7 @@ class IdentifyWorker:
         self.layout = LayoutCheck(matcher.bundle)
         self.lookalike_within = lookalike_within
         self._crops: dict[int, tuple[BGRImage, float]] = {}
-        self._ocr: collections.deque[tuple[int, BGRImage, float, tuple[str, ...]]] = collections.deque(
+        self._ocr: collections.deque[tuple[int, BGRImage | NumberViews, float, tuple[str, ...]]] = collections.deque(
             maxlen=max_ocr_queue
         )
         self._results: list[WorkerResult] = []
@@ -109,8 +110,13 @@ class IdentifyWorker:
             self._lock.notify_all()  # both threads wait on this condition: wake the embedder for sure
 
     def submit_strip(
-        self, track_id: int, strip: BGRImage, timestamp: float, corners: tuple[str, ...] = ("left", "right")
+        self,
+        track_id: int,
+        strip: BGRImage | NumberViews,
+        timestamp: float,
+        corners: tuple[str, ...] = ("left", "right"),
     ) -> None:
+        """A number strip to read, or the frames to fuse one from (warped here, off the capture thread)."""
         if self.reader is None:
             raise RuntimeError("number strip submitted to a worker without a number reader")
         with self._lock:
@@ -229,6 +235,9 @@ class IdentifyWorker:
             return True
         return result.layout is not None and result.layout >= self.matcher.thresholds.layout_at
 
-    def _read(self, track_id: int, strip: BGRImage, timestamp: float, corners: tuple[str, ...]) -> OcrResult:
+    def _read(
+        self, track_id: int, strip: BGRImage | NumberViews, timestamp: float, corners: tuple[str, ...]
+    ) -> OcrResult:
         assert self.reader is not None
-        return OcrResult(track_id, self.reader.read_strip(strip, corners=corners), timestamp)
+        image = strip.strip() if isinstance(strip, NumberViews) else strip
+        return OcrResult(track_id, self.reader.read_strip(image, corners=corners), timestamp)

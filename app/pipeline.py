@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -21,10 +22,11 @@ from app.embed.base import EmbedderBackend
 from app.identify_worker import EmbedResult, IdentifyWorker, OcrResult, WorkerFailure
 from app.match.bundle import ReferenceBundle
 from app.match.layout import confirmed, upgradable
-from app.match.matcher import Candidate, Matcher, MatchResult
+from app.match.matcher import Candidate, Matcher, MatchResult, close_lookalike
 from app.match.voting import TrackVotes, VoteOutcome, VotingConfig, combined_match, frame_best
+from app.ocr.fusion import NumberViews, turned_corners
 from app.ocr.reader import NumberReader
-from app.ocr.rerank import commit_by_number, number_text, strip_to_read, wants_number_check
+from app.ocr.rerank import commit_by_number, number_text, wants_number_check, where_to_read
 from app.vision.finder import CardFinder
 from app.vision.geometry import FloatArray
 from app.vision.tracker import CardTracker, Track, TrackerConfig, TrackState
@@ -110,13 +112,14 @@ class _TrackWork:
     ocr_attempts: int = 0
     last_outcome: VoteOutcome | None = None
     last_crop: BGRImage | None = None
-    #: The frame and the card's corners there, for an OCR strip at full resolution.
-    last_frame: BGRImage | None = None
-    last_corners: FloatArray | None = None
-    #: Sharpness of ``last_frame``'s card: the sharpest frame since the last number read is kept.
-    best_sharpness: float = -1.0
+    #: The card's latest still frames and its corners in each, oldest first: the number strip is read
+    #: from them all, at full resolution, aligned and averaged (``app.ocr.fusion``).
+    still_views: deque[tuple[BGRImage, FloatArray]] = field(default_factory=deque)
     #: The latest embedded frame named the card inside a top-loader outline, not the outline itself.
     inside_toploader: bool = False
+    #: The pending read is to split look-alike printings: more votes cannot (the pictures are the
+    #: same), so the track's crops are not embedded until it is back — its two cores go to the read.
+    votes_wait_for_number: bool = False
 
 
 class ScanPipeline:
@@ -154,16 +157,20 @@ class ScanPipeline:
         found = self.finder.find_cards(frame.image, frame.analysis)
         seen, ended = self.tracker.update(found, t)
         for track in seen:
-            work = self._work.setdefault(track.track_id, _TrackWork())
+            work = self._work.get(track.track_id)
+            if work is None:
+                work = self._work[track.track_id] = _TrackWork(still_views=deque(maxlen=self.voting.number_frames))
+            if track.still_frames > 0 and not track.decided:  # still, sharp and not blown out
+                work.still_views.append((frame.image, track.card.corners))
+            else:
+                work.still_views.clear()  # moved, or decided: whole frames are not kept for nothing
             if track.state == "steady":
                 if work.steady_wall is None:
                     work.steady_wall = time.monotonic()
-                if track.card.sharpness >= work.best_sharpness:
-                    work.last_frame = frame.image
-                    work.last_corners = track.card.corners
-                    work.best_sharpness = track.card.sharpness
-                # Votes go on while a number is read (its own thread): the read ends on the newest votes.
-                self.worker.submit_crop(track.track_id, track.card.warped.image, t)
+                # Votes go on while a number is read (its own thread) for a card the picture is unsure
+                # of: they may settle it first. Not for a look-alike (``votes_wait_for_number``).
+                if not (work.ocr_pending and work.votes_wait_for_number):
+                    self.worker.submit_crop(track.track_id, track.card.warped.image, t)
         if (
             not self.realtime
             and not self._failed
@@ -259,14 +266,18 @@ class ScanPipeline:
         return self.reader is not None and wants_number_check(match, self.bundle.metadata, self.voting.lookalike_within)
 
     def _request_ocr(self, track: Track, work: _TrackWork, outcome: VoteOutcome, t: float) -> None:
-        if work.last_frame is None or work.last_corners is None:
+        if not work.still_views:
             return
-        corners = inset_corners(work.last_corners) if work.inside_toploader else work.last_corners
-        strip, where = strip_to_read(work.last_frame, corners, outcome.turned, outcome.match, self.bundle.metadata)
+        views = tuple(
+            (image, turned_corners(inset_corners(corners) if work.inside_toploader else corners, outcome.turned))
+            for image, corners in work.still_views
+        )
         work.ocr_pending = True
         work.ocr_attempts += 1
-        work.best_sharpness = -1.0  # a retry reads the sharpest of the frames that come after this one
-        self.worker.submit_strip(track.track_id, strip, t, where)
+        work.votes_wait_for_number = close_lookalike(outcome.match, self.bundle.metadata, self.voting.lookalike_within)
+        # A retry reads the frames still by then: the ones this read shares with it are averaged with new ones.
+        where = where_to_read(outcome.match, self.bundle.metadata)
+        self.worker.submit_strip(track.track_id, NumberViews(views, where), t, where)
 
     def _on_reading(self, track: Track, work: _TrackWork, result: OcrResult, t: float) -> list[ScanEvent]:
         work.ocr_pending = False

@@ -80,6 +80,27 @@ def clip_frames(sim: CaptureSimulator, order: list[str], fps: float, seed: int, 
     return iter_clip(sim, np.random.default_rng(seed + 1), indices, fps, ENTER, HOLD, LEAVE, GAP)
 
 
+def render_clip(engine: Engine, seconds: float, seed: int, fps: float) -> tuple[Path, Path, list[str]]:
+    """The seeded clip as a video file, the bundle its cards are in (the catalogue and the look-alike)
+    and the order they are shown in. Rendered once: every pass reads the file back like a camera
+    stream. Cached per seed, length and the code that renders it (simulator, look-alike re-numbering)."""
+    sim, order, scene_bundle = build_scene(engine, seconds, seed)
+    card_ids = [c for c in order if c not in ("sv3pt5-25", "lk1-58")] + ["sv3pt5-25", "lk1-58"]
+    digest = hashlib.sha1()
+    for module in ("app/vision/capture_sim.py", "app/ocr/lookalike.py", "bench/live.py"):
+        digest.update((Path(__file__).resolve().parent.parent / module).read_bytes())
+    name = f"cardsight-live-{seed}-{int(seconds)}s-{digest.hexdigest()[:10]}.mp4"
+    clip = Path(tempfile.gettempdir()) / name
+    bundle_dir = clip.with_suffix(".bundle")
+    scene_bundle.save(bundle_dir, thumbs_from=engine.bundle.path / "thumbs" if engine.bundle.path else None)
+    if not clip.is_file():
+        writer = cv2.VideoWriter(str(clip), cv2.VideoWriter.fourcc(*"mp4v"), fps, (1280, 720))
+        for clip_frame in clip_frames(sim, order, fps, seed, card_ids):
+            writer.write(clip_frame.image)
+        writer.release()
+    return clip, bundle_dir, order
+
+
 def score(events: list[ScanEvent], order: list[str]) -> dict[str, Any]:
     decisions = [e for e in events if e.event in ("identified", "uncertain", "unknown", "card_back")]
     outcome: dict[str, int] = {"right": 0, "wrong": 0, "uncertain": 0, "unknown": 0, "card_back": 0, "missed": 0}
@@ -225,22 +246,7 @@ def main() -> None:
         return
     settings = load_settings()
     engine = load_engine(settings)
-    sim, order, scene_bundle = build_scene(engine, args.seconds, args.seed)
-    card_ids = [c for c in order if c not in ("sv3pt5-25", "lk1-58")] + ["sv3pt5-25", "lk1-58"]
-    # Render the clip once to a video file; every pass reads it back like a camera stream.
-    # Cached per seed, length and the code that renders it (simulator, look-alike re-numbering).
-    digest = hashlib.sha1()
-    for module in ("app/vision/capture_sim.py", "app/ocr/lookalike.py", "bench/live.py"):
-        digest.update((Path(__file__).resolve().parent.parent / module).read_bytes())
-    name = f"cardsight-live-{args.seed}-{int(args.seconds)}s-{digest.hexdigest()[:10]}.mp4"
-    clip = Path(tempfile.gettempdir()) / name
-    bundle_dir = clip.with_suffix(".bundle")
-    scene_bundle.save(bundle_dir, thumbs_from=engine.bundle.path / "thumbs" if engine.bundle.path else None)
-    if not clip.is_file():
-        writer = cv2.VideoWriter(str(clip), cv2.VideoWriter.fourcc(*"mp4v"), args.fps, (1280, 720))
-        for clip_frame in clip_frames(sim, order, args.fps, args.seed, card_ids):
-            writer.write(clip_frame.image)
-        writer.release()
+    clip, bundle_dir, order = render_clip(engine, args.seconds, args.seed, args.fps)
     passes = {}
     for kind in ("paced", "unpaced", "replay"):
         command = [sys.executable, __file__, "--only", kind, "--clip", str(clip), "--bundle", str(bundle_dir)]

@@ -10,7 +10,8 @@ import numpy as np
 from app.camera.base import BGRImage
 from app.identify_worker import EmbedResult, IdentifyWorker, OcrResult, WorkerFailure
 from app.match.matcher import Matcher
-from app.ocr.reader import StripReading
+from app.ocr.fusion import NumberViews, fuse_strips
+from app.ocr.reader import STRIP_CARD_WIDTH, StripReading, corner_columns, warp_number_strip
 from app.vision.warp import TOPLOADER_INSET
 from tests.match.test_matcher import synthetic_bundle, unit
 
@@ -103,6 +104,37 @@ def test_a_card_that_left_has_its_queued_number_read_dropped() -> None:
         assert [r.track_id for r in reads] == [1]
     finally:
         reader.release.set()
+        worker.stop()
+
+
+class RecordingReader:
+    """Keeps the strips it was given, on the thread that read them."""
+
+    def __init__(self) -> None:
+        self.strips: list[BGRImage] = []
+        self.threads: list[str] = []
+
+    def read_strip(self, strip: BGRImage, min_score: float = 0.6, corners: tuple[str, ...] = ()) -> StripReading:
+        self.strips.append(strip)
+        self.threads.append(threading.current_thread().name)
+        return StripReading(None, None, ())
+
+
+def test_frames_to_read_the_number_from_are_warped_and_fused_on_the_ocr_thread() -> None:
+    reader = RecordingReader()
+    worker = IdentifyWorker(ConstantEmbedder(), matcher(), reader)  # type: ignore[arg-type]
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (720, 1280, 3), dtype=np.uint8) for _ in range(3)]
+    corners = np.array([[400, 100], [860, 110], [850, 700], [410, 690]], np.float64)
+    try:
+        worker.submit_strip(1, NumberViews(tuple((f, corners) for f in frames), ("left",)), 0.0, ("left",))
+        assert worker.wait_idle(10.0)
+        assert [type(r) for r in worker.take_results()] == [OcrResult]
+        start, end = corner_columns("left", STRIP_CARD_WIDTH)
+        expected = fuse_strips([warp_number_strip(f, corners, columns=(start, end)) for f in frames])
+        assert len(reader.strips) == 1 and np.array_equal(reader.strips[0][:, start:end], expected)
+        assert reader.threads == ["cardsight-ocr"]
+    finally:
         worker.stop()
 
 

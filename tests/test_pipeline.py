@@ -18,7 +18,10 @@ from app.config import load_settings
 from app.engine import Engine, load_engine
 from app.imageio import read_image_bgr
 from app.match.matcher import Matcher
+from app.match.voting import VotingConfig
+from app.ocr.fusion import NumberViews
 from app.ocr.lookalike import bundle_with_card, renumber_card
+from app.ocr.reader import NumberReader
 from app.pipeline import ScanEvent, ScanPipeline
 from app.vision.capture_sim import CaptureSimulator, ClipFrame, SimOptions, load_card_texture, render_clip
 from tests.toploaded import card_in_a_toploader
@@ -155,6 +158,105 @@ def test_lookalike_printings_are_split_by_the_number_never_committed_wrong(engin
             else:
                 assert {a["card_id"] for a in event.alternatives[:2]} == set(truth)
     assert right >= 4
+
+
+def test_the_number_is_read_from_the_cards_latest_still_frames_together(engine: Engine, catalog_dir: Path) -> None:
+    original = texture(catalog_dir, "sv3pt5-25")
+    assert engine.reader is not None
+    lookalike = renumber_card(original, "058/102", engine.reader)
+    meta = {**engine.bundle.metadata["sv3pt5-25"], "set_id": "lk1", "number": "58", "printed_total": 102}
+    bundle = bundle_with_card(engine.bundle, "lk1-58", lookalike, meta, engine.embedder)
+    sim = CaptureSimulator([original, lookalike], SimOptions(dim_prob=0.0, defocus_prob=0.0))
+    frames = render_clip(sim, np.random.default_rng(1), [0, 1], fps=30)
+    pipeline = ScanPipeline(
+        engine.finder,
+        engine.embedder,
+        bundle,
+        Matcher(bundle, engine.matcher.thresholds),
+        engine.reader,
+        voting=VotingConfig(number_frames=2),
+        realtime=False,
+    )
+    submitted: list[object] = []
+    submit = pipeline.worker.submit_strip
+
+    def record(track_id: int, strip: object, timestamp: float, corners: tuple[str, ...] = ("left", "right")) -> None:
+        submitted.append(strip)
+        submit(track_id, strip, timestamp, corners)  # type: ignore[arg-type]
+
+    pipeline.worker.submit_strip = record  # type: ignore[method-assign]
+    assert len(decisions(run(pipeline, frames))) == 2
+    assert submitted and all(isinstance(s, NumberViews) for s in submitted)
+    views = [s.views for s in submitted if isinstance(s, NumberViews)]
+    # The first read comes as soon as the picture is ambiguous, a frame or two into the hold: as many
+    # still frames as configured (2 here), never more.
+    assert {len(v) for v in views} == {2}
+    for frames_read in views:
+        assert len({id(image) for image, _corners in frames_read}) == len(frames_read)  # distinct frames
+
+
+class HeldReader:
+    """The real number reader, each read held until the test lets it go (a slow read on a busy machine)."""
+
+    def __init__(self, reader: NumberReader) -> None:
+        self.reader = reader
+        self.started = threading.Event()
+        self.release = threading.Event()
+
+    def read_strip(self, strip: BGRImage, min_score: float = 0.6, corners: tuple[str, ...] = ("left", "right")):  # type: ignore[no-untyped-def]
+        self.started.set()
+        assert self.release.wait(30.0), "the test never let the read go"
+        return self.reader.read_strip(strip, min_score, corners)
+
+
+def test_a_lookalikes_crops_are_not_embedded_while_its_number_is_read(engine: Engine, catalog_dir: Path) -> None:
+    """More votes cannot split two printings of one picture; the read gets the cores instead."""
+    original = texture(catalog_dir, "sv3pt5-25")
+    assert engine.reader is not None
+    lookalike = renumber_card(original, "058/102", engine.reader)
+    meta = {**engine.bundle.metadata["sv3pt5-25"], "set_id": "lk1", "number": "58", "printed_total": 102}
+    bundle = bundle_with_card(engine.bundle, "lk1-58", lookalike, meta, engine.embedder)
+    sim = CaptureSimulator([original, lookalike], SimOptions(dim_prob=0.0, defocus_prob=0.0))
+    frames = render_clip(sim, np.random.default_rng(1), [0], fps=30)
+    reader = HeldReader(engine.reader)
+    pipeline = ScanPipeline(
+        engine.finder,
+        engine.embedder,
+        bundle,
+        Matcher(bundle, engine.matcher.thresholds),
+        reader,  # type: ignore[arg-type]
+        realtime=True,
+    )
+    crops_while_read: list[int] = []
+    submit = pipeline.worker.submit_crop
+
+    def record(track_id: int, crop: BGRImage, timestamp: float) -> None:
+        if reader.started.is_set():
+            crops_while_read.append(track_id)
+        submit(track_id, crop, timestamp)
+
+    pipeline.worker.submit_crop = record  # type: ignore[method-assign]
+    events: list[ScanEvent] = []
+    held_frames = 0
+    try:
+        for i, clip_frame in enumerate(frames):
+            events += pipeline.process(Frame(clip_frame.image, clip_frame.timestamp, i)).events
+            if reader.started.is_set():
+                held_frames += 1
+                if held_frames == 10:
+                    break
+            else:
+                pipeline.worker.wait_idle(10.0)  # let each vote land before the next frame
+        assert held_frames == 10, "no number read was asked for"
+        assert crops_while_read == []
+        reader.release.set()
+        assert pipeline.worker.wait_idle(30.0)
+        events += pipeline.finish(frames[-1].timestamp)
+    finally:
+        reader.release.set()
+        pipeline.close()
+    decided = decisions(events)
+    assert [(e.event, e.card_id) for e in decided] in ([("identified", "sv3pt5-25")], [("uncertain", "sv3pt5-25")])
 
 
 class BrokenEmbedder:

@@ -32,6 +32,9 @@ class VotingConfig:
     #: fit in ``decide_within_s``; with 3 a look-alike held up for the full 1.5 s stopped being read
     #: at ~0.6 s and ended ``uncertain`` where a later read would have named it (bench/live.py replay).
     max_ocr_attempts: int = 6
+    #: The number is read from this many of the card's latest still frames, aligned and averaged
+    #: (``app.ocr.fusion``): bench/number_frames.py measures how much more often it reads right.
+    number_frames: int = 5
 
 
 @dataclass

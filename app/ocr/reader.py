@@ -1,8 +1,10 @@
 """The number-strip reader: rapidocr-onnxruntime (PP-OCRv4 det + rec, models inside the wheel) on
 the two bottom corners of a straightened card, where every modern Pokémon card prints its number.
 
-Runs on demand only (an ambiguous embedding, a look-alike in the top-k) — one read of one corner
-costs ~0.1 s on two cores, far too much per frame.
+Runs on demand only (an ambiguous embedding, a look-alike in the top-k) — far too costly per frame.
+The recogniser is most of a read's time (~30 ms a line on one core, the detector ~20 ms a corner), so
+the line where the era prints the number, and the lines on its row (the set code), are recognised
+first, and the rest of the corner only when those hold no number.
 """
 
 from __future__ import annotations
@@ -59,6 +61,16 @@ class TextLine:
     probs: npt.NDArray[np.float32] = field(repr=False, compare=False)
 
 
+#: Where each era prints the collector number: the centre of its text line, as fractions of the card's
+#: width and height. Measured by this reader on the 538 shared scans (the left corner on the 425
+#: Scarlet & Violet / Sword & Shield ones, the right on the 113 XY ones): 90 % within 1.7 % of the
+#: width and 0.2 % of the height of it, and the line nearest to it was the number on every scan.
+NUMBER_CENTRE: dict[str, tuple[float, float]] = {"left": (0.218, 0.958), "right": (0.859, 0.959)}
+#: Lines whose vertical extents overlap the number line's by this share of the shorter one are on its
+#: row (the set code and language, ``MEW EN``, print left of the number).
+SAME_ROW_OVERLAP = 0.5
+
+
 #: Series that print the collector number bottom-left (with the set code); older ones print it bottom-right.
 LEFT_NUMBER_SERIES = frozenset({"Scarlet & Violet", "Sword & Shield", "Mega Evolution"})
 
@@ -74,17 +86,61 @@ def number_corners(series: list[str]) -> tuple[str, ...]:
     return ("left", "right")
 
 
-def warp_number_strip(frame: BGRImage, corners: FloatArray, card_width: int = STRIP_CARD_WIDTH) -> BGRImage:
-    """Straighten only the bottom strip of the card (TL, TR, BR, BL corners in ``frame``) at a
-    resolution OCR can read; much cheaper than warping the whole card large."""
+def number_row_first(boxes: list[FloatArray], centre: tuple[float, float]) -> tuple[list[FloatArray], list[FloatArray]]:
+    """(the line nearest to ``centre``, where the number should be, with the lines on its row; the
+    other lines), each in the order given. Boxes are 4 corners in the image read."""
+    if not boxes:
+        return [], []
+    nearest = min(range(len(boxes)), key=lambda i: float(np.hypot(*(boxes[i].mean(axis=0) - centre))))
+    top, bottom = float(boxes[nearest][:, 1].min()), float(boxes[nearest][:, 1].max())
+
+    def on_row(box: FloatArray) -> bool:
+        low, high = float(box[:, 1].min()), float(box[:, 1].max())
+        overlap = min(bottom, high) - max(top, low)
+        return overlap >= SAME_ROW_OVERLAP * max(min(bottom - top, high - low), 1e-6)
+
+    row = [i for i in range(len(boxes)) if i == nearest or on_row(boxes[i])]
+    return [boxes[i] for i in row], [b for i, b in enumerate(boxes) if i not in row]
+
+
+def looks_like_a_number(text: str) -> bool:
+    """A line that parses as a collector number, or is mostly digits (``0257165``: the slash read as a
+    7) — the number line found, so the rest of the corner need not be read. ``©2023 Pokémon`` is not."""
+    if parse_collector_number(text) is not None:
+        return True
+    characters = [c for c in text if not c.isspace()]
+    digits = sum(c.isdigit() for c in characters)
+    return digits >= 3 and digits >= 0.6 * len(characters)
+
+
+def strip_rows(card_width: int) -> tuple[int, int]:
+    """The rows [top, bottom) of a ``card_width``-wide straightened card that its number strip spans."""
     card_height = round(card_width * 88 / 63)
     top, bottom = (round(card_height * r) for r in STRIP_ROWS)
+    return top, bottom
+
+
+def corner_columns(side: str, width: int) -> tuple[int, int]:
+    """The columns [start, end) of a ``width``-wide strip where its ``side`` corner is read."""
+    corner = round(width * CORNER_WIDTH)
+    return (0, corner) if side == "left" else (width - corner, width)
+
+
+def warp_number_strip(
+    frame: BGRImage, corners: FloatArray, card_width: int = STRIP_CARD_WIDTH, columns: tuple[int, int] | None = None
+) -> BGRImage:
+    """Straighten only the bottom strip of the card (TL, TR, BR, BL corners in ``frame``) at a
+    resolution OCR can read; much cheaper than warping the whole card large. ``columns``: only those
+    [start, end) of the strip (one corner)."""
+    card_height = round(card_width * 88 / 63)
+    top, bottom = strip_rows(card_width)
+    start, end = columns or (0, card_width)
     target = np.array(
         [[0, -top], [card_width - 1, -top], [card_width - 1, card_height - 1 - top], [0, card_height - 1 - top]],
         np.float32,
-    )
+    ) - np.array([start, 0], np.float32)
     matrix = cv2.getPerspectiveTransform(np.asarray(corners, np.float32), target)
-    strip = cv2.warpPerspective(frame, matrix, (card_width, bottom - top), flags=cv2.INTER_CUBIC)
+    strip = cv2.warpPerspective(frame, matrix, (end - start, bottom - top), flags=cv2.INTER_CUBIC)
     return np.asarray(strip, np.uint8)
 
 
@@ -132,14 +188,22 @@ class NumberReader:
         """Every text line rapidocr would return (same detector, crops, normalisation, batch padding,
         greedy decoding and score filter as rapidocr-onnxruntime 1.4.4's ``RapidOCR.__call__``), with
         the recogniser's per-step probabilities kept: the second choices its greedy decoder throws
-        away are what ``app.ocr.spotting`` weighs. One recogniser pass for all lines."""
+        away are what ``app.ocr.spotting`` weighs."""
+        return self.recognise_lines(image, self.detect_lines(image))
+
+    def detect_lines(self, image: BGRImage) -> list[FloatArray]:
+        """The text detector's line boxes (4 corners each, in ``image``), top to bottom."""
+        with self._lock:
+            boxes, _elapsed = self._engine(image, use_rec=False, use_cls=False)
+        return [np.asarray(box, np.float32) for box in boxes or []]
+
+    def recognise_lines(self, image: BGRImage, boxes: list[FloatArray]) -> list[TextLine]:
+        """The lines at ``boxes`` in ``image``: one recogniser pass for all of them."""
+        if not boxes:
+            return []
         engine = self._engine
         with self._lock:
-            boxes, _elapsed = engine(image, use_rec=False, use_cls=False)
-            if not boxes:
-                return []
-            corners = [np.asarray(box, np.float32) for box in boxes]
-            crops = engine.get_crop_img_list(image, corners)
+            crops = engine.get_crop_img_list(image, boxes)
             _channels, height, width = engine.text_rec.rec_image_shape
             ratio = max([width / height, *(c.shape[1] / max(c.shape[0], 1) for c in crops)])
             batch = np.stack([engine.text_rec.resize_norm_img(c, ratio) for c in crops]).astype(np.float32)
@@ -148,7 +212,7 @@ class NumberReader:
             min_score = float(engine.text_score)
         return [
             TextLine(box.astype(np.float64), str(text), float(score), line_probs)
-            for box, (text, score, *_), line_probs in zip(corners, decoded, probs, strict=True)
+            for box, (text, score, *_), line_probs in zip(boxes, decoded, probs, strict=True)
             if float(score) >= min_score
         ]
 
@@ -157,14 +221,22 @@ class NumberReader:
     ) -> StripReading:
         """``corners``: where to look, in order — ``number_corners`` knows where each era prints it."""
         width = strip.shape[1]
-        corner = round(width * CORNER_WIDTH)
+        # The strip is the card's full width: its rows start at STRIP_ROWS[0] of a 63:88 card.
+        card_height = width * 88 / 63
         lines: list[tuple[str, float]] = []
         number: CollectorNumber | None = None
         set_code: str | None = None
         log_probs: list[LogProbs] = []
-        regions = {"left": strip[:, :corner], "right": strip[:, width - corner :]}
-        for region in (np.ascontiguousarray(regions[c]) for c in corners):
-            for line in self.recognise(region):
+        for side in corners:
+            start, end = corner_columns(side, width)
+            region = np.ascontiguousarray(strip[:, start:end])
+            x, y = NUMBER_CENTRE[side]
+            centre = (x * width - start, (y - STRIP_ROWS[0]) * card_height)
+            first, rest = number_row_first(self.detect_lines(region), centre)
+            found = self.recognise_lines(region, first)
+            if not any(line.score >= min_score and looks_like_a_number(line.text) for line in found):
+                found += self.recognise_lines(region, rest)
+            for line in found:
                 text, score = line.text, line.score
                 lines.append((text, score))
                 if any(c.isdigit() for c in text):

@@ -7,10 +7,9 @@ import math
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import numpy as np
-
 from app.camera.base import BGRImage
 from app.match.matcher import Candidate, MatchResult, close_lookalike
+from app.ocr.fusion import turned_corners
 from app.ocr.number import metadata_number, numbers_agree, printed_in_text
 from app.ocr.reader import StripReading, number_corners, warp_number_strip
 from app.ocr.spotting import number_fit
@@ -115,12 +114,14 @@ def strip_to_read(
     frame: BGRImage, corners: FloatArray, turned: bool, match: MatchResult, metadata: dict[str, dict[str, Any]]
 ) -> tuple[BGRImage, tuple[str, ...]]:
     """The number strip of the card at ``corners`` in ``frame`` (turned 180° when the match was made
-    that way up), and the corners of it to read: where the close candidates' era prints numbers."""
-    if turned:
-        corners = np.roll(corners, 2, axis=0)
+    that way up), and the corners of it to read (``where_to_read``)."""
+    return warp_number_strip(frame, turned_corners(corners, turned)), where_to_read(match, metadata)
+
+
+def where_to_read(match: MatchResult, metadata: dict[str, dict[str, Any]]) -> tuple[str, ...]:
+    """The corners of the strip to read: where the close candidates' era prints numbers."""
     close = [a.card_id for a in match.alternatives if match.similarity - a.similarity <= CLOSE_SIMILARITY]
-    where = number_corners([str(metadata.get(c, {}).get("series", "")) for c in close])
-    return warp_number_strip(frame, corners), where
+    return number_corners([str(metadata.get(c, {}).get("series", "")) for c in close])
 
 
 def commit_by_number(
