@@ -84,8 +84,8 @@ class IdentifyWorker:
         self.layout = LayoutCheck(matcher.bundle)
         self.lookalike_within = lookalike_within
         self._crops: dict[int, tuple[BGRImage, float]] = {}
-        self._ocr: collections.deque[tuple[int, BGRImage | NumberViews, float, tuple[str, ...]]] = collections.deque(
-            maxlen=max_ocr_queue
+        self._ocr: collections.deque[tuple[int, BGRImage | NumberViews, float, tuple[str, ...], bool]] = (
+            collections.deque(maxlen=max_ocr_queue)
         )
         self._results: list[WorkerResult] = []
         self._lock = threading.Condition()
@@ -115,12 +115,14 @@ class IdentifyWorker:
         strip: BGRImage | NumberViews,
         timestamp: float,
         corners: tuple[str, ...] = ("left", "right"),
+        set_code: bool = True,
     ) -> None:
-        """A number strip to read, or the frames to fuse one from (warped here, off the capture thread)."""
+        """A number strip to read, or the frames to fuse one from (warped here, off the capture thread).
+        ``corners`` and ``set_code``: as ``NumberReader.read_strip`` takes them."""
         if self.reader is None:
             raise RuntimeError("number strip submitted to a worker without a number reader")
         with self._lock:
-            self._ocr.append((track_id, strip, timestamp, corners))
+            self._ocr.append((track_id, strip, timestamp, corners, set_code))
             self._lock.notify_all()  # both threads wait on this condition: wake the reader for sure
 
     def forget(self, track_id: int) -> None:
@@ -236,8 +238,13 @@ class IdentifyWorker:
         return result.layout is not None and result.layout >= self.matcher.thresholds.layout_at
 
     def _read(
-        self, track_id: int, strip: BGRImage | NumberViews, timestamp: float, corners: tuple[str, ...]
+        self,
+        track_id: int,
+        strip: BGRImage | NumberViews,
+        timestamp: float,
+        corners: tuple[str, ...],
+        set_code: bool,
     ) -> OcrResult:
         assert self.reader is not None
         image = strip.strip() if isinstance(strip, NumberViews) else strip
-        return OcrResult(track_id, self.reader.read_strip(image, corners=corners), timestamp)
+        return OcrResult(track_id, self.reader.read_strip(image, corners=corners, set_code=set_code), timestamp)

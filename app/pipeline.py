@@ -26,7 +26,7 @@ from app.match.matcher import Candidate, Matcher, MatchResult, close_lookalike
 from app.match.voting import TrackVotes, VoteOutcome, VotingConfig, combined_match, frame_best
 from app.ocr.fusion import NumberViews, turned_corners
 from app.ocr.reader import NumberReader
-from app.ocr.rerank import commit_by_number, number_text, wants_number_check, where_to_read
+from app.ocr.rerank import commit_by_number, needs_set_code, number_text, wants_number_check, where_to_read
 from app.vision.finder import CardFinder
 from app.vision.geometry import FloatArray
 from app.vision.tracker import CardTracker, Track, TrackerConfig, TrackState
@@ -276,8 +276,10 @@ class ScanPipeline:
         work.ocr_attempts += 1
         work.votes_wait_for_number = close_lookalike(outcome.match, self.bundle.metadata, self.voting.lookalike_within)
         # A retry reads the frames still by then: the ones this read shares with it are averaged with new ones.
-        where = where_to_read(outcome.match, self.bundle.metadata)
-        self.worker.submit_strip(track.track_id, NumberViews(views, where), t, where)
+        metadata = self.bundle.metadata
+        where = where_to_read(outcome.match, metadata)
+        set_code = needs_set_code(outcome.match, metadata)
+        self.worker.submit_strip(track.track_id, NumberViews(views, where), t, where, set_code)
 
     def _on_reading(self, track: Track, work: _TrackWork, result: OcrResult, t: float) -> list[ScanEvent]:
         work.ocr_pending = False

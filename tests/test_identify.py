@@ -132,7 +132,7 @@ def test_a_lookalike_printing_in_a_photo_is_named_by_its_number_not_its_picture(
 
 
 class FailingReader:
-    def read_strip(self, strip, min_score=0.6, corners=()):  # type: ignore[no-untyped-def]
+    def read_strip(self, strip, min_score=0.6, corners=(), set_code=True):  # type: ignore[no-untyped-def]
         raise RuntimeError("ocr model unreadable")
 
 

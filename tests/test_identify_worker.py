@@ -32,14 +32,18 @@ class BlockingReader:
         self.started = threading.Event()
         self.release = threading.Event()
 
-    def read_strip(self, strip: BGRImage, min_score: float = 0.6, corners: tuple[str, ...] = ()) -> StripReading:
+    def read_strip(
+        self, strip: BGRImage, min_score: float = 0.6, corners: tuple[str, ...] = (), set_code: bool = True
+    ) -> StripReading:
         self.started.set()
         assert self.release.wait(10.0), "test never released the read"
         return StripReading(None, None, ())
 
 
 class FailingReader:
-    def read_strip(self, strip: BGRImage, min_score: float = 0.6, corners: tuple[str, ...] = ()) -> StripReading:
+    def read_strip(
+        self, strip: BGRImage, min_score: float = 0.6, corners: tuple[str, ...] = (), set_code: bool = True
+    ) -> StripReading:
         raise RuntimeError("ocr model unreadable")
 
 
@@ -114,7 +118,9 @@ class RecordingReader:
         self.strips: list[BGRImage] = []
         self.threads: list[str] = []
 
-    def read_strip(self, strip: BGRImage, min_score: float = 0.6, corners: tuple[str, ...] = ()) -> StripReading:
+    def read_strip(
+        self, strip: BGRImage, min_score: float = 0.6, corners: tuple[str, ...] = (), set_code: bool = True
+    ) -> StripReading:
         self.strips.append(strip)
         self.threads.append(threading.current_thread().name)
         return StripReading(None, None, ())

@@ -180,9 +180,10 @@ def test_the_number_is_read_from_the_cards_latest_still_frames_together(engine: 
     submitted: list[object] = []
     submit = pipeline.worker.submit_strip
 
-    def record(track_id: int, strip: object, timestamp: float, corners: tuple[str, ...] = ("left", "right")) -> None:
+    def record(track_id: int, strip: object, timestamp: float, corners: tuple[str, ...], set_code: bool) -> None:
         submitted.append(strip)
-        submit(track_id, strip, timestamp, corners)  # type: ignore[arg-type]
+        assert not set_code  # 025/165 and 058/102: the number alone tells them apart
+        submit(track_id, strip, timestamp, corners, set_code)  # type: ignore[arg-type]
 
     pipeline.worker.submit_strip = record  # type: ignore[method-assign]
     assert len(decisions(run(pipeline, frames))) == 2
@@ -203,10 +204,10 @@ class HeldReader:
         self.started = threading.Event()
         self.release = threading.Event()
 
-    def read_strip(self, strip: BGRImage, min_score: float = 0.6, corners: tuple[str, ...] = ("left", "right")):  # type: ignore[no-untyped-def]
+    def read_strip(self, strip: BGRImage, min_score: float = 0.6, corners: tuple[str, ...] = (), set_code: bool = True):  # type: ignore[no-untyped-def]
         self.started.set()
         assert self.release.wait(30.0), "the test never let the read go"
-        return self.reader.read_strip(strip, min_score, corners)
+        return self.reader.read_strip(strip, min_score, corners, set_code)
 
 
 def test_a_lookalikes_crops_are_not_embedded_while_its_number_is_read(engine: Engine, catalog_dir: Path) -> None:
@@ -335,3 +336,12 @@ def test_a_card_whose_toploader_the_finder_outlines_is_named_from_the_card_insid
     frames = held_clip(sim, 5, [(0, quad)], seconds=2.0, fps=15)
     decided = decisions(run(engine.pipeline(load_settings(), realtime=False), frames))
     assert [(e.event, e.card_id) for e in decided] == [("identified", "sv3pt5-1")]
+
+
+def test_the_number_frames_setting_reaches_the_pipeline(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CARDSIGHT_LIVE__NUMBER_FRAMES", "3")
+    pipeline = engine.pipeline(load_settings(), realtime=False)
+    try:
+        assert pipeline.voting.number_frames == 3
+    finally:
+        pipeline.close()

@@ -87,8 +87,8 @@ def number_corners(series: list[str]) -> tuple[str, ...]:
 
 
 def number_row_first(boxes: list[FloatArray], centre: tuple[float, float]) -> tuple[list[FloatArray], list[FloatArray]]:
-    """(the line nearest to ``centre``, where the number should be, with the lines on its row; the
-    other lines), each in the order given. Boxes are 4 corners in the image read."""
+    """(the line nearest to ``centre``, where the number should be, then the other lines on its row;
+    the other lines). Boxes are 4 corners in the image read; the order given is kept otherwise."""
     if not boxes:
         return [], []
     nearest = min(range(len(boxes)), key=lambda i: float(np.hypot(*(boxes[i].mean(axis=0) - centre))))
@@ -99,7 +99,7 @@ def number_row_first(boxes: list[FloatArray], centre: tuple[float, float]) -> tu
         overlap = min(bottom, high) - max(top, low)
         return overlap >= SAME_ROW_OVERLAP * max(min(bottom - top, high - low), 1e-6)
 
-    row = [i for i in range(len(boxes)) if i == nearest or on_row(boxes[i])]
+    row = [nearest] + [i for i in range(len(boxes)) if i != nearest and on_row(boxes[i])]
     return [boxes[i] for i in row], [b for i, b in enumerate(boxes) if i not in row]
 
 
@@ -217,25 +217,33 @@ class NumberReader:
         ]
 
     def read_strip(
-        self, strip: BGRImage, min_score: float = 0.6, corners: tuple[str, ...] = ("left", "right")
+        self,
+        strip: BGRImage,
+        min_score: float = 0.6,
+        corners: tuple[str, ...] = ("left", "right"),
+        set_code: bool = True,
     ) -> StripReading:
-        """``corners``: where to look, in order — ``number_corners`` knows where each era prints it."""
+        """``corners``: where to look, in order — ``number_corners`` knows where each era prints it.
+        ``set_code``: also read the lines on the number's row, where the set code is printed; not
+        needed (and a recogniser pass saved) when the candidates' numbers all differ."""
         width = strip.shape[1]
         # The strip is the card's full width: its rows start at STRIP_ROWS[0] of a 63:88 card.
         card_height = width * 88 / 63
         lines: list[tuple[str, float]] = []
         number: CollectorNumber | None = None
-        set_code: str | None = None
+        code: str | None = None
         log_probs: list[LogProbs] = []
         for side in corners:
             start, end = corner_columns(side, width)
             region = np.ascontiguousarray(strip[:, start:end])
             x, y = NUMBER_CENTRE[side]
             centre = (x * width - start, (y - STRIP_ROWS[0]) * card_height)
-            first, rest = number_row_first(self.detect_lines(region), centre)
-            found = self.recognise_lines(region, first)
+            row, rest = number_row_first(self.detect_lines(region), centre)
+            found = self.recognise_lines(region, row[:1])
             if not any(line.score >= min_score and looks_like_a_number(line.text) for line in found):
-                found += self.recognise_lines(region, rest)
+                found += self.recognise_lines(region, row[1:] + rest)
+            elif set_code:
+                found += self.recognise_lines(region, row[1:])
             for line in found:
                 text, score = line.text, line.score
                 lines.append((text, score))
@@ -244,8 +252,8 @@ class NumberReader:
                 if score < min_score:
                     continue
                 number = number or parse_collector_number(text)
-                set_code = set_code or parse_set_code(text)
+                code = code or parse_set_code(text)
             if number is not None:
                 break
-        logger.debug("OCR strip: %s → number %s set %s", lines, number, set_code)
-        return StripReading(number, set_code, tuple(lines), tuple(log_probs), self.alphabet)
+        logger.debug("OCR strip: %s → number %s set %s", lines, number, code)
+        return StripReading(number, code, tuple(lines), tuple(log_probs), self.alphabet)

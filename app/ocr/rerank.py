@@ -120,8 +120,17 @@ def strip_to_read(
 
 def where_to_read(match: MatchResult, metadata: dict[str, dict[str, Any]]) -> tuple[str, ...]:
     """The corners of the strip to read: where the close candidates' era prints numbers."""
-    close = [a.card_id for a in match.alternatives if match.similarity - a.similarity <= CLOSE_SIMILARITY]
-    return number_corners([str(metadata.get(c, {}).get("series", "")) for c in close])
+    return number_corners([str(metadata.get(c, {}).get("series", "")) for c in _close_ids(match)])
+
+
+def needs_set_code(match: MatchResult, metadata: dict[str, dict[str, Any]]) -> bool:
+    """Two close candidates print the same number: only the set code can tell them apart."""
+    numbers = [n for c in _close_ids(match) if (n := metadata_number(metadata.get(c, {}))) is not None]
+    return any(numbers_agree(a, b) for i, a in enumerate(numbers) for b in numbers[i + 1 :])
+
+
+def _close_ids(match: MatchResult) -> list[str]:
+    return [a.card_id for a in match.alternatives if match.similarity - a.similarity <= CLOSE_SIMILARITY]
 
 
 def commit_by_number(

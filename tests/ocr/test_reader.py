@@ -23,7 +23,7 @@ def test_number_row_first_takes_the_line_nearest_the_number_and_the_lines_on_its
     number = box(218, 83, 358, 113)
     copyright_line = box(391, 133, 553, 156)
     first, rest = number_row_first([illustrator, set_code, number, copyright_line], (288.0, 97.0))
-    assert [b.tolist() for b in first] == [set_code.tolist(), number.tolist()]
+    assert [b.tolist() for b in first] == [number.tolist(), set_code.tolist()]  # the nearest first
     assert [b.tolist() for b in rest] == [illustrator.tolist(), copyright_line.tolist()]
 
 
@@ -82,10 +82,19 @@ def test_a_number_on_its_row_is_read_without_recognising_the_rest_of_the_corner(
     spy = SpyReader()
     reading = spy.reader.read_strip(card_strip(catalog_dir, "sv3pt5", "sv3pt5-25"), corners=("left",))
     assert reading.number == CollectorNumber("025", "165")
-    assert reading.set_code == "MEW"  # printed on the number's row: read with it
-    # One recogniser call, on the number's row only (not the illustrator's or the copyright line).
-    assert len(spy.detected) == 1 and len(spy.recognised) == 1
-    assert 2 <= spy.recognised[0] < spy.detected[0]
+    assert reading.set_code == "MEW"  # printed on the number's row: read after it
+    # The number's line alone, then the rest of its row — not the illustrator's or the copyright line.
+    assert len(spy.detected) == 1 and spy.recognised[0] == 1
+    assert 2 <= sum(spy.recognised) < spy.detected[0]
+
+
+def test_without_the_set_code_only_the_number_line_is_recognised(catalog_dir: Path) -> None:
+    spy = SpyReader()
+    strip = card_strip(catalog_dir, "sv3pt5", "sv3pt5-25")
+    reading = spy.reader.read_strip(strip, corners=("left",), set_code=False)
+    assert reading.number == CollectorNumber("025", "165")
+    assert reading.set_code is None
+    assert spy.recognised == [1]
 
 
 def test_a_corner_without_a_number_is_read_whole_before_the_next_corner(catalog_dir: Path) -> None:
@@ -93,7 +102,8 @@ def test_a_corner_without_a_number_is_read_whole_before_the_next_corner(catalog_
     # An XY card prints its number bottom-right: the left corner has none.
     reading = spy.reader.read_strip(card_strip(catalog_dir, "xy12", "xy12-15"), corners=("left", "right"))
     assert reading.number == CollectorNumber("15", "108")
-    # Left: the row nearest to where the number would be, then every other line; right: one call
-    # (the number's row held the number).
-    assert len(spy.recognised) == 3
-    assert spy.detected[0] > 0 and sum(spy.recognised[:2]) == spy.detected[0]
+    # Left: the line nearest to where the number would be, then every other line; right: the
+    # number's line, then the rest of its row.
+    assert spy.recognised[0] == 1 and spy.detected[0] > 1
+    assert sum(spy.recognised[:2]) == spy.detected[0]
+    assert len(spy.recognised) == 4 and spy.recognised[2] == 1

@@ -92,3 +92,16 @@ def test_a_line_that_did_not_parse_names_nobody_even_when_one_candidates_number_
 
     reading = spotted_reading(*spaced("058/10"), {"3": 0.55, "2": 0.4}, "")
     assert rerank_by_number(CANDIDATES, reading, META).verdict == "illegible"
+
+
+def test_the_set_code_is_read_only_when_two_close_candidates_share_their_number() -> None:
+    from app.match.matcher import MatchResult
+    from app.ocr.rerank import needs_set_code
+
+    match = MatchResult("uncertain", "xy12-35", 0.91, 0.5, 0.005, CANDIDATES)
+    assert not needs_set_code(match, META)  # 35/108 and 58/102 (25/165 is not close)
+    same_number = {**META, "base1-58": {**META["base1-58"], "number": "35", "printed_total": 108}}
+    assert needs_set_code(match, same_number)
+    # Far candidates do not count: the number rules them out on its own.
+    far = {**META, "sv3pt5-25": {**META["sv3pt5-25"], "number": "35", "printed_total": 108}}
+    assert not needs_set_code(match, far)
