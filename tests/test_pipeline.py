@@ -17,6 +17,7 @@ from app.camera.base import BGRImage, Frame
 from app.config import load_settings
 from app.engine import Engine, load_engine
 from app.imageio import read_image_bgr
+from app.match.bundle import ReferenceBundle
 from app.match.matcher import Matcher
 from app.match.voting import VotingConfig
 from app.ocr.fusion import NumberViews
@@ -133,15 +134,21 @@ def test_card_not_in_the_catalogue_stays_unknown(engine: Engine, ebay_dir: Path)
     assert all(e.card_id is None for e in decided)
 
 
-def test_lookalike_printings_are_split_by_the_number_never_committed_wrong(engine: Engine, catalog_dir: Path) -> None:
+def lookalike_scene(engine: Engine, catalog_dir: Path) -> tuple[ReferenceBundle, CaptureSimulator]:
+    """The catalogue plus ``lk1-58``, a Pikachu ``sv3pt5-25`` re-numbered ``058/102`` (the same picture),
+    and a simulator of the two held in focus and in light: only the number tells them apart."""
     original = texture(catalog_dir, "sv3pt5-25")
     assert engine.reader is not None
     lookalike = renumber_card(original, "058/102", engine.reader)
     meta = {**engine.bundle.metadata["sv3pt5-25"], "set_id": "lk1", "number": "58", "printed_total": 102}
     meta["ptcgo_code"] = None
     bundle = bundle_with_card(engine.bundle, "lk1-58", lookalike, meta, engine.embedder)
+    return bundle, CaptureSimulator([original, lookalike], SimOptions(dim_prob=0.0, defocus_prob=0.0))
+
+
+def test_lookalike_printings_are_split_by_the_number_never_committed_wrong(engine: Engine, catalog_dir: Path) -> None:
+    bundle, sim = lookalike_scene(engine, catalog_dir)
     matcher = Matcher(bundle, engine.matcher.thresholds)
-    sim = CaptureSimulator([original, lookalike], SimOptions(dim_prob=0.0, defocus_prob=0.0))
     truth = ["sv3pt5-25", "lk1-58"]
     right = 0
     for seed in (1, 3, 4):
@@ -161,12 +168,7 @@ def test_lookalike_printings_are_split_by_the_number_never_committed_wrong(engin
 
 
 def test_the_number_is_read_from_the_cards_latest_still_frames_together(engine: Engine, catalog_dir: Path) -> None:
-    original = texture(catalog_dir, "sv3pt5-25")
-    assert engine.reader is not None
-    lookalike = renumber_card(original, "058/102", engine.reader)
-    meta = {**engine.bundle.metadata["sv3pt5-25"], "set_id": "lk1", "number": "58", "printed_total": 102}
-    bundle = bundle_with_card(engine.bundle, "lk1-58", lookalike, meta, engine.embedder)
-    sim = CaptureSimulator([original, lookalike], SimOptions(dim_prob=0.0, defocus_prob=0.0))
+    bundle, sim = lookalike_scene(engine, catalog_dir)
     frames = render_clip(sim, np.random.default_rng(1), [0, 1], fps=30)
     pipeline = ScanPipeline(
         engine.finder,
@@ -212,12 +214,7 @@ class HeldReader:
 
 def test_a_lookalikes_crops_are_not_embedded_while_its_number_is_read(engine: Engine, catalog_dir: Path) -> None:
     """More votes cannot split two printings of one picture; the read gets the cores instead."""
-    original = texture(catalog_dir, "sv3pt5-25")
-    assert engine.reader is not None
-    lookalike = renumber_card(original, "058/102", engine.reader)
-    meta = {**engine.bundle.metadata["sv3pt5-25"], "set_id": "lk1", "number": "58", "printed_total": 102}
-    bundle = bundle_with_card(engine.bundle, "lk1-58", lookalike, meta, engine.embedder)
-    sim = CaptureSimulator([original, lookalike], SimOptions(dim_prob=0.0, defocus_prob=0.0))
+    bundle, sim = lookalike_scene(engine, catalog_dir)
     frames = render_clip(sim, np.random.default_rng(1), [0], fps=30)
     reader = HeldReader(engine.reader)
     pipeline = ScanPipeline(
