@@ -63,8 +63,9 @@ class TextLine:
 
 #: Where each era prints the collector number: the centre of its text line, as fractions of the card's
 #: width and height. Measured by this reader on the 538 shared scans (the left corner on the 425
-#: Scarlet & Violet / Sword & Shield ones, the right on the 113 XY ones): 90 % within 1.7 % of the
-#: width and 0.2 % of the height of it, and the line nearest to it was the number on every scan.
+#: Scarlet & Violet / Sword & Shield ones, the right on the 113 XY ones): 90 % within 1.7 % (left) /
+#: 2.7 % (right) of the width and 0.2 % of the height of it, and the line nearest to it was the number
+#: on every scan.
 NUMBER_CENTRE: dict[str, tuple[float, float]] = {"left": (0.218, 0.958), "right": (0.859, 0.959)}
 #: Lines whose vertical extents overlap the number line's by this share of the shorter one are on its
 #: row (the set code and language, ``MEW EN``, print left of the number).
