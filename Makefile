@@ -30,7 +30,7 @@ unit: $(STAMP)
 
 # Every benchmark, JSON into bench/results/ (~20 minutes on 2 cores; GUI ones need a display: screenshots).
 bench: $(STAMP)
-	for b in detect identify openset number_fit number_frames live collection; do $(PY) bench/$$b.py > bench/results/$$b.json || exit 1; done
+	for b in detect identify openset number_fit number_position number_frames live collection; do $(PY) bench/$$b.py > bench/results/$$b.json || exit 1; done
 	xvfb-run -a -s "-screen 0 1920x1080x24" $(PY) bench/gui.py > bench/results/gui.json
 
 # Retrain the card model (teacher → stage 1 → stage 2 → ONNX FP32/INT8 + Hailo kit) into models/card

@@ -7,7 +7,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import cv2
-import numpy as np
 
 from app.camera.base import BGRImage
 from app.embed.base import EmbedderBackend
@@ -18,6 +17,7 @@ from app.match.voting import VotingConfig
 from app.ocr.reader import NumberReader
 from app.ocr.rerank import commit_by_number, number_text, strip_to_read, wants_number_check
 from app.vision.finder import CardFinder, FoundCard
+from app.vision.geometry import turned_180
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ class IdentifiedCard:
         m = self.match
         corners = self.found.corners
         if self.turned:
-            corners = np.roll(corners, 2, axis=0)
+            corners = turned_180(corners)
         return {
             "status": m.status,
             "card_id": m.card_id,

@@ -24,11 +24,11 @@ from app.match.bundle import ReferenceBundle
 from app.match.layout import confirmed, upgradable
 from app.match.matcher import Candidate, Matcher, MatchResult, close_lookalike
 from app.match.voting import TrackVotes, VoteOutcome, VotingConfig, combined_match, frame_best
-from app.ocr.fusion import NumberViews, turned_corners
+from app.ocr.fusion import NumberViews
 from app.ocr.reader import NumberReader
 from app.ocr.rerank import commit_by_number, needs_set_code, number_text, wants_number_check, where_to_read
 from app.vision.finder import CardFinder
-from app.vision.geometry import FloatArray
+from app.vision.geometry import FloatArray, turned_180
 from app.vision.tracker import CardTracker, Track, TrackerConfig, TrackState
 from app.vision.warp import inset_corners
 
@@ -268,18 +268,18 @@ class ScanPipeline:
     def _request_ocr(self, track: Track, work: _TrackWork, outcome: VoteOutcome, t: float) -> None:
         if not work.still_views:
             return
-        views = tuple(
-            (image, turned_corners(inset_corners(corners) if work.inside_toploader else corners, outcome.turned))
-            for image, corners in work.still_views
-        )
+        views = []
+        for image, corners in work.still_views:
+            card = inset_corners(corners) if work.inside_toploader else corners
+            views.append((image, turned_180(card) if outcome.turned else card))
+        metadata = self.bundle.metadata
         work.ocr_pending = True
         work.ocr_attempts += 1
-        work.votes_wait_for_number = close_lookalike(outcome.match, self.bundle.metadata, self.voting.lookalike_within)
+        work.votes_wait_for_number = close_lookalike(outcome.match, metadata, self.voting.lookalike_within)
         # A retry reads the frames still by then: the ones this read shares with it are averaged with new ones.
-        metadata = self.bundle.metadata
         where = where_to_read(outcome.match, metadata)
         set_code = needs_set_code(outcome.match, metadata)
-        self.worker.submit_strip(track.track_id, NumberViews(views, where), t, where, set_code)
+        self.worker.submit_strip(track.track_id, NumberViews(tuple(views), where), t, where, set_code)
 
     def _on_reading(self, track: Track, work: _TrackWork, result: OcrResult, t: float) -> list[ScanEvent]:
         work.ocr_pending = False

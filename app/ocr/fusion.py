@@ -97,8 +97,3 @@ class NumberViews:
                 [warp_number_strip(frame, corners, card_width, (start, end)) for frame, corners in self.views]
             )
         return strip
-
-
-def turned_corners(corners: FloatArray, turned: bool) -> FloatArray:
-    """The corners of the card turned 180° (its number strip is at the other end) when ``turned``."""
-    return np.roll(corners, 2, axis=0) if turned else corners

@@ -62,10 +62,10 @@ class TextLine:
 
 
 #: Where each era prints the collector number: the centre of its text line, as fractions of the card's
-#: width and height. Measured by this reader on the 538 shared scans (the left corner on the 425
-#: Scarlet & Violet / Sword & Shield ones, the right on the 113 XY ones): 90 % within 1.7 % (left) /
-#: 2.7 % (right) of the width and 0.2 % of the height of it, and the line nearest to it was the number
-#: on every scan.
+#: width and height. ``bench/number_position.py`` on the shared scans (bench/results/number_position.json):
+#: 5–95 % of the left corner's (Scarlet & Violet, Sword & Shield) within 0.217–0.234 of the width, the
+#: right corner's (XY) within 0.854–0.886, both within 0.2 % of the height; the line nearest to it was
+#: the number on every scan whose number was read (425 of 425 left, 99 of 113 right).
 NUMBER_CENTRE: dict[str, tuple[float, float]] = {"left": (0.218, 0.958), "right": (0.859, 0.959)}
 #: Lines whose vertical extents overlap the number line's by this share of the shorter one are on its
 #: row (the set code and language, ``MEW EN``, print left of the number).

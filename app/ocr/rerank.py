@@ -9,11 +9,10 @@ from typing import Any, Literal
 
 from app.camera.base import BGRImage
 from app.match.matcher import Candidate, MatchResult, close_lookalike
-from app.ocr.fusion import turned_corners
 from app.ocr.number import metadata_number, numbers_agree, printed_in_text
 from app.ocr.reader import StripReading, number_corners, warp_number_strip
 from app.ocr.spotting import number_fit
-from app.vision.geometry import FloatArray
+from app.vision.geometry import FloatArray, turned_180
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +114,7 @@ def strip_to_read(
 ) -> tuple[BGRImage, tuple[str, ...]]:
     """The number strip of the card at ``corners`` in ``frame`` (turned 180° when the match was made
     that way up), and the corners of it to read (``where_to_read``)."""
-    return warp_number_strip(frame, turned_corners(corners, turned)), where_to_read(match, metadata)
+    return warp_number_strip(frame, turned_180(corners) if turned else corners), where_to_read(match, metadata)
 
 
 def where_to_read(match: MatchResult, metadata: dict[str, dict[str, Any]]) -> tuple[str, ...]:
@@ -143,11 +142,8 @@ def commit_by_number(
         return None, reranked
     chosen = reranked.candidates[0]
     # The number rules out the look-alikes that shared the picture's probability mass.
-    ruled_out = sum(
-        a.confidence
-        for a in match.alternatives
-        if a.card_id != chosen.card_id and match.similarity - a.similarity <= CLOSE_SIMILARITY
-    )
+    close = set(_close_ids(match)) - {chosen.card_id}
+    ruled_out = sum(a.confidence for a in match.alternatives if a.card_id in close)
     committed = MatchResult(
         "identified",
         chosen.card_id,

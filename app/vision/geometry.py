@@ -86,3 +86,8 @@ def mean_corner_error(found: npt.ArrayLike, truth: npt.ArrayLike) -> float:
 def quad_diagonal(quad: npt.ArrayLike) -> float:
     pts = np.asarray(quad, dtype=np.float64).reshape(4, 2)
     return float((np.linalg.norm(pts[0] - pts[2]) + np.linalg.norm(pts[1] - pts[3])) / 2.0)
+
+
+def turned_180(corners: npt.ArrayLike) -> FloatArray:
+    """The corners (TL, TR, BR, BL) of the same card turned by 180°: the list starts at the opposite one."""
+    return np.roll(np.asarray(corners, np.float64), 2, axis=0)

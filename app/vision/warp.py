@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from app.camera.base import BGRImage
-from app.vision.geometry import CANONICAL_SIZE, FloatArray, side_lengths
+from app.vision.geometry import CANONICAL_SIZE, FloatArray, side_lengths, turned_180
 from app.vision.orientation import DEFAULT_WEIGHTS, upright_score
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def warp_card(
     score = upright_score(image, orientation_weights)
     if score < 0:
         image = cv2.rotate(image, cv2.ROTATE_180)
-        corners = np.roll(corners, 2, axis=0)
+        corners = turned_180(corners)
     return WarpedCard(image=image, corners=corners, upright_margin=abs(score), was_flipped=score < 0)
 
 

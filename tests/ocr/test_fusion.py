@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from app.camera.base import BGRImage
-from app.ocr.fusion import MAX_SHIFT, NumberViews, fuse_strips, shift_onto, turned_corners
+from app.ocr.fusion import MAX_SHIFT, NumberViews, fuse_strips, shift_onto
 from app.ocr.reader import corner_columns, strip_from_card_image, warp_number_strip
 
 
@@ -88,9 +88,3 @@ def test_number_views_warp_each_frame_at_its_own_corners(catalog_dir: Path) -> N
     assert not both[:, middle].any()
     left_only = NumberViews(views, ("left",)).strip()
     assert left_only.shape == whole.shape and not left_only[:, corner_columns("right", whole.shape[1])[0] :].any()
-
-
-def test_turned_corners_start_at_the_opposite_corner() -> None:
-    corners = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], np.float64)
-    assert turned_corners(corners, False) is corners
-    assert turned_corners(corners, True).tolist() == [[1, 1], [0, 1], [0, 0], [1, 0]]
