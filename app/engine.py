@@ -34,7 +34,8 @@ def make_finder(settings: Settings) -> CardFinder:
 def make_embedder(settings: Settings, model: str | None = None) -> EmbedderBackend:
     from app.embed import create_embedder
 
-    return create_embedder(model or settings.embed.model, settings.embed.backends, settings.embed.threads)
+    e = settings.embed
+    return create_embedder(model or e.model, e.backends, e.threads, spin_wait=e.spin_wait)
 
 
 def thresholds_from(settings: Settings) -> MatchThresholds:

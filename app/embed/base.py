@@ -79,7 +79,8 @@ class BackendPlugin:
     name: str
     #: Returns None when usable, else the reason it is not.
     probe: Callable[[Path], str | None]
-    factory: Callable[[Path, int], EmbedderBackend]
+    #: (model, CPU threads, spin-wait) → backend; backends that do not run on the CPU ignore the last two.
+    factory: Callable[[Path, int, bool], EmbedderBackend]
 
 
 _REGISTRY: dict[str, BackendPlugin] = {}
@@ -100,9 +101,10 @@ def _load_builtin_plugins() -> None:
 
 
 def create_embedder(
-    model_path: str | Path, preference: Sequence[str] = ("hailo", "onnx"), threads: int = 2
+    model_path: str | Path, preference: Sequence[str] = ("hailo", "onnx"), threads: int = 2, spin_wait: bool = False
 ) -> EmbedderBackend:
-    """The first available backend in ``preference`` order, with ``reason`` saying why it won."""
+    """The first available backend in ``preference`` order, with ``reason`` saying why it won.
+    ``spin_wait``: let a CPU backend's worker threads spin between calls (see ``OnnxEmbedder``)."""
     _load_builtin_plugins()
     model_path = Path(model_path)
     skipped: list[str] = []
@@ -117,7 +119,7 @@ def create_embedder(
             skipped.append(f"{name}: {why_not}")
             continue
         try:
-            backend = plugin.factory(model_path, threads)
+            backend = plugin.factory(model_path, threads, spin_wait)
         except BackendUnavailable as error:
             logger.warning("Embedding backend %s failed to start: %s", name, error)
             skipped.append(f"{name}: {error}")

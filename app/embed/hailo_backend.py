@@ -212,7 +212,7 @@ def _probe(model_path: Path) -> str | None:
     return None
 
 
-def _factory(model_path: Path, threads: int) -> EmbedderBackend:
+def _factory(model_path: Path, threads: int, spin_wait: bool) -> EmbedderBackend:
     return HailoEmbedder(model_path)
 
 

@@ -36,7 +36,11 @@ def choose_providers(available: Sequence[str], preference: Sequence[str] = PROVI
 class OnnxEmbedder(EmbedderBackend):
     name = "onnx"
 
-    def __init__(self, model_path: str | Path, threads: int = 2, warmup: bool = True) -> None:
+    def __init__(self, model_path: str | Path, threads: int = 2, warmup: bool = True, spin_wait: bool = False) -> None:
+        """``spin_wait``: ONNX Runtime's worker threads busy-wait for the next call (its default).
+        That buys ~1 ms a call when the embedder has the cores to itself, but in the live scanner the
+        finder and the number reader need those cores between calls: with it off, steady → identified
+        fell from ~120 to ~75 ms median (bench/live.py, paced), so it is off unless asked for."""
         import onnxruntime as ort
 
         model_path = Path(model_path)
@@ -50,6 +54,7 @@ class OnnxEmbedder(EmbedderBackend):
         # crops at a time (the bundle builder chunks its batches), and reusing its buffers beats
         # allocating every layer's output again on each call, a real share of a ~3 ms call.
         options.enable_cpu_mem_arena = True
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin_wait else "0")
         providers = choose_providers(ort.get_available_providers())
         try:
             self._session: ort.InferenceSession | None = ort.InferenceSession(
@@ -61,10 +66,19 @@ class OnnxEmbedder(EmbedderBackend):
         if sidecar.input_name not in inputs:
             raise BackendUnavailable(f"{model_path} has inputs {sorted(inputs)}, sidecar says {sidecar.input_name!r}")
         used = self._session.get_providers()
-        self.description = f"ONNX Runtime {used[0].replace('ExecutionProvider', '')}, {threads} thread(s)"
+        spinning = "spin-wait" if spin_wait else "no spin-wait"
+        self.description = f"ONNX Runtime {used[0].replace('ExecutionProvider', '')}, {threads} thread(s), {spinning}"
         if warmup:
             # The first run allocates and plans; do it now, not on the first card a user shows.
             self.embed([np.zeros((614, 440, 3), np.uint8)])
+
+    @property
+    def spin_wait(self) -> bool:
+        """Whether the session's worker threads busy-wait between calls (read back from ORT)."""
+        if self._session is None:
+            raise EmbedderError("embedder is closed")
+        options = self._session.get_session_options()
+        return options.get_session_config_entry("session.intra_op.allow_spinning") != "0"
 
     def embed(self, cards: Sequence[BGRImage]) -> npt.NDArray[np.float32]:
         if self._session is None:
@@ -92,4 +106,6 @@ def _probe(model_path: Path) -> str | None:
     return None
 
 
-register_backend(BackendPlugin("onnx", _probe, lambda path, threads: OnnxEmbedder(path, threads)))
+register_backend(
+    BackendPlugin("onnx", _probe, lambda path, threads, spin_wait: OnnxEmbedder(path, threads, spin_wait=spin_wait))
+)

@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 
 from app import PROJECT_ROOT
+from app.config import load_settings
 from app.embed import BackendUnavailable, ModelSidecarError, create_embedder, load_model_sidecar
 from app.embed.onnx_backend import OnnxEmbedder, choose_providers
 from app.embed.preprocess import normalise, prepare_batch, resize_whole_card, to_layout, to_model_colour
+from app.engine import make_embedder
 
 MODEL = PROJECT_ROOT / "models" / "lite0_imagenet.onnx"
 
@@ -84,6 +86,23 @@ def test_registry_falls_back_to_onnx_and_says_why_hailo_was_skipped() -> None:
     backend = create_embedder(MODEL, ["hailo", "onnx"], threads=1)
     assert backend.name == "onnx"
     assert "hailo_platform not installed" in backend.reason
+
+
+def test_worker_threads_do_not_spin_between_calls_unless_asked() -> None:
+    quiet = create_embedder(MODEL, ["onnx"], threads=2)
+    spinning = create_embedder(MODEL, ["onnx"], threads=2, spin_wait=True)
+    assert isinstance(quiet, OnnxEmbedder) and isinstance(spinning, OnnxEmbedder)
+    assert quiet.spin_wait is False and "no spin-wait" in quiet.description
+    assert spinning.spin_wait is True and "no spin-wait" not in spinning.description
+
+
+def test_spin_wait_setting_reaches_the_embedder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CARDSIGHT_CONFIG", str(tmp_path / "absent.toml"))
+    monkeypatch.setenv("CARDSIGHT_EMBED__MODEL", str(MODEL))
+    monkeypatch.setenv("CARDSIGHT_EMBED__BACKENDS", '["onnx"]')
+    assert make_embedder(load_settings()).spin_wait is False
+    monkeypatch.setenv("CARDSIGHT_EMBED__SPIN_WAIT", "true")
+    assert make_embedder(load_settings()).spin_wait is True
 
 
 def test_model_swapped_without_re_export_is_refused(tmp_path: Path) -> None:
