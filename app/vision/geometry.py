@@ -12,6 +12,11 @@ FloatArray = npt.NDArray[np.float64]
 CARD_ASPECT = 63.0 / 88.0
 CANONICAL_SIZE = (440, 614)  # width, height
 
+# Index arrays instead of np.roll and np.cross: the finder calls these helpers dozens of times a frame
+# on 4-point arrays, where numpy's general-purpose wrappers cost more than the arithmetic (same values).
+_NEXT = np.array([1, 2, 3, 0])
+_PREV = np.array([3, 0, 1, 2])
+
 
 def order_clockwise(points: npt.ArrayLike) -> FloatArray:
     """Four points sorted clockwise (in image coordinates, y down) starting from the top-most-left."""
@@ -20,32 +25,33 @@ def order_clockwise(points: npt.ArrayLike) -> FloatArray:
     angles = np.arctan2(pts[:, 1] - centre[1], pts[:, 0] - centre[0])
     pts = pts[np.argsort(angles)]  # y-down: increasing angle is clockwise on screen
     start = int(np.argmin(pts[:, 0] + pts[:, 1]))
-    return np.roll(pts, -start, axis=0)
+    return pts[(np.arange(4) + start) % 4]
 
 
 def polygon_area(points: npt.ArrayLike) -> float:
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     x, y = pts[:, 0], pts[:, 1]
-    return float(0.5 * abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+    x_next, y_next = np.concatenate((x[1:], x[:1])), np.concatenate((y[1:], y[:1]))
+    return float(0.5 * abs(np.dot(x, y_next) - np.dot(y, x_next)))
 
 
 def side_lengths(quad: npt.ArrayLike) -> FloatArray:
     pts = np.asarray(quad, dtype=np.float64).reshape(4, 2)
-    return np.asarray(np.linalg.norm(np.roll(pts, -1, axis=0) - pts, axis=1))
+    return np.asarray(np.linalg.norm(pts[_NEXT] - pts, axis=1))
 
 
 def is_convex(quad: npt.ArrayLike) -> bool:
     pts = np.asarray(quad, dtype=np.float64).reshape(4, 2)
-    edges = np.roll(pts, -1, axis=0) - pts
-    nxt = np.roll(edges, -1, axis=0)
+    edges = pts[_NEXT] - pts
+    nxt = edges[_NEXT]
     cross = edges[:, 0] * nxt[:, 1] - edges[:, 1] * nxt[:, 0]
     return bool(np.all(cross > 0) or np.all(cross < 0))
 
 
 def interior_angles_deg(quad: npt.ArrayLike) -> FloatArray:
     pts = np.asarray(quad, dtype=np.float64).reshape(4, 2)
-    prev = np.roll(pts, 1, axis=0) - pts
-    nxt = np.roll(pts, -1, axis=0) - pts
+    prev = pts[_PREV] - pts
+    nxt = pts[_NEXT] - pts
     cos = (prev * nxt).sum(axis=1) / (np.linalg.norm(prev, axis=1) * np.linalg.norm(nxt, axis=1) + 1e-12)
     return np.asarray(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))))
 
@@ -59,16 +65,23 @@ def quad_iou(a: npt.ArrayLike, b: npt.ArrayLike) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
+def _cross(a: npt.ArrayLike, b: npt.ArrayLike) -> tuple[float, float, float]:
+    """The cross product of two 3-vectors (np.cross's arithmetic, without its per-call overhead)."""
+    a0, a1, a2 = (float(v) for v in np.asarray(a, np.float64).ravel())
+    b0, b1, b2 = (float(v) for v in np.asarray(b, np.float64).ravel())
+    return a1 * b2 - a2 * b1, a2 * b0 - a0 * b2, a0 * b1 - a1 * b0
+
+
 def line_through(p: FloatArray, q: FloatArray) -> FloatArray:
     """Homogeneous line through two points."""
-    return np.asarray(np.cross([p[0], p[1], 1.0], [q[0], q[1], 1.0]), dtype=np.float64)
+    return np.array(_cross([p[0], p[1], 1.0], [q[0], q[1], 1.0]), dtype=np.float64)
 
 
 def intersect_lines(l1: FloatArray, l2: FloatArray) -> FloatArray | None:
-    x = np.cross(l1, l2)
-    if abs(x[2]) < 1e-9:
+    x, y, w = _cross(l1, l2)
+    if abs(w) < 1e-9:
         return None
-    return np.asarray(x[:2] / x[2], dtype=np.float64)
+    return np.array([x / w, y / w], dtype=np.float64)
 
 
 def mean_corner_error(found: npt.ArrayLike, truth: npt.ArrayLike) -> float:
@@ -78,7 +91,7 @@ def mean_corner_error(found: npt.ArrayLike, truth: npt.ArrayLike) -> float:
     best = np.inf
     for candidate in (f, f[::-1]):
         for shift in range(4):
-            err = float(np.linalg.norm(np.roll(candidate, shift, axis=0) - t, axis=1).mean())
+            err = float(np.linalg.norm(candidate[(np.arange(4) - shift) % 4] - t, axis=1).mean())
             best = min(best, err)
     return best
 
@@ -90,4 +103,4 @@ def quad_diagonal(quad: npt.ArrayLike) -> float:
 
 def turned_180(corners: npt.ArrayLike) -> FloatArray:
     """The corners (TL, TR, BR, BL) of the same card turned by 180°: the list starts at the opposite one."""
-    return np.roll(np.asarray(corners, np.float64), 2, axis=0)
+    return np.asarray(corners, np.float64)[(np.arange(4) + 2) % 4]

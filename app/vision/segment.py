@@ -85,6 +85,9 @@ class CardSegmenter:
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # No per-session arena: it keeps the high-water mark of every shape it saw (RSS, bench/live.py).
         options.enable_cpu_mem_arena = False
+        # With more than one thread, ORT's workers would busy-wait between frames on the cores the
+        # embedder and the number reader share (see app/embed/onnx_backend.py).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(str(self.model_path), options, providers=["CPUExecutionProvider"])
         self._input = self._session.get_inputs()[0].name
 
