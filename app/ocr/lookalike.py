@@ -21,9 +21,13 @@ from app.catalog.build import reference_views
 from app.embed.base import EmbedderBackend
 from app.match.bundle import ReferenceBundle
 from app.ocr.number import parse_collector_number
-from app.ocr.reader import STRIP_ROWS, NumberReader
+from app.ocr.reader import NumberReader
 
 logger = logging.getLogger(__name__)
+
+#: The band of a scan (fractions of its height) searched for the printed number to replace: the
+#: whole bottom of the card, wider than the reader's window (a scan's number is where it is printed).
+PRINTED_NUMBER_ROWS = (0.905, 0.99)
 
 
 class NumberNotFound(ValueError):
@@ -80,7 +84,7 @@ def renumber_card(card: BGRImage, new_text: str, reader: NumberReader) -> BGRIma
     """``card`` (a straightened card image) with its printed collector number replaced by ``new_text``,
     in the printed digits' height, width, ink colour and weight; the old digits are inpainted away."""
     height, width = card.shape[:2]
-    top, bottom = round(height * STRIP_ROWS[0]), round(height * STRIP_ROWS[1])
+    top, bottom = round(height * PRINTED_NUMBER_ROWS[0]), round(height * PRINTED_NUMBER_ROWS[1])
     strip = card[top:bottom]
     scale = 1320 / width
     big = cv2.resize(strip, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)

@@ -82,7 +82,8 @@ def test_number_views_warp_each_frame_at_its_own_corners(catalog_dir: Path) -> N
     both = NumberViews(views).strip()
     for side in ("left", "right"):
         start, end = corner_columns(side, whole.shape[1])
-        assert inner_error(both[:, start:end], whole[:, start:end]) < 1.0
+        # ~1 grey level of resampling; a view warped at corners 1 px off gives ~10, at the other frame's ~25.
+        assert inner_error(both[:, start:end], whole[:, start:end]) < 2.0
     # Only the corners to be read are made: the middle, never read, is left black.
     middle = slice(corner_columns("left", whole.shape[1])[1], corner_columns("right", whole.shape[1])[0])
     assert not both[:, middle].any()
