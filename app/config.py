@@ -1,7 +1,7 @@
 """One typed configuration: defaults ← TOML file ← ``CARDSIGHT_`` environment variables.
 
 The file is ``$CARDSIGHT_CONFIG`` or ``~/.config/cardsight/config.toml``. Nested keys use ``__`` in
-the environment: ``CARDSIGHT_FINDER__THREADS=2``.
+the environment: ``CARDSIGHT_FINDER__THREADS=1``.
 """
 
 from __future__ import annotations
@@ -43,7 +43,9 @@ class CameraConfig(BaseModel):
 
 class FinderConfig(BaseModel):
     model: Path = PROJECT_ROOT / "models" / "finder" / "cardseg.onnx"
-    threads: int = Field(default=1, ge=1, le=16)
+    #: The network's threads (they do not busy-wait between frames, so a second one costs the embedder
+    #: and the number reader little: bench/live.py kept its decision times, and took more frames a second).
+    threads: int = Field(default=2, ge=1, le=16)
     #: A second network pass on the mirrored frame: fewer misplaced outlines for ~2–3 ms a frame.
     mirror_pass: bool = True
     min_area_frac: float = Field(default=0.01, gt=0, lt=1)

@@ -20,6 +20,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from app.config import load_settings
+from app.engine import make_finder
 from app.vision.capture_sim import CaptureSimulator, SimOptions, catalogue_image_paths, render_background
 from app.vision.detect import CardDetector
 from app.vision.finder import CardFinder
@@ -142,14 +144,17 @@ def main() -> None:
         "--seed", type=int, default=2024, help="simulator seed of the accuracy captures (another seed: other scenes)"
     )
     parser.add_argument("--size", default="960x540", help="frame size of the accuracy captures, WIDTHxHEIGHT")
+    parser.add_argument("--threads", type=int, default=None, help="the network's threads (default: the app's setting)")
     args = parser.parse_args()
     try:
         width, height = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
         parser.error(f"--size wants WIDTHxHEIGHT (e.g. 1280x720), got {args.size!r}")
-    cv2.setNumThreads(1)
+    settings = load_settings()
+    if args.threads is not None:
+        settings.finder.threads = args.threads
     paths = catalogue_image_paths(CATALOG)
-    detector = CardDetector()
+    detector = make_finder(settings).detector
     finder = CardFinder(detector)
     report: dict[str, object] = {
         "benchmark": "card finder (CardSegNet + line refinement + warp to 440x614)",

@@ -45,7 +45,7 @@ logger = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class FinderSettings:
     model_path: Path = DEFAULT_MODEL
-    threads: int = 1
+    threads: int = 2
     #: Average the network's output over the frame and its mirror image (see CardSegmenter).
     mirror_pass: bool = True
     card_threshold: float = 0.5
