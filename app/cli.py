@@ -247,7 +247,7 @@ def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
 def _embedder(settings: Settings, model: str | None = None):  # type: ignore[no-untyped-def]
     from app.engine import make_embedder
 
-    return make_embedder(settings, model)
+    return make_embedder(settings, model, live=False)
 
 
 def _thresholds(settings: Settings):  # type: ignore[no-untyped-def]

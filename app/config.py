@@ -57,8 +57,9 @@ class EmbedConfig(BaseModel):
     backends: list[str] = ["hailo", "onnx"]
     threads: int = Field(default=2, ge=1, le=64)
     #: Let ONNX Runtime's worker threads busy-wait between calls: ~1 ms faster a call on idle cores,
-    #: but it starves the finder and the number reader that share them (see app/embed/onnx_backend.py).
-    spin_wait: bool = False
+    #: but in the live scanner it starves the finder and the number reader that share them (see
+    #: app/embed/onnx_backend.py). Unset: on for the batch commands (identify, catalog build), off live.
+    spin_wait: bool | None = None
 
 
 class MatchConfig(BaseModel):

@@ -31,11 +31,19 @@ def make_finder(settings: Settings) -> CardFinder:
     return CardFinder(detector)
 
 
-def make_embedder(settings: Settings, model: str | None = None) -> EmbedderBackend:
+def embedder_spin_wait(settings: Settings, live: bool) -> bool:
+    """``[embed] spin_wait``, or when unset: spin for a batch command, never next to the live scanner's
+    finder and number reader."""
+    return settings.embed.spin_wait if settings.embed.spin_wait is not None else not live
+
+
+def make_embedder(settings: Settings, model: str | None = None, live: bool = True) -> EmbedderBackend:
+    """``live``: for the live scanner (threads shared with the finder and OCR), else a batch command."""
     from app.embed import create_embedder
 
     e = settings.embed
-    return create_embedder(model or e.model, e.backends, e.threads, spin_wait=e.spin_wait)
+    spin_wait = embedder_spin_wait(settings, live)
+    return create_embedder(model or e.model, e.backends, e.threads, spin_wait=spin_wait)
 
 
 def thresholds_from(settings: Settings) -> MatchThresholds:

@@ -96,13 +96,24 @@ def test_worker_threads_do_not_spin_between_calls_unless_asked() -> None:
     assert spinning.spin_wait is True and "no spin-wait" not in spinning.description
 
 
-def test_spin_wait_setting_reaches_the_embedder(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_live_scanner_embedder_does_not_spin_but_batch_commands_do(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("CARDSIGHT_CONFIG", str(tmp_path / "absent.toml"))
     monkeypatch.setenv("CARDSIGHT_EMBED__MODEL", str(MODEL))
     monkeypatch.setenv("CARDSIGHT_EMBED__BACKENDS", '["onnx"]')
-    assert make_embedder(load_settings()).spin_wait is False
+    assert make_embedder(load_settings(), live=True).spin_wait is False
+    assert make_embedder(load_settings(), live=False).spin_wait is True
+
+
+def test_spin_wait_setting_overrides_the_default_both_ways(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("CARDSIGHT_CONFIG", str(tmp_path / "absent.toml"))
+    monkeypatch.setenv("CARDSIGHT_EMBED__MODEL", str(MODEL))
+    monkeypatch.setenv("CARDSIGHT_EMBED__BACKENDS", '["onnx"]')
     monkeypatch.setenv("CARDSIGHT_EMBED__SPIN_WAIT", "true")
-    assert make_embedder(load_settings()).spin_wait is True
+    assert make_embedder(load_settings(), live=True).spin_wait is True
+    monkeypatch.setenv("CARDSIGHT_EMBED__SPIN_WAIT", "false")
+    assert make_embedder(load_settings(), live=False).spin_wait is False
 
 
 def test_model_swapped_without_re_export_is_refused(tmp_path: Path) -> None:
