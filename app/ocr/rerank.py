@@ -9,8 +9,9 @@ from typing import Any, Literal
 
 from app.camera.base import BGRImage
 from app.match.matcher import Candidate, MatchResult, close_lookalike
+from app.ocr.fusion import NumberViews
 from app.ocr.number import metadata_number, numbers_agree, printed_in_text
-from app.ocr.reader import StripReading, number_corners, warp_number_strip
+from app.ocr.reader import StripReading, number_corners
 from app.ocr.spotting import number_fit
 from app.vision.geometry import FloatArray, turned_180
 
@@ -113,8 +114,10 @@ def strip_to_read(
     frame: BGRImage, corners: FloatArray, turned: bool, match: MatchResult, metadata: dict[str, dict[str, Any]]
 ) -> tuple[BGRImage, tuple[str, ...]]:
     """The number strip of the card at ``corners`` in ``frame`` (turned 180° when the match was made
-    that way up), and the corners of it to read (``where_to_read``)."""
-    return warp_number_strip(frame, turned_180(corners) if turned else corners), where_to_read(match, metadata)
+    that way up), and the corners of it to read (``where_to_read``): only those are warped, as the live
+    scanner's reads warp them (one view of ``NumberViews``)."""
+    where = where_to_read(match, metadata)
+    return NumberViews(((frame, turned_180(corners) if turned else corners),), where).strip(), where
 
 
 def where_to_read(match: MatchResult, metadata: dict[str, dict[str, Any]]) -> tuple[str, ...]:
