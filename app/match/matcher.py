@@ -65,8 +65,8 @@ class MatchResult:
 class Matcher:
     """Top-k search over a bundle. Below ``exact_below`` vectors a brute-force matrix product is exact
     and fastest; above it usearch's HNSW graph (i8) proposes candidates that are re-scored exactly.
-    Measured (bench/identify.py, 768-d): 2,615 vectors exact 0.10 ms; 20,000 vectors exact 1.8 ms
-    vs HNSW-i8 0.35–0.43 ms — the crossover is a few thousand vectors."""
+    Measured (bench/identify.py, 768-d): 2,615 vectors exact 0.10–0.21 ms; 20,000 vectors exact
+    1.2 ms vs HNSW-i8 + re-score 0.36 ms — the crossover is a few thousand vectors."""
 
     def __init__(
         self, bundle: ReferenceBundle, thresholds: MatchThresholds | None = None, exact_below: int = 4000
@@ -94,7 +94,9 @@ class Matcher:
         else:
             # The graph's i8 similarities only propose candidates (twice what the exact path keeps);
             # their float32 vectors decide the order.
-            matches = self.bundle.index.search(vectors, min(rows_total, fetch * 2))
+            # One thread: the app asks about a handful of crops at a time, and handing each query to
+            # usearch's thread pool costs more than it saves (20,000 vectors: ~15 % slower, bench/identify.py).
+            matches = self.bundle.index.search(vectors, min(rows_total, fetch * 2), threads=1)
             keys = np.atleast_2d(matches.keys).astype(np.int64)
             for query, candidates in zip(vectors, keys, strict=True):
                 candidates = candidates[candidates < rows_total]

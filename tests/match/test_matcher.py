@@ -108,8 +108,9 @@ def test_a_close_second_printing_of_the_same_card_is_uncertain_not_unknown() -> 
 
 
 def test_the_graph_searches_with_the_measured_expansion_after_a_save_and_load(tmp_path: Path) -> None:
-    """usearch keeps ``expansion_search`` out of the file: a loaded bundle must set it again."""
-    from app.match.bundle import SEARCH_EXPANSION
+    """usearch keeps ``expansion_search`` out of the file: a loaded bundle must set it again; the
+    graph's connectivity is kept in it."""
+    from app.match.bundle import GRAPH_CONNECTIVITY, SEARCH_EXPANSION
 
     rng = np.random.default_rng(3)
     vectors = rng.normal(size=(40, 8)).astype(np.float32)
@@ -119,6 +120,7 @@ def test_the_graph_searches_with_the_measured_expansion_after_a_save_and_load(tm
     saved = bundle.save(tmp_path / "bundle")
     loaded = ReferenceBundle.load(saved)
     assert loaded.index.expansion_search == SEARCH_EXPANSION
+    assert bundle.index.connectivity == loaded.index.connectivity == GRAPH_CONNECTIVITY
 
 
 @pytest.mark.parametrize(
