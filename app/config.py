@@ -56,9 +56,10 @@ class EmbedConfig(BaseModel):
     #: Backends in order of preference; the first that is available runs.
     backends: list[str] = ["hailo", "onnx"]
     threads: int = Field(default=2, ge=1, le=64)
-    #: Let ONNX Runtime's worker threads busy-wait between calls: ~1 ms faster a call on idle cores,
-    #: but in the live scanner it starves the finder and the number reader that share them (see
-    #: app/embed/onnx_backend.py). Unset: on for the batch commands (identify, catalog build), off live.
+    #: Let ONNX Runtime's worker threads busy-wait for work within a call (never after it): ~1 ms
+    #: faster a call on idle cores, but in the live scanner it starves the finder and the number reader
+    #: running at the same time (see app/embed/onnx_backend.py). Unset: on for the batch commands
+    #: (identify, catalog build), off live.
     spin_wait: bool | None = None
 
 

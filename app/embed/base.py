@@ -104,7 +104,7 @@ def create_embedder(
     model_path: str | Path, preference: Sequence[str] = ("hailo", "onnx"), threads: int = 2, spin_wait: bool = False
 ) -> EmbedderBackend:
     """The first available backend in ``preference`` order, with ``reason`` saying why it won.
-    ``spin_wait``: let a CPU backend's worker threads spin between calls (see ``OnnxEmbedder``)."""
+    ``spin_wait``: let a CPU backend's worker threads spin for work within a call (see ``OnnxEmbedder``)."""
     _load_builtin_plugins()
     model_path = Path(model_path)
     skipped: list[str] = []

@@ -37,10 +37,13 @@ class OnnxEmbedder(EmbedderBackend):
     name = "onnx"
 
     def __init__(self, model_path: str | Path, threads: int = 2, warmup: bool = True, spin_wait: bool = False) -> None:
-        """``spin_wait``: ONNX Runtime's worker threads busy-wait for the next call (its default).
-        That buys ~1 ms a call when the embedder has the cores to itself, but in the live scanner the
-        finder and the number reader need those cores between calls: with it off, steady → identified
-        fell from ~120 to ~75 ms median (bench/live.py, paced), so it is off unless asked for."""
+        """``spin_wait``: ONNX Runtime's worker threads busy-wait for work during a call (waking a
+        sleeping worker for each layer costs ~1.5 ms a call at batch 1). They always stop when the
+        call returns (``session.force_spinning_stop``): spinning on between calls, ORT's default,
+        slows whatever runs next (a throwaway timing: a 1280×720 OpenCV blur right after a call took
+        3.4–3.7 ms instead of 1.9). Off unless asked for: in the live
+        scanner the finder and the number reader run *while* the embedder does, and spinning workers
+        took the cores they needed (steady → identified ~120 vs ~75 ms median, bench/live.py)."""
         import onnxruntime as ort
 
         model_path = Path(model_path)
@@ -55,6 +58,7 @@ class OnnxEmbedder(EmbedderBackend):
         # allocating every layer's output again on each call, a real share of a ~3 ms call.
         options.enable_cpu_mem_arena = True
         options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin_wait else "0")
+        options.add_session_config_entry("session.force_spinning_stop", "1")
         providers = choose_providers(ort.get_available_providers())
         try:
             self._session: ort.InferenceSession | None = ort.InferenceSession(
@@ -66,7 +70,7 @@ class OnnxEmbedder(EmbedderBackend):
         if sidecar.input_name not in inputs:
             raise BackendUnavailable(f"{model_path} has inputs {sorted(inputs)}, sidecar says {sidecar.input_name!r}")
         used = self._session.get_providers()
-        spinning = "spin-wait" if spin_wait else "no spin-wait"
+        spinning = "spin-wait within a call" if spin_wait else "no spin-wait"
         self.description = f"ONNX Runtime {used[0].replace('ExecutionProvider', '')}, {threads} thread(s), {spinning}"
         if warmup:
             # The first run allocates and plans; do it now, not on the first card a user shows.
@@ -74,7 +78,7 @@ class OnnxEmbedder(EmbedderBackend):
 
     @property
     def spin_wait(self) -> bool:
-        """Whether the session's worker threads busy-wait between calls (read back from ORT)."""
+        """Whether the session's worker threads busy-wait for work within a call (read back from ORT)."""
         if self._session is None:
             raise EmbedderError("embedder is closed")
         options = self._session.get_session_options()
@@ -85,9 +89,18 @@ class OnnxEmbedder(EmbedderBackend):
             raise EmbedderError("embedder is closed")
         if len(cards) == 0:
             return np.zeros((0, self.dim), np.float32)
-        batch = prepare_batch(cards, self.sidecar)
+        return self.infer(self.prepare(cards))
+
+    def prepare(self, cards: Sequence[BGRImage]) -> npt.NDArray[np.float32]:
+        """The model's input tensor for these straightened cards (the first half of :meth:`embed`)."""
+        return prepare_batch(cards, self.sidecar)
+
+    def infer(self, batch: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+        """Embeddings of a prepared batch (the network alone; the second half of :meth:`embed`)."""
+        if self._session is None:
+            raise EmbedderError("embedder is closed")
         output = self._session.run([self.sidecar.output_name], {self.sidecar.input_name: batch})[0]
-        vectors = np.asarray(output, np.float32).reshape(len(cards), -1)
+        vectors = np.asarray(output, np.float32).reshape(len(batch), -1)
         if vectors.shape[1] != self.dim:
             raise EmbedderError(f"model gave {vectors.shape[1]}-d vectors, sidecar says {self.dim}")
         return vectors if self.sidecar.l2_normalised else l2_normalise(vectors)

@@ -9,7 +9,7 @@ import pytest
 
 from app import PROJECT_ROOT
 from app.config import load_settings
-from app.embed import BackendUnavailable, ModelSidecarError, create_embedder, load_model_sidecar
+from app.embed import BackendUnavailable, EmbedderError, ModelSidecarError, create_embedder, load_model_sidecar
 from app.embed.onnx_backend import OnnxEmbedder, choose_providers
 from app.embed.preprocess import normalise, prepare_batch, resize_whole_card, to_layout, to_model_colour
 from app.engine import make_embedder
@@ -46,6 +46,21 @@ def test_batch_and_single_inference_agree(embedder: OnnxEmbedder) -> None:
     batch = embedder.embed(cards)
     single = np.vstack([embedder.embed([c]) for c in cards])
     assert np.allclose(batch, single, atol=1e-4)
+
+
+def test_prepare_then_infer_is_embed_and_a_closed_embedder_says_so() -> None:
+    # Its own session: closing the module's shared one would break the other tests.
+    embedder = OnnxEmbedder(MODEL, threads=1, warmup=False)
+    rng = np.random.default_rng(2)
+    cards = [rng.integers(0, 255, (614, 440, 3), dtype=np.uint8) for _ in range(2)]
+    batch = embedder.prepare(cards)
+    assert batch.shape == (2, 3, *embedder.sidecar.input_size[::-1])
+    assert np.array_equal(embedder.infer(batch), embedder.embed(cards))
+    embedder.close()
+    with pytest.raises(EmbedderError, match="closed"):
+        embedder.infer(batch)
+    with pytest.raises(EmbedderError, match="closed"):
+        embedder.embed(cards)
 
 
 def test_preprocessing_resizes_the_whole_card_without_cropping() -> None:
@@ -88,12 +103,15 @@ def test_registry_falls_back_to_onnx_and_says_why_hailo_was_skipped() -> None:
     assert "hailo_platform not installed" in backend.reason
 
 
-def test_worker_threads_do_not_spin_between_calls_unless_asked() -> None:
+def test_worker_threads_spin_only_when_asked_and_never_past_the_end_of_a_call() -> None:
     quiet = create_embedder(MODEL, ["onnx"], threads=2)
     spinning = create_embedder(MODEL, ["onnx"], threads=2, spin_wait=True)
     assert isinstance(quiet, OnnxEmbedder) and isinstance(spinning, OnnxEmbedder)
     assert quiet.spin_wait is False and "no spin-wait" in quiet.description
     assert spinning.spin_wait is True and "no spin-wait" not in spinning.description
+    for embedder in (quiet, spinning):
+        options = embedder._session.get_session_options()  # type: ignore[union-attr]
+        assert options.get_session_config_entry("session.force_spinning_stop") == "1"
 
 
 def test_live_scanner_embedder_does_not_spin_but_batch_commands_do(
