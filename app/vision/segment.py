@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from app import PROJECT_ROOT
 from app.camera.base import BGRImage
+from app.imageops import shrink_by_odd_factor
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,11 @@ def preprocess(frame: BGRImage, long_side: int = INPUT_LONG_SIDE) -> tuple[npt.N
     height, width = frame.shape[:2]
     net_w, net_h, scale = net_input_size(width, height, long_side)
     sw, sh = max(1, round(width * scale)), max(1, round(height * scale))
-    small = cv2.resize(frame, (sw, sh), interpolation=cv2.INTER_AREA)
+    factor = width // sw
+    if factor % 2 == 1 and sw * factor == width and sh * factor == height:
+        small = shrink_by_odd_factor(frame, factor)  # 1280×720: the same pixels as below, faster
+    else:
+        small = cv2.resize(frame, (sw, sh), interpolation=cv2.INTER_AREA)
     padded = np.zeros((net_h, net_w, 3), np.uint8)
     padded[:sh, :sw] = small
     # (x / 255 - MEAN) / STD, as NCHW, in one pass.

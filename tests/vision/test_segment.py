@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -45,3 +46,18 @@ def test_finder_config_can_turn_the_mirror_pass_off(monkeypatch, tmp_path) -> No
     assert make_finder(load_settings()).detector.segmenter.mirror_pass is True
     monkeypatch.setenv("CARDSIGHT_FINDER__MIRROR_PASS", "false")
     assert make_finder(load_settings()).detector.segmenter.mirror_pass is False
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (640, 480), (1920, 1080)])
+def test_network_input_is_the_area_resized_frame_at_every_frame_size(size: tuple[int, int]) -> None:
+    """1280×720 takes the box-filter path (a whole odd factor), the others OpenCV's area resize: the
+    network must see the same input either way."""
+    from app.vision.segment import MEAN, STD, preprocess
+
+    rng = np.random.default_rng(sum(size))
+    frame = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    x, scale = preprocess(frame)
+    sw, sh = round(size[0] * scale), round(size[1] * scale)
+    small = cv2.resize(frame, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32)
+    expected = ((small / 255.0 - MEAN) / STD).transpose(2, 0, 1)
+    assert np.allclose(x[0, :, :sh, :sw], expected, atol=1e-4)
