@@ -42,6 +42,16 @@ INDEX_DTYPE = "i8"
 #: to find them. Connectivity is fixed when a bundle is built; the expansion is set at every load.
 GRAPH_CONNECTIVITY = 24
 SEARCH_EXPANSION = 32
+#: A sparser graph, as bundles built before connectivity 24 have, needs the wider search it was
+#: measured with (16 links at expansion 32: the true nearest among the candidates for 97.4 %).
+SPARSE_GRAPH_SEARCH_EXPANSION = 48
+
+
+def search_expansion(connectivity: int) -> int:
+    """The search width for a graph built with ``connectivity`` links per node."""
+    return SEARCH_EXPANSION if connectivity >= GRAPH_CONNECTIVITY else SPARSE_GRAPH_SEARCH_EXPANSION
+
+
 #: Reference rows that are card backs, not catalogue cards.
 BACK_PREFIX = "back:"
 
@@ -239,7 +249,7 @@ def _restore_index(path: Path, dim: int, count: int) -> Any:
         logger.warning("usearch index %s does not match the vectors; rebuilding it in memory", path)
         return None
     # A search-time setting, not kept in the file (usearch has a setter; mypy misreads the property).
-    index.expansion_search = SEARCH_EXPANSION  # type: ignore[misc]
+    index.expansion_search = search_expansion(int(index.connectivity))  # type: ignore[misc]
     return index
 
 

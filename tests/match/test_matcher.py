@@ -123,6 +123,25 @@ def test_the_graph_searches_with_the_measured_expansion_after_a_save_and_load(tm
     assert bundle.index.connectivity == loaded.index.connectivity == GRAPH_CONNECTIVITY
 
 
+def test_a_bundle_saved_with_a_sparser_graph_is_searched_with_the_wider_expansion(tmp_path: Path) -> None:
+    """Bundles built before connectivity 24 keep their 16-link graph; searched at the new, narrower
+    expansion they would find fewer true neighbours, so they get the expansion measured for them."""
+    from usearch.index import Index
+
+    from app.match.bundle import SPARSE_GRAPH_SEARCH_EXPANSION
+
+    rng = np.random.default_rng(4)
+    vectors = rng.normal(size=(40, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    saved = synthetic_bundle([f"c{i}" for i in range(40)], vectors).save(tmp_path / "bundle")
+    old_graph = Index(ndim=8, metric="cos", dtype="i8", connectivity=16)
+    old_graph.add(np.arange(40, dtype=np.uint64), vectors)
+    old_graph.save(str(saved / "usearch.index"))
+    loaded = ReferenceBundle.load(saved)
+    assert loaded.index.connectivity == 16
+    assert loaded.index.expansion_search == SPARSE_GRAPH_SEARCH_EXPANSION
+
+
 @pytest.mark.parametrize(
     ("status", "similarity", "expected"),
     [
