@@ -39,7 +39,8 @@ INDEX_DTYPE = "i8"
 #: is 64). In throwaway runs on bench/identify.py's 20,000 synthetic 768-d unit vectors the true
 #: nearest was among the graph's 14 candidates for 99.9 % of 1,000 queries with 24 / 32, 99.1–99.3 %
 #: with 16 / 48, at the same speed (~0.25–0.3 ms a query). The matcher re-scores the candidates
-#: exactly, so the graph only has to find them. Connectivity is fixed when a bundle is built; the expansion is set at every load.
+#: exactly, so the graph only has to find them. Connectivity is fixed when a bundle is built; the
+#: expansion is set at every load.
 GRAPH_CONNECTIVITY = 24
 SEARCH_EXPANSION = 32
 #: A sparser graph, as bundles built before connectivity 24 have, needs the wider search it was
