@@ -41,9 +41,9 @@ class OnnxEmbedder(EmbedderBackend):
         sleeping worker for each layer costs ~1.5 ms a call at batch 1). They always stop when the
         call returns (``session.force_spinning_stop``): spinning on between calls, ORT's default,
         slows whatever runs next (a throwaway timing: a 1280×720 OpenCV blur right after a call took
-        3.4–3.7 ms instead of 1.9). Off unless asked for: in the live
-        scanner the finder and the number reader run *while* the embedder does, and spinning workers
-        took the cores they needed (steady → identified ~120 vs ~75 ms median, bench/live.py)."""
+        3.4–3.7 ms instead of 1.9). Off unless asked for: in the live scanner the finder and the
+        number reader run *while* the embedder does, and spinning workers took the cores they needed
+        (steady → identified ~120 vs ~75 ms median, paired throwaway runs of bench/live.py)."""
         import onnxruntime as ort
 
         model_path = Path(model_path)

@@ -95,7 +95,8 @@ class Matcher:
             # The graph's i8 similarities only propose candidates (twice what the exact path keeps);
             # their float32 vectors decide the order.
             # One thread: the app asks about a handful of crops at a time, and handing each query to
-            # usearch's thread pool costs more than it saves (20,000 vectors: ~15 % slower, bench/identify.py).
+            # usearch's thread pool costs more than it saves (20,000 vectors: ~15 % slower in a
+            # throwaway timing on bench/identify.py's synthetic set).
             matches = self.bundle.index.search(vectors, min(rows_total, fetch * 2), threads=1)
             keys = np.atleast_2d(matches.keys).astype(np.int64)
             for query, candidates in zip(vectors, keys, strict=True):
