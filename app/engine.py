@@ -13,7 +13,7 @@ from app.match.voting import VotingConfig
 from app.ocr.reader import NumberReader, OcrUnavailable
 from app.pipeline import ScanPipeline
 from app.vision.detect import CardDetector, FinderSettings
-from app.vision.finder import CardFinder
+from app.vision.finder import CardFinder, FollowSettings
 from app.vision.tracker import TrackerConfig
 
 logger = logging.getLogger(__name__)
@@ -82,8 +82,12 @@ class Engine:
 
     def pipeline(self, settings: Settings, realtime: bool) -> ScanPipeline:
         live = settings.live
+        # Its own finder (the stream's memory), sharing the network session with the engine's.
+        stream_finder = CardFinder(
+            self.finder.detector, self.finder.size, FollowSettings(network_every=settings.finder.network_every)
+        )
         return ScanPipeline(
-            self.finder,
+            stream_finder,
             self.embedder,
             self.bundle,
             self.matcher,

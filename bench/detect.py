@@ -1,9 +1,16 @@
 """Card finder benchmark: speed of detect + warp, and accuracy on simulated and real photos.
 
     python bench/detect.py [--frames 200] [--accuracy 500] [--seed 2024] [--size 960x540]
+                           [--held 30] [--held-frames 24]
 
 Prints one JSON object. Data: simulated captures of the shared pokemontcg.io scans (seeded), card-free
 simulated backgrounds, and the shared eBay photos (labelled Card boxes).
+
+Two speeds: ``speed_one_card`` finds each frame afresh (unrelated captures: what ``cardsight detect``
+and ``identify`` do for a picture); ``stream_one_card`` runs the live scanner's finder on consecutive
+frames of a held, swaying card (``CaptureSimulator.render_held``), which follows the card between
+network frames (``[finder] network_every``), next to the network on every frame of the same clips,
+with the accuracy of both.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from app.config import load_settings
 from app.engine import make_finder
 from app.vision.capture_sim import CaptureSimulator, SimOptions, catalogue_image_paths, render_background
 from app.vision.detect import CardDetector
-from app.vision.finder import CardFinder
+from app.vision.finder import CardFinder, FollowSettings
 from app.vision.geometry import mean_corner_error, quad_diagonal, quad_iou
 from bench.common import CATALOG, EBAY, machine
 
@@ -59,6 +66,68 @@ def speed(finder: CardFinder, paths: list[Path], size: tuple[int, int], frames: 
         "p95_ms": round(float(np.percentile(times, 95)), 2),
         "stages_median": breakdown,
     }
+
+
+def stream(
+    detector: CardDetector,
+    paths: list[Path],
+    size: tuple[int, int],
+    clips: int,
+    frames: int,
+    network_every: int,
+    seed: int = 31,
+) -> dict[str, object]:
+    """Per-frame cost and corner accuracy on held cards, following vs the network on every frame.
+    Each clip is rendered once and given to both finders in turn, so both see the same frames and
+    the same moments of the machine."""
+    sim = CaptureSimulator.from_paths(paths, SimOptions(size=size))
+    rng = np.random.default_rng(seed)
+    finders = {
+        "following": CardFinder(detector, follow=FollowSettings(network_every=network_every)),
+        "network_every_frame": CardFinder(detector),
+    }
+    times: dict[str, list[float]] = {name: [] for name in finders}
+    errors: dict[str, list[float]] = {name: [] for name in finders}
+    followed_times: list[float] = []
+    for image in [sim.render(rng).image for _ in range(3)]:
+        detector.find_quads(image)  # warm-up
+    for _ in range(clips):
+        clip = sim.render_held(rng, frames)
+        for name, finder in finders.items():
+            finder.reset()
+            for capture in clip:
+                start = time.perf_counter()
+                found = finder.find_cards(capture.image)
+                elapsed = (time.perf_counter() - start) * 1000
+                times[name].append(elapsed)
+                if found and found[0].followed:
+                    followed_times.append(elapsed)
+                truth = capture.quads[0]
+                best = min((mean_corner_error(f.quad.corners, truth) for f in found), default=np.inf)
+                errors[name].append(best / quad_diagonal(truth) if len(found) == 1 else np.inf)
+    report: dict[str, object] = {
+        "clips": clips,
+        "frames_per_clip": frames,
+        "seed": seed,
+        "network_every": network_every,
+    }
+    for name, finder in finders.items():
+        e = np.array(errors[name])
+        located = e <= 0.05
+        entry: dict[str, object] = {
+            "median_ms": round(float(np.median(times[name])), 2),
+            "p95_ms": round(float(np.percentile(times[name], 95)), 2),
+            "network_frames_fraction": round(
+                finder.network_frames / (finder.network_frames + finder.followed_frames), 3
+            ),
+            "located_fraction": round(float(located.mean()), 4),
+            "mean_corner_error_of_diagonal": round(float(e[located].mean()), 4),
+            "within_1_5_percent_fraction": round(float((e <= 0.015).mean()), 4),
+        }
+        if name == "following":
+            entry["followed_frame_median_ms"] = round(float(np.median(followed_times)), 2) if followed_times else None
+        report[name] = entry
+    return report
 
 
 def simulated_accuracy(
@@ -145,6 +214,10 @@ def main() -> None:
     )
     parser.add_argument("--size", default="960x540", help="frame size of the accuracy captures, WIDTHxHEIGHT")
     parser.add_argument("--threads", type=int, default=None, help="the network's threads (default: the app's setting)")
+    parser.add_argument(
+        "--held", type=int, default=30, help="held-card clips per frame size for the stream test (0 = skip)"
+    )
+    parser.add_argument("--held-frames", type=int, default=24, help="frames per held-card clip")
     args = parser.parse_args()
     try:
         width, height = (int(v) for v in args.size.lower().split("x"))
@@ -166,6 +239,12 @@ def main() -> None:
         report["speed_one_card"] = {
             "640x480": speed(finder, paths, (640, 480), args.frames),
             "1280x720": speed(finder, paths, (1280, 720), args.frames),
+        }
+    if args.held:
+        every = settings.finder.network_every
+        report["stream_one_card"] = {
+            "640x480": stream(detector, paths, (640, 480), args.held, args.held_frames, every),
+            "1280x720": stream(detector, paths, (1280, 720), args.held, args.held_frames, every),
         }
     if args.accuracy:
         report["simulated"] = simulated_accuracy(detector, paths, args.accuracy, args.seed, (width, height))

@@ -19,7 +19,13 @@ def test_defaults_then_toml_then_environment(tmp_path: Path, monkeypatch: pytest
 
 
 @pytest.mark.parametrize(
-    "text", ["camera = [broken\n", '[match]\naccept_at = "high"\n', '[collection]\nsynchronous = "OFF"\n']
+    "text",
+    [
+        "camera = [broken\n",
+        '[match]\naccept_at = "high"\n',
+        '[collection]\nsynchronous = "OFF"\n',
+        "[finder]\nnetwork_every = 0\n",
+    ],
 )
 def test_a_broken_config_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> None:
     config = tmp_path / "config.toml"

@@ -71,6 +71,19 @@ def held_clip(sim: CaptureSimulator, seed: int, placements: list[tuple[int, np.n
     return frames
 
 
+def test_the_live_pipeline_follows_cards_at_the_configured_network_cadence(engine: Engine) -> None:
+    settings = load_settings()
+    settings.finder.network_every = 6
+    pipeline = engine.pipeline(settings, realtime=False)
+    try:
+        assert pipeline.finder.follow is not None and pipeline.finder.follow.network_every == 6
+        # Its own stream memory; the engine's finder (single pictures) never follows.
+        assert pipeline.finder is not engine.finder and engine.finder.follow is None
+        assert pipeline.finder.detector is engine.finder.detector
+    finally:
+        pipeline.close()
+
+
 def test_each_presentation_gives_one_event_with_the_right_card(engine: Engine, catalog_dir: Path) -> None:
     ids = ["sv3pt5-6", "sv5-97", "xy12-14"]
     sim = CaptureSimulator([texture(catalog_dir, c) for c in ids], SimOptions(dim_prob=0.0, defocus_prob=0.0))

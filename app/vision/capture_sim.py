@@ -418,6 +418,50 @@ class CaptureSimulator:
         image = _camera_effects(rng, canvas, options)
         return SimCapture(image, [quad], [index], [upside_down])
 
+    def render_held(
+        self,
+        rng: np.random.Generator,
+        n_frames: int,
+        card_index: int | None = None,
+        sway_px: float = 40.0,
+        period_frames: float = 30.0,
+    ) -> list[SimCapture]:
+        """One card held in front of the camera for ``n_frames`` consecutive frames: the scene of
+        :meth:`render` (background, sleeve, finger, glare, light, blur, noise — drawn once) while the
+        hand sways the card by up to ``sway_px`` each way, once every ``period_frames`` frames, and
+        turns it a little. Peak speed is 2π·sway/period pixels a frame (~8 at the defaults: a
+        slowly moving hand at 30 fps)."""
+        options = self.options
+        index = int(rng.integers(0, len(self.textures))) if card_index is None else card_index
+        width, height = options.size
+        card_h = rng.uniform(*options.card_height_frac) * min(width, height)
+        rest = self.pose(rng, card_h)
+        # The sway stays inside the frame: at most the room the pose left on each side.
+        lo, hi = rest.min(axis=0), rest.max(axis=0)
+        turn = rng.uniform(-1.0, 1.0) * math.radians(3)  # peak in-plane turn
+        radius = float(np.linalg.norm(rest - rest.mean(axis=0), axis=1).max())
+        room = np.minimum(lo, np.array([width, height]) - 1 - hi) - options.edge_margin - abs(turn) * radius
+        amplitude = np.minimum(rng.uniform(0.3, 1.0, 2) * sway_px, np.maximum(room, 0.0))
+        phase = rng.uniform(0, 2 * math.pi, 2)
+        background = self.background(rng)
+        scene_seed = int(rng.integers(0, 2**31))
+        upside_down = bool(rest[3][1] - rest[0][1] < 0)
+        frames = []
+        for k in range(n_frames):
+            wave = np.sin(2 * math.pi * k / period_frames + phase)
+            angle = turn * math.sin(2 * math.pi * k / period_frames)
+            rotation = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+            centre = rest.mean(axis=0)
+            quad = (rest - centre) @ rotation.T + centre + amplitude * wave
+            # The same draws every frame: the sleeve, finger and glare move with the card, and the
+            # camera's light and noise stay put, as in a real clip.
+            scene_rng = np.random.default_rng(scene_seed)
+            canvas = background.astype(np.float32)
+            self._place(scene_rng, canvas, index, quad)
+            image = _camera_effects(scene_rng, canvas, options)
+            frames.append(SimCapture(image, [quad], [index], [upside_down]))
+        return frames
+
     def render_multi(self, rng: np.random.Generator, n_cards: int) -> SimCapture:
         """Several cards lying apart on a table."""
         width, height = self.options.size

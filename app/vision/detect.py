@@ -71,6 +71,24 @@ class FinderSettings:
     bridge_map_px: int = 5
 
 
+@dataclass(frozen=True)
+class Refinement:
+    """A quad's sides re-found on the full-resolution frame."""
+
+    corners: FloatArray
+    #: Median gradient across the re-found sides (grey levels per pixel).
+    edge_strength: float
+    #: Sides fitted to an edge in the frame.
+    fitted_sides: int
+    #: Sides that run along the frame's border (the card is cut there).
+    border_sides: int
+
+    @property
+    def complete(self) -> bool:
+        """Every side either fitted to an edge or on the frame's border (none kept from the guess)."""
+        return self.fitted_sides + self.border_sides == 4
+
+
 @dataclass
 class CardQuad:
     """A card found in a frame. ``corners`` run clockwise from the top-left-most corner; which corner
@@ -130,20 +148,20 @@ class CardDetector:
                 continue
             coarse = (coarse_map + seg.offset) * f
             area_frac = polygon_area(coarse) / float(width * height)
-            if area_frac < s.min_area_frac or not self._plausible_shape(coarse):
+            if area_frac < s.min_area_frac or not self.plausible_shape(coarse):
                 continue
             score = _mean_inside(card, coarse_map)
             if score < s.min_mean_card_prob:
                 continue
-            refined = self._refine(frame, coarse, f)
+            refined = self.refine(frame, coarse, f)
             quad = CardQuad(coarse, score, 0.0, area_frac, refined=False)
-            if refined is not None and self._plausible_shape(refined[0]):
-                quad.corners, quad.edge_strength, quad.refined = refined[0], refined[1], True
+            if refined is not None and self.plausible_shape(refined.corners):
+                quad.corners, quad.edge_strength, quad.refined = refined.corners, refined.edge_strength, True
             elif score < s.min_unrefined_card_prob:
                 # No crisp outline in the frame and the network is unsure: a box or a mat, not a card.
                 continue
             quad.corners = order_clockwise(quad.corners)
-            quad.touches_border = _touches_border(quad.corners, width, height)
+            quad.touches_border = quad_touches_border(quad.corners, width, height)
             found.append(quad)
         return self._drop_duplicates(found)
 
@@ -174,7 +192,7 @@ class CardDetector:
         if not contours:
             return None
         contour = max(contours, key=cv2.contourArea)
-        quad = quad_from_contour(contour, plausible=self._plausible_shape, mask=mask)
+        quad = quad_from_contour(contour, plausible=self.plausible_shape, mask=mask)
         if quad is None:
             return None
         # Upsampled pixel j sits at map coordinate (j + 0.5) / up - 0.5. The network's 0.5 crossing
@@ -185,7 +203,7 @@ class CardDetector:
         quad = quad - outward * self.settings.coarse_inset_map_px * up * np.sqrt(2)
         return np.asarray((quad + 0.5) / up - 0.5 + np.array([x0, y0]))
 
-    def _plausible_shape(self, quad: FloatArray) -> bool:
+    def plausible_shape(self, quad: FloatArray) -> bool:
         s = self.settings
         if not is_convex(quad):
             return False
@@ -204,22 +222,30 @@ class CardDetector:
             return False
         return s.min_aspect <= min(a, b) / max(a, b) <= s.max_aspect
 
-    def _refine(self, frame: BGRImage, coarse: FloatArray, map_px: float) -> tuple[FloatArray, float] | None:
-        """Re-find each side as the strongest colour edge near it; intersect the fitted lines."""
+    def refine(
+        self, frame: BGRImage, coarse: FloatArray, map_px: float, search_px: float | None = None
+    ) -> Refinement | None:
+        """Re-find each side of ``coarse`` as the strongest colour edge near it; intersect the fitted
+        lines. ``map_px``: frame pixels per segmentation-map pixel (the network's precision, which
+        sets how far to look); ``search_px``: look only this far instead (a guess known to be closer).
+        Corner ``i`` of the result is the refined corner ``i`` of ``coarse``, in the same order."""
         s = self.settings
         height, width = frame.shape[:2]
-        search = max(3.0, s.refine_search_map_px * map_px)
+        search = max(3.0, s.refine_search_map_px * map_px) if search_px is None else search_px
+        # A fitted side may leave the guess by this much at its ends (more: another straight edge).
+        drift = max(2.0, 1.2 * map_px) if search_px is None else 0.75 * search_px
         n = s.refine_samples_per_side
         steps = np.arange(-search, search + 0.5, 1.0)
         t = np.linspace(0.1, 0.9, n)
-        lines = []
-        strengths = []
+        lines: list[FloatArray | None] = [None] * 4
         centre = coarse.mean(axis=0)
+        sides: list[int] = []
+        normals: list[FloatArray] = []
         for i in range(4):
             p, q = coarse[i], coarse[(i + 1) % 4]
             if _on_border(p, q, width, height, max(2.0, 0.6 * map_px)):
                 # The card is cut by the frame here: the frame edge is the best line there is.
-                lines.append(_border_line(p, q, width, height, max(2.0, 0.6 * map_px)))
+                lines[i] = _border_line(p, q, width, height, max(2.0, 0.6 * map_px))
                 continue
             direction = q - p
             length = float(np.linalg.norm(direction))
@@ -229,8 +255,17 @@ class CardDetector:
             normal = np.array([-direction[1], direction[0]])
             if np.dot(normal, centre - p) > 0:
                 normal = -normal  # outward
-            base = p[None, :] + t[:, None] * (q - p)[None, :]
-            samples = base[:, None, :] + steps[None, :, None] * normal[None, None, :]
+            sides.append(i)
+            normals.append(normal)
+        fitted = 0
+        strengths = []
+        if sides:
+            # All sides' profiles in one remap: (sides × samples) rows of ``steps`` points along the normals.
+            ps = coarse[sides]
+            qs = coarse[[(i + 1) % 4 for i in sides]]
+            normal_rows = np.repeat(np.array(normals), n, axis=0)
+            base = (ps[:, None, :] + t[None, :, None] * (qs - ps)[:, None, :]).reshape(-1, 2)
+            samples = base[:, None, :] + steps[None, :, None] * normal_rows[:, None, :]
             profile = cv2.remap(
                 frame,
                 samples[..., 0].astype(np.float32),
@@ -239,7 +274,7 @@ class CardDetector:
                 borderMode=cv2.BORDER_REPLICATE,
             ).astype(np.float32)
             gradient = np.abs(np.diff(profile, axis=1)).max(axis=2)  # strongest colour channel
-            gradient = cv2.GaussianBlur(gradient, (3, 1), 0)
+            gradient = cv2.GaussianBlur(gradient, (3, 1), 0)  # along each row only
             # Per sample: the strong edge (≥ half the strongest in reach) nearest the coarse side.
             # The card's own inner frame and a sleeve's rim are nearby too; the coarse side from the
             # segmentation is within a fraction of a map pixel, so nearest wins over strongest.
@@ -249,40 +284,47 @@ class CardDetector:
             centres = steps[:-1] + 0.5
             distance = np.where(strong, np.abs(centres)[None, :], np.inf)
             best = distance.argmin(axis=1)
-            rows = np.arange(n)
+            rows = np.arange(len(base))
             peak = gradient[rows, best]
             left = gradient[rows, np.maximum(best - 1, 0)]
             right = gradient[rows, np.minimum(best + 1, gradient.shape[1] - 1)]
             denom = left - 2 * peak + right
             safe = np.abs(denom) > 1e-6
-            offset = np.zeros(n)
+            offset = np.zeros(len(base))
             offset[safe] = 0.5 * (left[safe] - right[safe]) / denom[safe]
             offset = np.minimum(np.maximum(offset, -0.5), 0.5)
-            position = centres[best] + offset
-            points = base + position[:, None] * normal[None, :]
-            keep = peak >= max(6.0, 0.4 * _median(peak))
-            if keep.sum() < n // 3:
-                return None
-            vx, vy, x0, y0 = (
-                float(v) for v in cv2.fitLine(points[keep].astype(np.float32), cv2.DIST_HUBER, 0, 0.01, 0.01).ravel()
-            )
-            line = np.array([vy, -vx, vx * y0 - vy * x0])
-            # A fitted side that left the coarse side (a long straight edge elsewhere) is not trusted.
-            ends = np.array([[p[0], p[1], 1.0], [q[0], q[1], 1.0]]) @ line / max(np.hypot(line[0], line[1]), 1e-9)
-            if np.abs(ends).max() > max(2.0, 1.2 * map_px):
-                line = line_through(p, q)
-            lines.append(line)
-            strengths.append(_median(peak[keep]))
+            points = base + (centres[best] + offset)[:, None] * normal_rows
+            for k, i in enumerate(sides):
+                p, q = coarse[i], coarse[(i + 1) % 4]
+                side_peak = peak[k * n : (k + 1) * n]
+                keep = side_peak >= max(6.0, 0.4 * _median(side_peak))
+                if keep.sum() < n // 3:
+                    return None
+                vx, vy, x0, y0 = (
+                    float(v)
+                    for v in cv2.fitLine(
+                        points[k * n : (k + 1) * n][keep].astype(np.float32), cv2.DIST_HUBER, 0, 0.01, 0.01
+                    ).ravel()
+                )
+                line = np.array([vy, -vx, vx * y0 - vy * x0])
+                # A fitted side that left the coarse side (a long straight edge elsewhere) is not trusted.
+                ends = np.array([[p[0], p[1], 1.0], [q[0], q[1], 1.0]]) @ line / max(np.hypot(line[0], line[1]), 1e-9)
+                if np.abs(ends).max() > drift:
+                    line = line_through(p, q)
+                else:
+                    fitted += 1
+                lines[i] = line
+                strengths.append(_median(side_peak[keep]))
         corners = []
         for i in range(4):
-            point = intersect_lines(lines[(i - 1) % 4], lines[i])
+            point = intersect_lines(lines[(i - 1) % 4], lines[i])  # type: ignore[arg-type]
             if point is None:
                 return None
             corners.append(point)
         refined = np.array(corners)
         if np.linalg.norm(refined - coarse, axis=1).max() > 3 * search:
             return None
-        return refined, float(np.mean(strengths)) if strengths else 0.0
+        return Refinement(refined, float(np.mean(strengths)) if strengths else 0.0, fitted, 4 - len(sides))
 
     def _drop_duplicates(self, found: list[CardQuad]) -> list[CardQuad]:
         kept: list[CardQuad] = []
@@ -483,7 +525,8 @@ def _on_border(p: FloatArray, q: FloatArray, width: float, height: float, tol: f
     )
 
 
-def _touches_border(quad: FloatArray, width: int, height: int) -> bool:
+def quad_touches_border(quad: FloatArray, width: int, height: int) -> bool:
+    """Whether a corner lies within 2 px of the frame's edge (the card may be cut there)."""
     margin = 2.0
     return bool(
         (quad[:, 0] <= margin).any()

@@ -11,19 +11,22 @@ from app.camera.base import BGRImage
 from app.imageops import area_downscale
 from app.vision.geometry import FloatArray, mean_corner_error, quad_diagonal
 
-_SHARPNESS_SIZE = (220, 307)
+#: The size sharpness is measured at (half the canonical crop).
+SHARPNESS_SIZE = (220, 307)
+#: The size glare is measured at.
+GLARE_SIZE = (55, 77)
 
 
 def sharpness(card: BGRImage) -> float:
     """Variance of the Laplacian at a fixed size, so values compare across card sizes in the frame.
     Sharp scans give several hundred; a visibly blurred card gives < 50."""
-    grey = cv2.cvtColor(area_downscale(card, _SHARPNESS_SIZE), cv2.COLOR_BGR2GRAY)
+    grey = cv2.cvtColor(area_downscale(card, SHARPNESS_SIZE), cv2.COLOR_BGR2GRAY)
     return float(cv2.Laplacian(grey, cv2.CV_32F).var())
 
 
 def glare_fraction(card: BGRImage, value_min: int = 245, saturation_max: int = 40) -> float:
     """Share of the card that is blown-out white (specular glare on holo foil or a sleeve)."""
-    small = area_downscale(card, (55, 77))
+    small = area_downscale(card, GLARE_SIZE)
     hsv = cv2.cvtColor(small, cv2.COLOR_BGR2HSV)
     glare = (hsv[..., 2] >= value_min) & (hsv[..., 1] <= saturation_max)
     return float(glare.mean())

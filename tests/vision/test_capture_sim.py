@@ -61,3 +61,22 @@ def test_clip_ground_truth_lists_only_cards_fully_in_view() -> None:
     assert counts[0] == 0  # the first card is still outside the frame
     assert max(counts) == 1
     assert all(b > a for a, b in zip([f.timestamp for f in frames], [f.timestamp for f in frames][1:], strict=False))
+
+
+def test_a_held_card_sways_inside_the_frame_over_one_unchanging_scene() -> None:
+    sim = CaptureSimulator(_textures(), SimOptions(size=(640, 360)))
+    frames = sim.render_held(np.random.default_rng(7), 12)
+    again = sim.render_held(np.random.default_rng(7), 12)
+    assert all(np.array_equal(a.image, b.image) for a, b in zip(frames, again, strict=True))
+    centres = np.array([f.quads[0].mean(axis=0) for f in frames])
+    steps = np.linalg.norm(np.diff(centres, axis=0), axis=1)
+    assert steps.max() > 0.5 and steps.max() < 12  # moving, at a hand's pace
+    for frame in frames:
+        quad = frame.quads[0]
+        assert is_convex(quad)
+        assert (quad >= 0).all() and (quad[:, 0] < 640).all() and (quad[:, 1] < 360).all()
+    # One card, one scene: the same card all along, and the frame corner farthest from it unchanged.
+    assert len({f.card_indices[0] for f in frames}) == 1
+    corners = [(0, 0), (0, 639), (359, 0), (359, 639)]
+    y, x = max(corners, key=lambda c: float(np.linalg.norm(centres[0] - (c[1], c[0]))))
+    assert all(np.array_equal(f.image[y, x], frames[0].image[y, x]) for f in frames)
