@@ -84,9 +84,9 @@ class Refinement:
     border_sides: int
 
     @property
-    def complete(self) -> bool:
-        """Every side either fitted to an edge or on the frame's border (none kept from the guess)."""
-        return self.fitted_sides + self.border_sides == 4
+    def sides_found(self) -> int:
+        """Sides fitted to an edge or on the frame's border (the others were kept from the guess)."""
+        return self.fitted_sides + self.border_sides
 
 
 @dataclass

@@ -84,16 +84,18 @@ def intersect_lines(l1: FloatArray, l2: FloatArray) -> FloatArray | None:
     return np.array([x / w, y / w], dtype=np.float64)
 
 
+#: The 8 ways to pair two quads' corners: 4 cyclic shifts, in either direction.
+_CORNER_ORDERS = np.array(
+    [[(i - shift) % 4 for i in range(4)] for shift in range(4)]
+    + [[3 - (i - shift) % 4 for i in range(4)] for shift in range(4)]
+)
+
+
 def mean_corner_error(found: npt.ArrayLike, truth: npt.ArrayLike) -> float:
     """Mean distance between corresponding corners, trying all cyclic orders (orientation-free)."""
     f = np.asarray(found, dtype=np.float64).reshape(4, 2)
     t = np.asarray(truth, dtype=np.float64).reshape(4, 2)
-    best = np.inf
-    for candidate in (f, f[::-1]):
-        for shift in range(4):
-            err = float(np.linalg.norm(candidate[(np.arange(4) - shift) % 4] - t, axis=1).mean())
-            best = min(best, err)
-    return best
+    return float(np.linalg.norm(f[_CORNER_ORDERS] - t[None, :, :], axis=2).mean(axis=1).min())
 
 
 def quad_diagonal(quad: npt.ArrayLike) -> float:
