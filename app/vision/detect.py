@@ -280,7 +280,14 @@ class CardDetector:
             # segmentation is within a fraction of a map pixel, so nearest wins over strongest.
             is_peak = np.zeros_like(gradient, bool)
             is_peak[:, 1:-1] = (gradient[:, 1:-1] >= gradient[:, :-2]) & (gradient[:, 1:-1] >= gradient[:, 2:])
-            strong = is_peak & (gradient >= 0.5 * gradient.max(axis=1, keepdims=True))
+            if search_px is None:
+                strongest = gradient.max(axis=1, keepdims=True)
+            else:
+                # A short reach can end on the flank of a stronger edge just beyond it (a printed line
+                # inside the card's border), which must not make the card's own edge look weak: only
+                # peaks within reach count. (The network path keeps its measured behaviour.)
+                strongest = np.where(is_peak, gradient, 0.0).max(axis=1, keepdims=True)
+            strong = is_peak & (gradient >= 0.5 * strongest)
             centres = steps[:-1] + 0.5
             distance = np.where(strong, np.abs(centres)[None, :], np.inf)
             best = distance.argmin(axis=1)

@@ -175,10 +175,10 @@ class CardFinder:
 
     def _to_follow(self, frame: BGRImage, found: list[FoundCard]) -> list[_Followed]:
         """What the next frames need to follow the cards the network just found (none unless every
-        card's sides were all found in the frame: a guessed outline is not worth following)."""
+        card's outline was refined on the frame: the network's coarse outline is not worth following)."""
         if self.follow is None or not all(card.quad.refined and card.thumbnail is not None for card in found):
             return []
-        followed = []
+        followed: list[_Followed] = []
         earlier = [q.mean(axis=0) for q in self._previous]
         for card in found:
             assert card.thumbnail is not None
@@ -187,6 +187,8 @@ class CardFinder:
             near = [c for c in earlier if float(np.linalg.norm(c - centre)) < reach]
             velocity = centre - min(near, key=lambda c: float(np.linalg.norm(c - centre))) if near else np.zeros(2)
             box = _motion_box(card.corners, frame.shape)
+            if box[2] - box[0] < 16 or box[3] - box[1] < 16:
+                return []  # almost all of it outside the frame: nothing to measure its motion on
             followed.append(_Followed(card, velocity, card.quad.edge_strength, box, _motion_patch(frame, box)))
         return followed
 

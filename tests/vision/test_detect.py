@@ -150,3 +150,21 @@ def test_quality_signals_respond_to_blur_glare_and_motion(catalog_dir: Path) -> 
     centre = quad.mean(axis=0).astype(int)
     cv2.circle(glared, (int(centre[0]), int(centre[1])), 70, (255, 255, 255), -1)
     assert finder.find_cards(glared)[0].glare > first.glare + 0.05
+
+
+def test_a_short_refinement_reach_keeps_a_faint_card_edge_over_a_strong_printed_line(detector) -> None:
+    """Following refines from a guess within a pixel or two, so it looks only 6 px either way: a
+    strong printed line 10 px inside a faint card edge (a silver border on a grey table) is then out
+    of reach, where the network path's reach (16 px at 1280×720) takes it for the edge."""
+    frame = np.full((720, 1280, 3), 150, np.uint8)
+    x0, y0, x1, y1 = 400, 150, 800, 560  # the card covers these pixel columns and rows
+    frame[y0:y1, x0:x1] = 172  # faint: 22 grey levels against the table
+    cv2.rectangle(frame, (x0 + 10, y0 + 10), (x1 - 11, y1 - 11), (20, 20, 20), 3)  # strong inner line
+    outline = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]], np.float64) - 0.5  # pixel edges
+    for offset in ([1.3, -0.8], [-2.0, 1.5]):
+        guess = outline + np.array(offset)
+        short = detector.refine(frame, guess, 10.0, search_px=6.0)
+        assert short is not None and short.fitted_sides == 4
+        assert np.abs(short.corners - outline).max() < 0.2
+        wide = detector.refine(frame, guess, 10.0)
+        assert wide is None or wide.fitted_sides < 4 or np.abs(wide.corners - outline).max() > 5
