@@ -50,8 +50,9 @@ class FinderConfig(BaseModel):
     mirror_pass: bool = True
     min_area_frac: float = Field(default=0.01, gt=0, lt=1)
     #: Live scanning: run the network on at least every n-th frame and follow the cards it found on
-    #: the frames between (their sides re-found where the measured motion puts them; ~3.4 vs ~12 ms a
-    #: 1280×720 frame, bench/detect.py). A card coming into view is found by the next network frame.
+    #: the frames between (their sides re-found where the measured motion puts them; a followed frame
+    #: 3.4–4.0 ms, a network frame 11–13 ms at 1280×720, bench/detect.py). A card coming into view is
+    #: found by the next network frame.
     #: 1 = the network on every frame. Single pictures (identify, detect) always use the network.
     network_every: int = Field(default=4, ge=1, le=30)
 
