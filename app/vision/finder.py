@@ -72,8 +72,9 @@ class FollowSettings:
     network_every: int = 4
     #: Least normalised correlation between the card's straightened picture (a small grey
     #: thumbnail) and the last frame's: below it, the outline slid onto something else or another
-    #: card took the place. Consecutive frames of a followed card gave ≥ 0.98 (203 frames of 20
-    #: simulated held cards); two different catalogue cards 0.16 typically, 0.89 at most (3,000 pairs).
+    #: card took the place. In a throwaway measurement, consecutive frames of a followed card gave
+    #: ≥ 0.98 (203 frames of 20 simulated held cards); two different catalogue cards 0.16 typically,
+    #: 0.89 at most (3,000 pairs).
     min_similarity: float = 0.95
     #: Most any side's length may change from one frame to the next (a fraction of it).
     max_side_change: float = 0.12
@@ -293,7 +294,7 @@ def _motion_patch(frame: BGRImage, box: tuple[int, int, int, int]) -> npt.NDArra
     x0, y0, x1, y1 = box
     scale = _MOTION_PATCH_SIDE / max(x1 - x0, y1 - y0)
     size = (max(8, round((x1 - x0) * scale)), max(8, round((y1 - y0) * scale)))
-    # Linear, not area, shrinking: 20× cheaper (0.05 vs 0.9 ms for a 520×670 box), and the aliasing
+    # Linear, not area, shrinking: 20× cheaper (0.05 vs 0.9 ms for a 520×670 box, throwaway timing), and the aliasing
     # it lets through costs the shift estimate less than the search reach refinement allows for.
     small = cv2.resize(frame[y0:y1, x0:x1], size, interpolation=cv2.INTER_LINEAR)
     return np.asarray(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY), np.float32)

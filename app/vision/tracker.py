@@ -11,11 +11,10 @@ import logging
 from dataclasses import dataclass, field
 from typing import Literal
 
-import cv2
 import numpy as np
 
 from app.vision.finder import FoundCard
-from app.vision.geometry import FloatArray, quad_diagonal
+from app.vision.geometry import FloatArray, quad_diagonal, quad_iou
 
 logger = logging.getLogger(__name__)
 
@@ -61,14 +60,6 @@ class Track:
     @property
     def decided(self) -> bool:
         return self.state in ("identified", "uncertain", "unknown", "card_back")
-
-
-def quad_iou(a: FloatArray, b: FloatArray) -> float:
-    """Intersection over union of two convex quads."""
-    a32, b32 = np.asarray(a, np.float32), np.asarray(b, np.float32)
-    inter, _ = cv2.intersectConvexConvex(a32, b32)
-    union = abs(cv2.contourArea(a32)) + abs(cv2.contourArea(b32)) - inter
-    return float(inter / union) if union > 0 else 0.0
 
 
 class CardTracker:

@@ -4,7 +4,8 @@ import numpy as np
 
 from app.vision.detect import CardQuad
 from app.vision.finder import FoundCard
-from app.vision.tracker import CardTracker, TrackerConfig, quad_iou
+from app.vision.geometry import quad_iou
+from app.vision.tracker import CardTracker, TrackerConfig
 from app.vision.warp import WarpedCard
 
 
