@@ -31,6 +31,7 @@ from app.vision.geometry import (
     interior_angles_deg,
     intersect_lines,
     is_convex,
+    join_across_facing_sides,
     line_through,
     order_clockwise,
     polygon_area,
@@ -38,6 +39,7 @@ from app.vision.geometry import (
     side_lengths,
 )
 from app.vision.segment import DEFAULT_MODEL, CardSegmenter, SegmentationResult
+from app.vision.wholeness import quad_wholeness
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +71,13 @@ class FinderSettings:
     #: half-card is card-shaped turned 90° (3 of the 28 misses of ``bench/detect.py``'s 500 captures).
     #: 0 turns it off.
     bridge_map_px: int = 5
+    #: When the network takes a printed line across the card (the art window's lower border) for an
+    #: outline, the card comes out as two card-shaped halves facing each other across a side. Two found
+    #: quads whose facing sides are at most this far apart (a fraction of the side; the halves' are
+    #: 5–22 % apart on bench/detect.py's captures) are joined when the whole looks more like a card than
+    #: either piece (app/vision/wholeness.py). Two whole cards side by side stay apart: each piece is
+    #: then a whole card. 0 turns it off.
+    rejoin_gap: float = 0.35
 
 
 @dataclass(frozen=True)
@@ -163,7 +172,7 @@ class CardDetector:
             quad.corners = order_clockwise(quad.corners)
             quad.touches_border = quad_touches_border(quad.corners, width, height)
             found.append(quad)
-        return self._drop_duplicates(found)
+        return self._rejoin_split_cards(frame, self._drop_duplicates(found), f)
 
     # ------------------------------------------------------------------ steps
     def _coarse_quad(
@@ -332,6 +341,51 @@ class CardDetector:
         if np.linalg.norm(refined - coarse, axis=1).max() > 3 * search:
             return None
         return Refinement(refined, float(np.mean(strengths)) if strengths else 0.0, fitted, 4 - len(sides))
+
+    def _rejoin_split_cards(self, frame: BGRImage, found: list[CardQuad], map_px: float) -> list[CardQuad]:
+        """``found`` with each card that was cut in two joined again (see ``FinderSettings.rejoin_gap``)."""
+        s = self.settings
+        if s.rejoin_gap <= 0 or len(found) < 2:
+            return found
+        height, width = frame.shape[:2]
+        wholeness: dict[int, float] = {}  # id(quad) → its wholeness, each measured once
+
+        def whole(quad: CardQuad) -> float:
+            if id(quad) not in wholeness:
+                wholeness[id(quad)] = quad_wholeness(frame, quad.corners)
+            return wholeness[id(quad)]
+
+        joined = True
+        while joined:
+            joined = False
+            for a, b in itertools.combinations(found, 2):
+                gap, outer = join_across_facing_sides(a.corners, b.corners)
+                if gap > s.rejoin_gap or not self.plausible_shape(outer):
+                    continue
+                outer_wholeness = quad_wholeness(frame, outer)
+                if outer_wholeness <= max(0.0, whole(a), whole(b)):
+                    continue
+                # The long sides are each two pieces' sides: fit them again as one line.
+                refined = self.refine(frame, outer, map_px)
+                if refined is not None and not self.plausible_shape(refined.corners):
+                    refined = None
+                corners = order_clockwise(outer if refined is None else refined.corners)
+                area_a, area_b = polygon_area(a.corners), polygon_area(b.corners)
+                edges = refined.edge_strength if refined is not None else min(a.edge_strength, b.edge_strength)
+                card = CardQuad(
+                    corners,
+                    score=(a.score * area_a + b.score * area_b) / max(area_a + area_b, 1e-9),
+                    edge_strength=edges,
+                    area_frac=polygon_area(corners) / float(width * height),
+                    refined=refined is not None and a.refined and b.refined,
+                    touches_border=quad_touches_border(corners, width, height),
+                    extras={"rejoined_wholeness": outer_wholeness},
+                )
+                logger.debug("Joined two pieces (gap %.2f, wholeness %.2f) into one card", gap, outer_wholeness)
+                found = [q for q in found if q is not a and q is not b] + [card]
+                joined = True
+                break
+        return found
 
     def _drop_duplicates(self, found: list[CardQuad]) -> list[CardQuad]:
         kept: list[CardQuad] = []

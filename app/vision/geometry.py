@@ -106,3 +106,22 @@ def quad_diagonal(quad: npt.ArrayLike) -> float:
 def turned_180(corners: npt.ArrayLike) -> FloatArray:
     """The corners (TL, TR, BR, BL) of the same card turned by 180°: the list starts at the opposite one."""
     return np.asarray(corners, np.float64)[(np.arange(4) + 2) % 4]
+
+
+def join_across_facing_sides(a: npt.ArrayLike, b: npt.ArrayLike) -> tuple[float, FloatArray]:
+    """Two clockwise quads that face each other across a side (a card's two halves, two cards side by
+    side) as one: how far apart the facing sides are — the larger of their corners' distances, as a
+    fraction of the sides' mean length — and the quad of the outer corners, clockwise."""
+    pa = np.asarray(a, dtype=np.float64).reshape(4, 2)
+    pb = np.asarray(b, dtype=np.float64).reshape(4, 2)
+    # All 16 side pairs at once. Clockwise quads run a shared side in opposite directions: side i of
+    # ``a`` (a_i → a_i+1) meets side j of ``b`` where a_i lies on b_j+1 and a_i+1 on b_j.
+    length = 0.5 * (side_lengths(pa)[:, None] + side_lengths(pb)[None, :])
+    apart = np.maximum(
+        np.linalg.norm(pa[:, None, :] - pb[_NEXT][None, :, :], axis=2),
+        np.linalg.norm(pa[_NEXT][:, None, :] - pb[None, :, :], axis=2),
+    )
+    gaps = apart / np.maximum(length, 1e-9)
+    i, j = (int(v) for v in np.unravel_index(int(gaps.argmin()), gaps.shape))
+    outer = np.array([pa[(i + 2) % 4], pa[(i + 3) % 4], pb[(j + 2) % 4], pb[(j + 3) % 4]])
+    return float(gaps[i, j]), order_clockwise(outer)

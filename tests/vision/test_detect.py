@@ -16,10 +16,11 @@ from app.vision.capture_sim import (
     load_card_texture,
     render_background,
 )
-from app.vision.detect import CardDetector
+from app.vision.detect import CardDetector, CardQuad
 from app.vision.finder import CardFinder
-from app.vision.geometry import mean_corner_error, quad_diagonal, quad_iou
+from app.vision.geometry import mean_corner_error, order_clockwise, quad_diagonal, quad_iou
 from app.vision.warp import warp_card
+from models.finder.wholeness import halves
 
 LOCATED = 0.05  # a card counts as found when its mean corner error is within 5 % of the diagonal
 
@@ -76,6 +77,34 @@ def test_binder_page_with_four_cards_gives_four_quads(detector, simulator) -> No
         for truth in capture.quads:
             best = min(mean_corner_error(q.corners, truth) for q in quads)
             assert best / quad_diagonal(truth) < LOCATED
+
+
+def _found(corners: np.ndarray) -> CardQuad:
+    return CardQuad(order_clockwise(corners), score=0.95, edge_strength=30.0, area_frac=0.1)
+
+
+def test_a_card_cut_in_two_along_a_printed_line_is_joined_again(detector, simulator) -> None:
+    """The network's split along the art window's border, given as the two halves it would find."""
+    rng = np.random.default_rng(5)
+    joined = 0
+    for _ in range(10):
+        capture = simulator.render(rng)
+        truth = capture.quads[0]
+        pieces = [_found(half) for half in halves(truth, float(rng.uniform(0.45, 0.6)))]
+        found = detector._rejoin_split_cards(capture.image, pieces, 7.5)
+        joined += len(found) == 1 and mean_corner_error(found[0].corners, truth) / quad_diagonal(truth) < LOCATED
+    assert joined >= 9
+
+
+def test_two_cards_side_by_side_are_not_joined(detector, simulator) -> None:
+    rng = np.random.default_rng(6)
+    for gap in (4.0, 12.0, 30.0):
+        left = np.array([[200.0, 100.0], [440.0, 100.0], [440.0, 435.0], [200.0, 435.0]])
+        right = left + np.array([240.0 + gap, 0.0])
+        first, second = (int(i) for i in rng.choice(len(simulator.textures), 2, replace=False))
+        capture = simulator.render_scene(rng, [(first, left), (second, right)])
+        found = detector._rejoin_split_cards(capture.image, [_found(left), _found(right)], 7.5)
+        assert len(found) == 2
 
 
 @pytest.mark.slow

@@ -22,3 +22,21 @@ def test_mean_corner_error_ignores_where_the_corner_list_starts_and_its_directio
         assert mean_corner_error(np.roll(quad[::-1], shift, axis=0), quad) == 0.0
     moved = quad + np.array([3.0, 4.0])  # every corner 5 px away
     assert mean_corner_error(np.roll(moved, 1, axis=0), quad) == 5.0
+
+
+def test_two_halves_facing_across_a_side_join_into_the_whole_quad() -> None:
+    from app.vision.geometry import join_across_facing_sides, order_clockwise
+
+    whole = np.array([[100, 50], [400, 60], [390, 480], [90, 470]], np.float64)
+    left_cut, right_cut = whole[0] + 0.45 * (whole[3] - whole[0]), whole[1] + 0.45 * (whole[2] - whole[1])
+    top = order_clockwise([whole[0], whole[1], right_cut, left_cut])
+    bottom = order_clockwise([left_cut, right_cut, whole[2], whole[3]])
+    for a, b in ((top, bottom), (bottom, top), (np.roll(top, 1, axis=0), bottom)):
+        gap, outer = join_across_facing_sides(a, b)
+        assert gap < 1e-9
+        assert np.allclose(outer, whole)
+    # Pieces 30 px apart across 300-px sides: a gap of a tenth; the outer corners are still the whole's.
+    lowered = bottom + np.array([0.0, 30.0])
+    gap, outer = join_across_facing_sides(top, lowered)
+    assert 0.09 < gap < 0.11
+    assert np.allclose(outer[:2], whole[:2]) and np.allclose(outer[2:], whole[2:] + np.array([0.0, 30.0]))
