@@ -8,7 +8,10 @@
 3. refinement: each side is re-found on the full-resolution frame as the strongest colour gradient
    near the coarse side, fitted with a robust line; corners are intersections of the sides (sub-pixel,
    and exact for rounded corners, where a corner detector would sit on the arc);
-4. checks: convex, card-like aspect under up to ~40° tilt, mostly card pixels inside.
+4. checks: convex, card-like aspect under up to ~40° tilt, mostly card pixels inside;
+5. whole cards: each blob's outline is fitted within a tight and a wider reach of it, and the outline
+   whose straightened crop looks more like a whole card is kept; two quads that are the halves of one
+   card cut along a printed line are joined (both judged by ``app.vision.wholeness``).
 """
 
 from __future__ import annotations
@@ -78,6 +81,12 @@ class FinderSettings:
     #: either piece (app/vision/wholeness.py). Two whole cards side by side stay apart: each piece is
     #: then a whole card. 0 turns it off.
     rejoin_gap: float = 0.35
+    #: A blob's outline is looked for within 2 map pixels of it, and again within this many map pixels
+    #: grown through card pixels no other blob holds. The network's outline band can lie inside the card
+    #: (a printed line, a dark border) and stop the blob short of its edge, which the wider reach mends;
+    #: but it can also let the outline leak into a sleeve's rim. Of the two outlines, the one whose
+    #: straightened crop looks more like a whole card (app/vision/wholeness.py) is kept. 0: tight only.
+    wide_reach_map_px: int = 2
 
 
 @dataclass(frozen=True)
@@ -114,6 +123,15 @@ class CardQuad:
     extras: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class _Reach:
+    """Where a blob's outline may lie: a mask over a window of the card map starting at (x0, y0)."""
+
+    mask: npt.NDArray[np.bool_]
+    x0: int
+    y0: int
+
+
 class CardDetector:
     """Finds cards in frames. Holds one ONNX Runtime session; use one instance per thread."""
 
@@ -148,54 +166,70 @@ class CardDetector:
         interior = ((card > s.card_threshold) & (outline < s.outline_threshold)).astype(np.uint8)
         count, labels, stats, _ = cv2.connectedComponentsWithStats(interior, connectivity=4)
         min_area = s.min_area_frac * map_w * map_h * 0.6
+        blobs = [label for label in range(1, count) if stats[label, cv2.CC_STAT_AREA] >= min_area]
+        claimed = _grown_labels(labels, blobs, card > s.card_threshold, s.wide_reach_map_px) if blobs else labels
         found: list[CardQuad] = []
-        for label in range(1, count):
-            if stats[label, cv2.CC_STAT_AREA] < min_area:
-                continue
-            coarse_map = self._coarse_quad(card, labels, label, stats[label])
-            if coarse_map is None:
-                continue
-            coarse = (coarse_map + seg.offset) * f
-            area_frac = polygon_area(coarse) / float(width * height)
-            if area_frac < s.min_area_frac or not self.plausible_shape(coarse):
-                continue
-            score = _mean_inside(card, coarse_map)
-            if score < s.min_mean_card_prob:
-                continue
-            refined = self.refine(frame, coarse, f)
-            quad = CardQuad(coarse, score, 0.0, area_frac, refined=False)
-            if refined is not None and self.plausible_shape(refined.corners):
-                quad.corners, quad.edge_strength, quad.refined = refined.corners, refined.edge_strength, True
-            elif score < s.min_unrefined_card_prob:
-                # No crisp outline in the frame and the network is unsure: a box or a mat, not a card.
-                continue
-            quad.corners = order_clockwise(quad.corners)
-            quad.touches_border = quad_touches_border(quad.corners, width, height)
-            found.append(quad)
+        for label in blobs:
+            # The blob is the card's interior; its outline is taken from the card map within a reach of
+            # it. Two reaches, two candidate outlines (see ``FinderSettings.wide_reach_map_px``).
+            own = claimed == label
+            x0, y0, x1, y1 = _window(own, pad=5)
+            window = np.s_[y0:y1, x0:x1]
+            tight = _Reach(
+                cv2.dilate((labels[window] == label).astype(np.uint8), np.ones((5, 5), np.uint8)) > 0, x0, y0
+            )
+            coarse = [self._coarse_quad(card, tight)]
+            if s.wide_reach_map_px > 0:
+                others = (claimed[window] != label) & (claimed[window] > 0)
+                wide_mask = (cv2.dilate(own[window].astype(np.uint8), np.ones((3, 3), np.uint8)) > 0) & ~others
+                wide = self._coarse_quad(card, _Reach(wide_mask, x0, y0))
+                # Within half a map pixel of the tight one: the same sides after refinement, mostly.
+                if wide is not None and (coarse[0] is None or np.abs(wide - coarse[0]).max() > 0.5):
+                    coarse.append(wide)
+            candidates = [self._candidate(frame, card, seg, c) for c in coarse if c is not None]
+            quads = [quad for quad in candidates if quad is not None]
+            if len(quads) > 1 and np.abs(quads[0].corners - quads[1].corners).max() > 1.0:
+                wholeness = [quad_wholeness(frame, quad.corners) for quad in quads]
+                quads = [quads[int(np.argmax(wholeness))]]
+            found += quads[:1]
         return self._rejoin_split_cards(frame, self._drop_duplicates(found), f)
 
     # ------------------------------------------------------------------ steps
-    def _coarse_quad(
-        self,
-        card: npt.NDArray[np.float32],
-        labels: npt.NDArray[np.int32],
-        label: int,
-        stat: npt.NDArray[np.int32],
-    ) -> FloatArray | None:
-        """Quad of one card blob, in map coordinates (pixel centres as in training), sub-pixel.
+    def _candidate(
+        self, frame: BGRImage, card: npt.NDArray[np.float32], seg: SegmentationResult, coarse_map: FloatArray
+    ) -> CardQuad | None:
+        """A coarse outline (map coordinates) checked and refined on the frame; None when it is not a
+        plausible card."""
+        s = self.settings
+        height, width = frame.shape[:2]
+        f = seg.frame_per_map_px
+        coarse = (coarse_map + seg.offset) * f
+        area_frac = polygon_area(coarse) / float(width * height)
+        if area_frac < s.min_area_frac or not self.plausible_shape(coarse):
+            return None
+        score = _mean_inside(card, coarse_map)
+        if score < s.min_mean_card_prob:
+            return None
+        refined = self.refine(frame, coarse, f)
+        quad = CardQuad(coarse, score, 0.0, area_frac, refined=False)
+        if refined is not None and self.plausible_shape(refined.corners):
+            quad.corners, quad.edge_strength, quad.refined = refined.corners, refined.edge_strength, True
+        elif score < s.min_unrefined_card_prob:
+            # No crisp outline in the frame and the network is unsure: a box or a mat, not a card.
+            return None
+        quad.corners = order_clockwise(quad.corners)
+        quad.touches_border = quad_touches_border(quad.corners, width, height)
+        return quad
 
-        The blob is the card's interior (it stops at the predicted outline band); its outline is taken
-        from the card-probability map itself, upsampled 4× so the 0.5 crossing is found to ¼ pixel.
+    def _coarse_quad(self, card: npt.NDArray[np.float32], reach: _Reach) -> FloatArray | None:
+        """Quad of the card map within ``reach``, in map coordinates (pixel centres as in training),
+        sub-pixel: the map is upsampled 3× so the 0.5 crossing is found to a third of a pixel.
         """
         up = 3
-        x, y, w, h = (int(v) for v in stat[:4])
-        pad = 3
-        x0, y0 = max(0, x - pad), max(0, y - pad)
-        x1, y1 = min(card.shape[1], x + w + pad), min(card.shape[0], y + h + pad)
-        component = (labels[y0:y1, x0:x1] == label).astype(np.uint8)
-        reach = cv2.dilate(component, np.ones((5, 5), np.uint8))  # interior + the band around it
-        prob = np.where(reach > 0, card[y0:y1, x0:x1], 0.0).astype(np.float32)
-        fine = cv2.resize(prob, ((x1 - x0) * up, (y1 - y0) * up), interpolation=cv2.INTER_LINEAR)
+        x0, y0 = reach.x0, reach.y0
+        h, w = reach.mask.shape
+        prob = np.where(reach.mask, card[y0 : y0 + h, x0 : x0 + w], 0.0).astype(np.float32)
+        fine = cv2.resize(prob, (w * up, h * up), interpolation=cv2.INTER_LINEAR)
         mask = (fine > self.settings.card_threshold).astype(np.uint8)
         contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
         if not contours:
@@ -393,6 +427,32 @@ class CardDetector:
             if all(quad_iou(quad.corners, k.corners) < self.settings.duplicate_iou for k in kept):
                 kept.append(quad)
         return kept
+
+
+def _grown_labels(
+    labels: npt.NDArray[np.int32], keep: list[int], allowed: npt.NDArray[np.bool_], steps: int
+) -> npt.NDArray[np.int32]:
+    """The ``keep`` blobs of a label image grown ``steps`` pixels into ``allowed`` pixels that no blob
+    holds yet, one ring at a time (where two meet, one stops the other: neighbours never overlap)."""
+    lut = np.zeros(int(labels.max()) + 1, np.float32)
+    lut[keep] = keep
+    grown = lut[labels]
+    ring = np.ones((3, 3), np.uint8)
+    for _ in range(steps):
+        grown = np.where((grown == 0) & allowed, cv2.dilate(grown, ring), grown)
+    return grown.astype(np.int32)
+
+
+def _window(mask: npt.NDArray[np.bool_], pad: int) -> tuple[int, int, int, int]:
+    """x0, y0, x1, y1 of a mask's bounding box grown by ``pad``, inside the mask's picture."""
+    ys, xs = np.nonzero(mask)
+    height, width = mask.shape
+    return (
+        max(0, int(xs.min()) - pad),
+        max(0, int(ys.min()) - pad),
+        min(width, int(xs.max()) + 1 + pad),
+        min(height, int(ys.max()) + 1 + pad),
+    )
 
 
 def _median(values: npt.NDArray[np.floating]) -> float:

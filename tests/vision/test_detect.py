@@ -16,9 +16,10 @@ from app.vision.capture_sim import (
     load_card_texture,
     render_background,
 )
-from app.vision.detect import CardDetector, CardQuad
+from app.vision.detect import CardDetector, CardQuad, FinderSettings
 from app.vision.finder import CardFinder
 from app.vision.geometry import mean_corner_error, order_clockwise, quad_diagonal, quad_iou
+from app.vision.segment import SegmentationResult
 from app.vision.warp import warp_card
 from models.finder.wholeness import halves
 
@@ -50,12 +51,11 @@ def corner_errors(detector: CardDetector, simulator: CaptureSimulator, n: int, s
 
 @pytest.mark.slow
 def test_locates_simulated_cards_with_mean_corner_error_within_1_5_percent(detector, simulator) -> None:
-    """Issue bar: 99 % located. Measured today: 98.4 % (bench/detect.py, the same 500 captures; 96.6 %
-    without the mirror pass); this pins the current level less a margin so a regression fails, and the
-    gap is recorded in the README."""
+    """Issue bar: 99 % located. Measured today: 99.0 % (bench/detect.py, the same 500 captures; 97.3 %
+    of another 1,000, ``--seed 7``); this pins the current level less a margin so a regression fails."""
     errors = np.array(corner_errors(detector, simulator, 500, seed=2024))
     located = errors <= LOCATED
-    assert located.mean() >= 0.975, f"located {located.mean():.1%}"
+    assert located.mean() >= 0.98, f"located {located.mean():.1%}"
     assert errors[located].mean() <= 0.015, f"mean corner error {errors[located].mean():.2%} of the diagonal"
 
 
@@ -105,6 +105,29 @@ def test_two_cards_side_by_side_are_not_joined(detector, simulator) -> None:
         capture = simulator.render_scene(rng, [(first, left), (second, right)])
         found = detector._rejoin_split_cards(capture.image, [_found(left), _found(right)], 7.5)
         assert len(found) == 2
+
+
+def test_an_outline_band_drawn_inside_the_card_is_reached_past(simulator) -> None:
+    """The network's outline band 3 map pixels inside the card's top edge stops the blob short of it;
+    the wide reach outlines the card closer than the tight one alone."""
+    card = np.array([[300.0, 100.0], [540.0, 100.0], [540.0, 435.0], [300.0, 435.0]])
+    frame_per_map_px = 7.5  # a 960×540 frame, as CardSegmenter maps it
+    corners = np.round((card / frame_per_map_px - 0.5) * 8).astype(np.int32)  # 3 fractional bits
+    card_map = np.zeros((72, 128), np.uint8)
+    band = np.zeros((72, 128), np.uint8)
+    cv2.fillConvexPoly(card_map, corners, 255, cv2.LINE_AA, shift=3)
+    cv2.polylines(band, [corners], True, 255, 2, cv2.LINE_AA, shift=3)
+    inner = int(corners[0, 1] + 3 * 8)
+    cv2.line(band, (int(corners[0, 0]), inner), (int(corners[1, 0]), inner), 255, 2, cv2.LINE_AA, shift=3)
+    seg = SegmentationResult(card_map / np.float32(255), band / np.float32(255), frame_per_map_px, offset=0.5)
+    rng = np.random.default_rng(3)
+    for index in (0, 7, 21):
+        image = simulator.render_scene(rng, [(index, card)]).image
+        errors = []
+        for wide in (0, 2):
+            (quad,) = CardDetector(FinderSettings(wide_reach_map_px=wide)).quads_from_segmentation(image, seg)
+            errors.append(mean_corner_error(quad.corners, card) / quad_diagonal(card))
+        assert errors[1] < errors[0] - 0.005, errors  # half a percent of the diagonal closer, or more
 
 
 @pytest.mark.slow
@@ -197,3 +220,19 @@ def test_a_short_refinement_reach_keeps_a_faint_card_edge_over_a_strong_printed_
         assert np.abs(short.corners - outline).max() < 0.2
         wide = detector.refine(frame, guess, 10.0)
         assert wide is None or wide.fitted_sides < 4 or np.abs(wide.corners - outline).max() > 5
+
+
+def test_grown_blobs_take_free_card_pixels_and_stop_where_they_meet() -> None:
+    from app.vision.detect import _grown_labels
+
+    labels = np.zeros((5, 12), np.int32)
+    labels[:, 1:3] = 1
+    labels[:, 8:10] = 2
+    labels[0, 5] = 3  # a speck too small to be a card: not kept, its pixel is free
+    allowed = np.ones((5, 12), bool)
+    allowed[:, 11] = False
+    grown = _grown_labels(labels, [1, 2], allowed, steps=3)
+    assert (grown[:, 0:5] == 1).all()  # grew to the right (and to the left, up to the border)
+    assert (grown[:, 6:11] == 2).all()  # the middle column went to one of them, not both
+    assert set(np.unique(grown[:, 5])) <= {1, 2}
+    assert (grown[:, 11] == 0).all()  # not into pixels that are not card
