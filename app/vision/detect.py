@@ -81,11 +81,12 @@ class FinderSettings:
     #: either piece (app/vision/wholeness.py). Two whole cards side by side stay apart: each piece is
     #: then a whole card. 0 turns it off.
     rejoin_gap: float = 0.35
-    #: A blob's outline is looked for within 2 map pixels of it, and again within this many map pixels
-    #: grown through card pixels no other blob holds. The network's outline band can lie inside the card
-    #: (a printed line, a dark border) and stop the blob short of its edge, which the wider reach mends;
-    #: but it can also let the outline leak into a sleeve's rim. Of the two outlines, the one whose
-    #: straightened crop looks more like a whole card (app/vision/wholeness.py) is kept. 0: tight only.
+    #: A blob's outline is looked for within 2 map pixels of it, and again within the blob grown this many
+    #: map pixels through card pixels no other blob holds, plus a pixel (3 at the default). The network's
+    #: outline band can lie inside the card (a printed line, a dark border) and stop the blob short of its
+    #: edge, which the wider reach mends; but it can also let the outline leak into a sleeve's rim. Of the
+    #: two outlines, the one whose straightened crop looks more like a whole card (app/vision/wholeness.py)
+    #: is kept. 0: the tight reach only.
     wide_reach_map_px: int = 2
 
 
@@ -382,12 +383,13 @@ class CardDetector:
         if s.rejoin_gap <= 0 or len(found) < 2:
             return found
         height, width = frame.shape[:2]
-        wholeness: dict[int, float] = {}  # id(quad) → its wholeness, each measured once
+        wholeness: dict[bytes, float] = {}  # corners → the quad's wholeness, each measured once
 
         def whole(quad: CardQuad) -> float:
-            if id(quad) not in wholeness:
-                wholeness[id(quad)] = quad_wholeness(frame, quad.corners)
-            return wholeness[id(quad)]
+            key = quad.corners.tobytes()
+            if key not in wholeness:
+                wholeness[key] = quad_wholeness(frame, quad.corners)
+            return wholeness[key]
 
         joined = True
         while joined:
@@ -411,7 +413,7 @@ class CardDetector:
                     score=(a.score * area_a + b.score * area_b) / max(area_a + area_b, 1e-9),
                     edge_strength=edges,
                     area_frac=polygon_area(corners) / float(width * height),
-                    refined=refined is not None and a.refined and b.refined,
+                    refined=refined is not None,
                     touches_border=quad_touches_border(corners, width, height),
                     extras={"rejoined_wholeness": outer_wholeness},
                 )
