@@ -42,6 +42,8 @@ from app.vision.geometry import (
     side_lengths,
 )
 from app.vision.segment import DEFAULT_MODEL, CardSegmenter, SegmentationResult
+from app.vision.wholeness import DEFAULT_WEIGHTS as WHOLENESS_WEIGHTS
+from app.vision.wholeness import load_weights as load_wholeness_weights
 from app.vision.wholeness import quad_wholeness
 
 logger = logging.getLogger(__name__)
@@ -88,6 +90,8 @@ class FinderSettings:
     #: two outlines, the one whose straightened crop looks more like a whole card (app/vision/wholeness.py)
     #: is kept. 0: the tight reach only.
     wide_reach_map_px: int = 2
+    #: The whole-card classifier both of the above consult.
+    wholeness_weights: Path = WHOLENESS_WEIGHTS
 
 
 @dataclass(frozen=True)
@@ -141,6 +145,8 @@ class CardDetector:
         self.segmenter = segmenter or CardSegmenter(
             self.settings.model_path, self.settings.threads, self.settings.mirror_pass
         )
+        if self.settings.rejoin_gap > 0 or self.settings.wide_reach_map_px > 0:
+            load_wholeness_weights(str(self.settings.wholeness_weights))  # fail at start-up, not mid-stream
 
     def find_quads(self, frame: BGRImage, analysis: BGRImage | None = None) -> list[CardQuad]:
         """Quads in ``frame`` coordinates. ``analysis``: a smaller picture of the same view (a camera's
@@ -190,7 +196,7 @@ class CardDetector:
             candidates = [self._candidate(frame, card, seg, c) for c in coarse if c is not None]
             quads = [quad for quad in candidates if quad is not None]
             if len(quads) > 1 and np.abs(quads[0].corners - quads[1].corners).max() > 1.0:
-                wholeness = [quad_wholeness(frame, quad.corners) for quad in quads]
+                wholeness = [quad_wholeness(frame, quad.corners, s.wholeness_weights) for quad in quads]
                 quads = [quads[int(np.argmax(wholeness))]]
             found += quads[:1]
         return self._rejoin_split_cards(frame, self._drop_duplicates(found), f)
@@ -388,7 +394,7 @@ class CardDetector:
         def whole(quad: CardQuad) -> float:
             key = quad.corners.tobytes()
             if key not in wholeness:
-                wholeness[key] = quad_wholeness(frame, quad.corners)
+                wholeness[key] = quad_wholeness(frame, quad.corners, s.wholeness_weights)
             return wholeness[key]
 
         joined = True
@@ -398,7 +404,7 @@ class CardDetector:
                 gap, outer = join_across_facing_sides(a.corners, b.corners)
                 if gap > s.rejoin_gap or not self.plausible_shape(outer):
                     continue
-                outer_wholeness = quad_wholeness(frame, outer)
+                outer_wholeness = quad_wholeness(frame, outer, s.wholeness_weights)
                 if outer_wholeness <= max(0.0, whole(a), whole(b)):
                     continue
                 # The long sides are each two pieces' sides: fit them again as one line.

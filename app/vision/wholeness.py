@@ -58,15 +58,33 @@ def wholeness_feature(card: BGRImage) -> npt.NDArray[np.float32]:
     return np.concatenate(grids, axis=None).astype(np.float32)
 
 
+#: Length of :func:`wholeness_feature`: seven channels on the grid.
+FEATURE_LENGTH = 7 * _GRID[0] * _GRID[1]
+
+
 @lru_cache(maxsize=4)
-def _load_weights(path: str) -> tuple[npt.NDArray[np.float32], float]:
-    with np.load(path) as data:
-        return np.asarray(data["weights"], np.float32), float(data["bias"])
+def load_weights(path: str) -> tuple[npt.NDArray[np.float32], float]:
+    """The classifier's weights and bias; a clear error when the file is missing or not for this
+    descriptor (weights fitted for another one would score every crop wrongly)."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(
+            f"Whole-card classifier missing: {path} (rebuild with: python -m models.finder.wholeness)"
+        )
+    try:
+        with np.load(path) as data:
+            weights, bias = np.asarray(data["weights"], np.float32).ravel(), float(data["bias"])
+    except (OSError, KeyError, ValueError) as error:
+        raise ValueError(f"Whole-card classifier {path} is unreadable ({error}); rebuild it") from error
+    if weights.shape != (FEATURE_LENGTH,):
+        raise ValueError(
+            f"Whole-card classifier {path} has {weights.size} weights, this descriptor {FEATURE_LENGTH}; rebuild it"
+        )
+    return weights, bias
 
 
 def wholeness_score(card: BGRImage, weights_path: str | Path = DEFAULT_WEIGHTS) -> float:
     """> 0: a whole card (either way up); < 0: a piece of one, or two cards side by side."""
-    weights, bias = _load_weights(str(weights_path))
+    weights, bias = load_weights(str(weights_path))
     return float(np.dot(wholeness_feature(card), weights) + bias)
 
 
