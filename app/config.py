@@ -49,6 +49,10 @@ class FinderConfig(BaseModel):
     #: A second network pass on the mirrored frame: fewer misplaced outlines for ~2–3 ms a frame.
     mirror_pass: bool = True
     min_area_frac: float = Field(default=0.01, gt=0, lt=1)
+    #: Fit a second, wider outline per card on network frames and keep the more whole-looking one
+    #: (app/vision/detect.py, ``wide_reach_map_px``): closer corners for ~1.6 ms a card; a kiosk of
+    #: full binder pages may turn it off (9 cards: ~20 ms a network frame).
+    second_outline: bool = True
     #: Live scanning: run the network on at least every n-th frame and follow the cards it found on
     #: the frames between (their sides re-found where the measured motion puts them; a followed frame
     #: 3.4–4.0 ms, a network frame 11–13 ms at 1280×720, bench/detect.py). A card coming into view is
