@@ -53,6 +53,10 @@ class FinderConfig(BaseModel):
     #: (app/vision/detect.py, ``wide_reach_map_px``): closer corners for ~1.6 ms a card; a kiosk of
     #: full binder pages may turn it off (9 cards: ~20 ms a network frame).
     second_outline: bool = True
+    #: Check each side of each card found by the network against the straight edges near it and move
+    #: it to the card's own edge (app/vision/sides.py): a finger, a shadow, a top-loader's rim or an
+    #: object beside the card no longer carries a side off it.
+    edge_check: bool = True
     #: Live scanning: run the network on at least every n-th frame and follow the cards it found on
     #: the frames between (their sides re-found where the measured motion puts them; a followed frame
     #: 3.4–4.0 ms, a network frame 11–13 ms at 1280×720, bench/detect.py). A card coming into view is

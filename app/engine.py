@@ -27,6 +27,7 @@ def make_finder(settings: Settings) -> CardFinder:
             mirror_pass=settings.finder.mirror_pass,
             min_area_frac=settings.finder.min_area_frac,
             wide_reach_map_px=FinderSettings.wide_reach_map_px if settings.finder.second_outline else 0,
+            edge_check=settings.finder.edge_check,
         )
     )
     return CardFinder(detector)

@@ -42,6 +42,8 @@ from app.vision.geometry import (
     side_lengths,
 )
 from app.vision.segment import DEFAULT_MODEL, CardSegmenter, SegmentationResult
+from app.vision.sides import DEFAULT_WEIGHTS as EDGE_WEIGHTS
+from app.vision.sides import corrected_sides, load_scorer
 from app.vision.wholeness import DEFAULT_WEIGHTS as WHOLENESS_WEIGHTS
 from app.vision.wholeness import load_weights as load_wholeness_weights
 from app.vision.wholeness import quad_wholeness
@@ -92,6 +94,16 @@ class FinderSettings:
     wide_reach_map_px: int = 2
     #: The whole-card classifier both of the above consult.
     wholeness_weights: Path = WHOLENESS_WEIGHTS
+    #: Last, each side of each card is checked against the straight edges near it (±15 % of the card's
+    #: depth) and moved to the one a learned scorer takes for the card's own edge (app/vision/sides.py):
+    #: a finger or a shadow biting into the blob, a top-loader's rim or an object beside the card no
+    #: longer carries a side off the card.
+    edge_check: bool = True
+    edge_weights: Path = EDGE_WEIGHTS
+    #: A side moves to an edge scoring at least this (and better than its own).
+    edge_min_score: float = 0.0
+    #: Rounds of the check (a moved side changes its neighbours' ends; a second round finds a few more).
+    edge_passes: int = 2
 
 
 @dataclass(frozen=True)
@@ -145,8 +157,11 @@ class CardDetector:
         self.segmenter = segmenter or CardSegmenter(
             self.settings.model_path, self.settings.threads, self.settings.mirror_pass
         )
+        # Fail at start-up, not mid-stream.
         if self.settings.rejoin_gap > 0 or self.settings.wide_reach_map_px > 0:
-            load_wholeness_weights(str(self.settings.wholeness_weights))  # fail at start-up, not mid-stream
+            load_wholeness_weights(str(self.settings.wholeness_weights))
+        if self.settings.edge_check:
+            load_scorer(str(self.settings.edge_weights))
 
     def find_quads(self, frame: BGRImage, analysis: BGRImage | None = None) -> list[CardQuad]:
         """Quads in ``frame`` coordinates. ``analysis``: a smaller picture of the same view (a camera's
@@ -199,7 +214,11 @@ class CardDetector:
                 wholeness = [quad_wholeness(frame, quad.corners, s.wholeness_weights) for quad in quads]
                 quads = [quads[int(np.argmax(wholeness))]]
             found += quads[:1]
-        return self._rejoin_split_cards(frame, self._drop_duplicates(found), f)
+        found = self._rejoin_split_cards(frame, self._drop_duplicates(found), f)
+        if s.edge_check:
+            for quad in found:
+                self._move_sides_to_card_edges(frame, quad)
+        return found
 
     # ------------------------------------------------------------------ steps
     def _candidate(
@@ -428,6 +447,21 @@ class CardDetector:
                 joined = True
                 break
         return found
+
+    def _move_sides_to_card_edges(self, frame: BGRImage, quad: CardQuad) -> None:
+        """``quad`` with any side that sits on another edge than the card's moved to the card's edge
+        (see ``FinderSettings.edge_check``); unchanged when the result is not card-shaped."""
+        s = self.settings
+        corners, moved = corrected_sides(
+            frame, quad.corners, s.edge_weights, s.edge_min_score, s.edge_passes, self.plausible_shape
+        )
+        if not moved:
+            return
+        height, width = frame.shape[:2]
+        quad.corners = order_clockwise(corners)
+        quad.area_frac = polygon_area(quad.corners) / float(width * height)
+        quad.touches_border = quad_touches_border(quad.corners, width, height)
+        quad.extras["sides_moved"] = float(moved)
 
     def _drop_duplicates(self, found: list[CardQuad]) -> list[CardQuad]:
         kept: list[CardQuad] = []

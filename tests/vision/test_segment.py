@@ -55,6 +55,13 @@ def test_finder_config_can_turn_the_second_outline_off(monkeypatch, tmp_path) ->
     assert make_finder(load_settings()).detector.settings.wide_reach_map_px == 0
 
 
+def test_finder_config_can_turn_the_edge_check_off(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("CARDSIGHT_CONFIG", str(tmp_path / "absent.toml"))
+    assert make_finder(load_settings()).detector.settings.edge_check is True
+    monkeypatch.setenv("CARDSIGHT_FINDER__EDGE_CHECK", "false")
+    assert make_finder(load_settings()).detector.settings.edge_check is False
+
+
 @pytest.mark.parametrize("size", [(1280, 720), (640, 480), (1920, 1080)])
 def test_network_input_is_the_area_resized_frame_at_every_frame_size(size: tuple[int, int]) -> None:
     """1280×720 takes the box-filter path (a whole odd factor), the others OpenCV's area resize: the

@@ -1,0 +1,140 @@
+"""The card-edge check: straight edges near each side, and the scorer that picks the card's own."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from app.vision.capture_sim import CaptureSimulator, SimOptions, catalogue_image_paths
+from app.vision.detect import CardDetector, FinderSettings
+from app.vision.geometry import line_through, mean_corner_error, quad_diagonal
+from app.vision.sides import (
+    FEATURE_LENGTH,
+    EdgeScorer,
+    corrected_sides,
+    edge_candidates,
+    load_scorer,
+    on_frame_border,
+    side_geometry,
+)
+from models.finder.data import ebay_card_textures
+from models.finder.sides import displaced, offsets_to
+
+
+@pytest.fixture(scope="module")
+def heldout_simulator(ebay_dir: Path) -> CaptureSimulator:
+    """Cards the shipped scorer never saw: the held-out eBay photos' crops."""
+    return CaptureSimulator(ebay_card_textures(ebay_dir, "heldout"), SimOptions(size=(960, 540)))
+
+
+def test_the_card_edge_is_among_the_straight_edges_found_near_a_side(heldout_simulator) -> None:
+    rng = np.random.default_rng(31)
+    found = total = 0
+    for _ in range(20):
+        capture = heldout_simulator.render(rng)
+        truth = capture.quads[0].astype(np.float64)
+        height, width = capture.image.shape[:2]
+        for i in range(4):
+            shift = float(rng.choice([-0.08, 0.08]))
+            guess = displaced(truth, i, shift, shift)
+            side = side_geometry(guess, i)
+            if on_frame_border(side, width, height):
+                continue
+            true = offsets_to(guess, i, line_through(truth[i], truth[(i + 1) % 4]))
+            assert true is not None
+            total += 1
+            found += any(
+                max(abs(c.start_offset - true[0]), abs(c.end_offset - true[1])) <= 0.015 * side.depth
+                for c in edge_candidates(capture.image, side)
+            )
+    assert found / total >= 0.85, f"{found}/{total}"
+
+
+def test_a_side_put_on_another_edge_moves_back_to_the_card_edge(heldout_simulator) -> None:
+    """One side pulled 6–10 % of the card inwards (onto the art, a printed frame) or outwards (a sleeve,
+    the table): the corrected quad is back within 1.5 % of the card's diagonal in most captures, and
+    closer than the guess in nearly all."""
+    rng = np.random.default_rng(32)
+    back = closer = 0
+    n = 40
+    for _ in range(n):
+        capture = heldout_simulator.render(rng)
+        truth = capture.quads[0].astype(np.float64)
+        shift = float(rng.choice([-1, 1]) * rng.uniform(0.06, 0.1))
+        guess = displaced(truth, int(rng.integers(4)), shift, shift)
+        corrected, _ = corrected_sides(capture.image, guess)
+        error = mean_corner_error(corrected, truth) / quad_diagonal(truth)
+        back += error <= 0.015
+        closer += error < mean_corner_error(guess, truth) / quad_diagonal(truth)
+    assert back / n >= 0.6, f"back on the card edge in {back}/{n}"
+    assert closer / n >= 0.85, f"closer in {closer}/{n}"
+
+
+def test_sides_already_on_the_card_edge_stay_there(heldout_simulator) -> None:
+    rng = np.random.default_rng(33)
+    errors = []
+    for _ in range(40):
+        capture = heldout_simulator.render(rng)
+        truth = capture.quads[0].astype(np.float64)
+        corrected, _ = corrected_sides(capture.image, truth)
+        errors.append(mean_corner_error(corrected, truth) / quad_diagonal(truth))
+    assert np.mean(np.array(errors) <= 0.01) >= 0.9, np.round(errors, 3)
+
+
+def test_a_side_along_the_frame_border_is_left_alone() -> None:
+    frame = np.full((200, 300, 3), 40, np.uint8)
+    frame[:, 60:150] = 200  # a card cut by the frame's top and bottom edges
+    frame[:, 200:202] = 255  # a strong straight line beside it
+    quad = np.array([[60.0, 0.0], [149.0, 0.0], [149.0, 199.0], [60.0, 199.0]])
+    assert on_frame_border(side_geometry(quad, 0), 300, 200)
+    assert on_frame_border(side_geometry(quad, 2), 300, 200)
+    corrected, moved = corrected_sides(frame, quad)
+    assert np.allclose(corrected[[0, 1], 1], 0.0) and np.allclose(corrected[[2, 3], 1], 199.0)
+    assert moved <= 2
+
+
+def test_the_finder_places_corners_closer_with_the_edge_check(catalog_dir: Path) -> None:
+    """On simulated captures: the check must not lose a card and must bring corners closer on average."""
+    sim = CaptureSimulator.from_paths(catalogue_image_paths(catalog_dir), SimOptions(size=(960, 540)))
+    with_check = CardDetector()
+    without = CardDetector(replace(FinderSettings(), edge_check=False), segmenter=with_check.segmenter)
+    rng = np.random.default_rng(34)
+    errors: dict[str, list[float]] = {"with": [], "without": []}
+    for _ in range(40):
+        capture = sim.render(rng)
+        truth = capture.quads[0]
+        seg = with_check.segmenter.segment(capture.image)
+        for name, detector in (("with", with_check), ("without", without)):
+            quads = detector.quads_from_segmentation(capture.image, seg)
+            best = min((mean_corner_error(q.corners, truth) for q in quads), default=np.inf)
+            errors[name].append(best / quad_diagonal(truth) if len(quads) == 1 else np.inf)
+    a, b = np.array(errors["with"]), np.array(errors["without"])
+    assert (a <= 0.05).sum() >= (b <= 0.05).sum()
+    both = (a <= 0.05) & (b <= 0.05)
+    assert a[both].mean() < 0.9 * b[both].mean(), (a[both].mean(), b[both].mean())
+
+
+def test_missing_or_foreign_scorer_fails_with_a_clear_message_at_start_up(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"python -m models\.finder\.sides"):
+        CardDetector(FinderSettings(edge_weights=tmp_path / "none.npz"))
+    foreign = tmp_path / "foreign.npz"
+    wrong = FEATURE_LENGTH + 5
+    EdgeScorer(
+        np.zeros(wrong, np.float32),
+        np.ones(wrong, np.float32),
+        np.zeros((wrong, 8), np.float32),
+        np.zeros(8, np.float32),
+        np.zeros(8, np.float32),
+        0.0,
+    ).save(foreign, {})
+    with pytest.raises(ValueError, match=f"fitted for {wrong} features"):
+        load_scorer(str(foreign))
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(b"not a numpy archive")
+    with pytest.raises(ValueError, match="unreadable"):
+        CardDetector(FinderSettings(edge_weights=broken))
+    # Turned off, the finder does not need it.
+    CardDetector(FinderSettings(edge_weights=tmp_path / "none.npz", edge_check=False))
