@@ -104,6 +104,10 @@ class FinderSettings:
     edge_min_score: float = 0.0
     #: Rounds of the check (a moved side changes its neighbours' ends; a second round finds a few more).
     edge_passes: int = 2
+    #: A side is checked only where the frame shows this share of the card's depth beyond it: the scorer
+    #: needs to see what lies outside the edge (a card filling the picture: its inner frame otherwise
+    #: looks like its edge).
+    edge_min_view: float = 0.1
 
 
 @dataclass(frozen=True)
@@ -453,7 +457,7 @@ class CardDetector:
         (see ``FinderSettings.edge_check``); unchanged when the result is not card-shaped."""
         s = self.settings
         corners, moved = corrected_sides(
-            frame, quad.corners, s.edge_weights, s.edge_min_score, s.edge_passes, self.plausible_shape
+            frame, quad.corners, s.edge_weights, s.edge_min_score, s.edge_passes, self.plausible_shape, s.edge_min_view
         )
         if not moved:
             return

@@ -287,6 +287,16 @@ def on_frame_border(side: SideGeometry, width: int, height: int, tol: float = 2.
     )
 
 
+def outside_in_view(side: SideGeometry, width: int, height: int, share: float) -> bool:
+    """Whether the frame shows ``share`` of the card's depth beyond the middle half of the side (the
+    descriptor takes medians along the side, so that half decides). Where it does not (a card filling
+    the picture), what lies outside the edge cannot be seen, and an edge printed inside the card — a
+    card back's inner frame, a text box — would look like the card's own."""
+    reach = share * side.depth * side.normal
+    ends = np.stack([side.start + t * (side.end - side.start) + reach for t in (0.25, 0.75)])
+    return bool(((ends >= 0) & (ends <= np.array([width - 1, height - 1]))).all())
+
+
 def corrected_sides(
     frame: BGRImage,
     quad: FloatArray,
@@ -294,6 +304,7 @@ def corrected_sides(
     min_score: float = 0.0,
     passes: int = 2,
     acceptable: Callable[[FloatArray], bool] | None = None,
+    min_view: float = 0.0,
 ) -> tuple[FloatArray, int]:
     """``quad`` (clockwise) with each side moved to the nearby straight edge that scores best as the
     card's own edge, where that is another edge scoring at least ``min_score`` and better than the
@@ -304,20 +315,24 @@ def corrected_sides(
     ``acceptable`` rejects (not card-shaped) is dropped and ends the search."""
     moved = 0
     for _ in range(passes):
-        corrected, count = _one_round(frame, quad, load_scorer(str(weights)), min_score)
+        corrected, count = _one_round(frame, quad, load_scorer(str(weights)), min_score, min_view)
         if not count or (acceptable is not None and not acceptable(corrected)):
             break
         quad, moved = corrected, moved + count
     return quad, moved
 
 
-def _one_round(frame: BGRImage, quad: FloatArray, scorer: EdgeScorer, min_score: float) -> tuple[FloatArray, int]:
+def _one_round(
+    frame: BGRImage, quad: FloatArray, scorer: EdgeScorer, min_score: float, min_view: float
+) -> tuple[FloatArray, int]:
     height, width = frame.shape[:2]
     lines = [line_through(quad[i], quad[(i + 1) % 4]) for i in range(4)]
     moved = 0
     for i in range(4):
         side = side_geometry(quad, i)
         if side.length < 8 or side.depth < 8 or on_frame_border(side, width, height):
+            continue
+        if min_view > 0 and not outside_in_view(side, width, height, min_view):
             continue
         candidates = edge_candidates(frame, side)
         if not candidates:

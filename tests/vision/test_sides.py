@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import csv
 from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from app.vision.capture_sim import CaptureSimulator, SimOptions, catalogue_image_paths
 from app.vision.detect import CardDetector, FinderSettings
-from app.vision.geometry import line_through, mean_corner_error, quad_diagonal
+from app.vision.geometry import line_through, mean_corner_error, quad_diagonal, quad_iou
 from app.vision.sides import (
     FEATURE_LENGTH,
     EdgeScorer,
@@ -55,8 +57,9 @@ def test_the_card_edge_is_among_the_straight_edges_found_near_a_side(heldout_sim
 
 def test_a_side_put_on_another_edge_moves_back_to_the_card_edge(heldout_simulator) -> None:
     """One side pulled 6–10 % of the card inwards (onto the art, a printed frame) or outwards (a sleeve,
-    the table): the corrected quad is back within 1.5 % of the card's diagonal in most captures, and
-    closer than the guess in nearly all."""
+    the table): the corrected quad is back within 1.5 % of the card's diagonal, and closer than the
+    guess, in most captures (32 and 34 of these 40 with the shipped scorer; 22 back with a scorer
+    fitted on the finder's own outlines only)."""
     rng = np.random.default_rng(32)
     back = closer = 0
     n = 40
@@ -69,8 +72,8 @@ def test_a_side_put_on_another_edge_moves_back_to_the_card_edge(heldout_simulato
         error = mean_corner_error(corrected, truth) / quad_diagonal(truth)
         back += error <= 0.015
         closer += error < mean_corner_error(guess, truth) / quad_diagonal(truth)
-    assert back / n >= 0.6, f"back on the card edge in {back}/{n}"
-    assert closer / n >= 0.85, f"closer in {closer}/{n}"
+    assert back / n >= 0.7, f"back on the card edge in {back}/{n}"
+    assert closer / n >= 0.75, f"closer in {closer}/{n}"
 
 
 def test_sides_already_on_the_card_edge_stay_there(heldout_simulator) -> None:
@@ -138,3 +141,29 @@ def test_missing_or_foreign_scorer_fails_with_a_clear_message_at_start_up(tmp_pa
         CardDetector(FinderSettings(edge_weights=broken))
     # Turned off, the finder does not need it.
     CardDetector(FinderSettings(edge_weights=tmp_path / "none.npz", edge_check=False))
+
+
+def test_sides_of_a_card_filling_a_real_photo_are_not_moved_onto_its_inner_frame(ebay_dir: Path) -> None:
+    """Real eBay photos: the card fills the picture, so what lies outside its edge cannot be seen and a
+    card back's inner frame or a text box would pass for the edge (it did, on ~half of these photos,
+    before such sides were left alone): the check must not take an outline further from the labelled
+    card box."""
+    boxes = {}
+    with open(ebay_dir / "boxes.csv", newline="") as handle:
+        for row in csv.DictReader(handle):
+            if row["class"] == "Card":
+                boxes.setdefault(row["filename"], []).append(row)
+    single = sorted(name for name, rows in boxes.items() if len(rows) == 1)[:80]
+    with_check = CardDetector()
+    without = CardDetector(replace(FinderSettings(), edge_check=False), segmenter=with_check.segmenter)
+    for name in single:
+        row = boxes[name][0]
+        image = cv2.imread(str(ebay_dir / "images" / name))
+        x0, y0, x1, y1 = (float(row[k]) for k in ("xmin", "ymin", "xmax", "ymax"))
+        box = np.array([[x0, y0], [x1, y0], [x1, y1], [x0, y1]])
+        seg = with_check.segmenter.segment(image)
+        ious = [
+            max((quad_iou(q.corners, box) for q in detector.quads_from_segmentation(image, seg)), default=0.0)
+            for detector in (with_check, without)
+        ]
+        assert ious[0] >= ious[1] - 0.01, f"{name}: IoU {ious[1]:.3f} → {ious[0]:.3f}"
