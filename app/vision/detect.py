@@ -457,7 +457,13 @@ class CardDetector:
         (see ``FinderSettings.edge_check``); unchanged when the result is not card-shaped."""
         s = self.settings
         corners, moved = corrected_sides(
-            frame, quad.corners, s.edge_weights, s.edge_min_score, s.edge_passes, self.plausible_shape, s.edge_min_view
+            frame,
+            quad.corners,
+            s.edge_weights,
+            min_score=s.edge_min_score,
+            passes=s.edge_passes,
+            acceptable=self.plausible_shape,
+            min_view=s.edge_min_view,
         )
         if not moved:
             return

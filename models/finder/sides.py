@@ -212,7 +212,15 @@ def decision_figures(
     s = detector.settings
     before, after = [], []
     for frame, found, truth in cards:
-        corrected, _ = corrected_sides(frame, found, weights, s.edge_min_score, s.edge_passes, detector.plausible_shape)
+        corrected, _ = corrected_sides(
+            frame,
+            found,
+            weights,
+            min_score=s.edge_min_score,
+            passes=s.edge_passes,
+            acceptable=detector.plausible_shape,
+            min_view=s.edge_min_view,
+        )
         before.append(mean_corner_error(found, truth) / quad_diagonal(truth))
         after.append(mean_corner_error(corrected, truth) / quad_diagonal(truth))
     b, a = np.array(before), np.array(after)
