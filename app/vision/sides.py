@@ -12,8 +12,10 @@ For each side: the straight edges within ±15 % of the card's depth are found in
 vote over gradient peaks sampled across the side), each is described by colour and gradient profiles
 across it (medians along the side, so a finger over part of it does not count), and a one-hidden-layer
 network scores how likely it is the card's edge. A side moves to a better-scoring edge when that
-edge scores as a card edge. Weights: ``models/finder/sides.npz``, fitted on simulated captures by
-``python -m models.finder.sides`` (numpy only).
+edge scores as a card edge. A side along the frame's border, or one beyond which the frame shows too
+little (a card filling the picture), is left alone: the scorer needs to see both sides of an edge.
+Weights: ``models/finder/sides.npz``, fitted on simulated captures by ``python -m models.finder.sides``
+(numpy only).
 """
 
 from __future__ import annotations

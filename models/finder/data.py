@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import logging
 import zlib
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -49,6 +49,41 @@ def ebay_card_textures(ebay_dir: Path, split: str = "train") -> list[npt.NDArray
                 continue
             textures.append(cv2.resize(crop, CANONICAL_SIZE, interpolation=cv2.INTER_AREA))
     return textures
+
+
+@dataclass(frozen=True)
+class TextureSplit:
+    """Card textures for fitting a finder classifier and for its held-out figures: four fifths of the
+    catalogue scans (seeded) with the training eBay crops, and the other fifth with the held-out ones."""
+
+    fit: list[npt.NDArray[np.uint8]]
+    heldout: list[npt.NDArray[np.uint8]]
+    #: Every scan and the training eBay crops (the held-out eBay crops never train anything).
+    everything: list[npt.NDArray[np.uint8]]
+    scans: int
+    heldout_scans: int
+    ebay_train: int
+    ebay_heldout: int
+
+
+def split_textures(catalog_dir: Path, ebay_dir: Path, seed: int) -> TextureSplit:
+    """Raises FileNotFoundError when the catalogue has no scans."""
+    scans = [load_card_texture(p) for p in sorted((catalog_dir / "images").glob("*/*.jpg"))]
+    if not scans:
+        raise FileNotFoundError(f"no card scans under {catalog_dir / 'images'}")
+    ebay_train = ebay_card_textures(ebay_dir, "train")
+    ebay_heldout = ebay_card_textures(ebay_dir, "heldout")
+    order = np.random.default_rng(seed).permutation(len(scans))
+    held = {int(i) for i in order[: len(scans) // 5]}
+    return TextureSplit(
+        fit=[s for i, s in enumerate(scans) if i not in held] + ebay_train,
+        heldout=[scans[i] for i in sorted(held)] + ebay_heldout,
+        everything=scans + ebay_train,
+        scans=len(scans),
+        heldout_scans=len(held),
+        ebay_train=len(ebay_train),
+        ebay_heldout=len(ebay_heldout),
+    )
 
 
 def is_heldout_ebay_photo(source_photo: str) -> bool:

@@ -29,7 +29,7 @@ import numpy.typing as npt
 
 from app import PROJECT_ROOT
 from app.camera.base import BGRImage
-from app.vision.capture_sim import CaptureSimulator, SimOptions, load_card_texture
+from app.vision.capture_sim import CaptureSimulator, SimOptions
 from app.vision.detect import CardDetector, FinderSettings
 from app.vision.geometry import (
     FloatArray,
@@ -49,7 +49,7 @@ from app.vision.sides import (
     on_frame_border,
     side_geometry,
 )
-from models.finder.data import ebay_card_textures
+from models.finder.data import split_textures
 
 logger = logging.getLogger(__name__)
 
@@ -258,20 +258,15 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     started = time.time()
-    scans = [load_card_texture(p) for p in sorted((args.catalog / "images").glob("*/*.jpg"))]
-    if not scans:
-        parser.error(f"no card scans under {args.catalog / 'images'}")
-    ebay_train = ebay_card_textures(args.ebay, "train")
-    ebay_heldout = ebay_card_textures(args.ebay, "heldout")
-    order = np.random.default_rng(args.seed).permutation(len(scans))
-    held = {int(i) for i in order[: len(scans) // 5]}
-    fit_textures = [s for i, s in enumerate(scans) if i not in held] + ebay_train
-    heldout_textures = [scans[i] for i in sorted(held)] + ebay_heldout
+    try:
+        textures = split_textures(args.catalog, args.ebay, args.seed)
+    except FileNotFoundError as error:
+        parser.error(str(error))
     # The finder as it runs, less this step: the scorer learns the edges it is shown there.
     detector = CardDetector(replace(FinderSettings(), edge_check=False))
     logger.info("Rendering %d + %d scenes and finding their cards", args.scenes, args.heldout_scenes)
-    x_fit, y_fit, _ = scenes(detector, fit_textures, args.scenes, args.seed, args.displaced)
-    x_held, y_held, held_cards = scenes(detector, heldout_textures, args.heldout_scenes, args.seed + 1)
+    x_fit, y_fit, _ = scenes(detector, textures.fit, args.scenes, args.seed, args.displaced)
+    x_held, y_held, held_cards = scenes(detector, textures.heldout, args.heldout_scenes, args.seed + 1)
     scorer = fit(x_fit, y_fit, args.hidden, args.epochs, args.seed)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     recipe = {
@@ -292,8 +287,10 @@ def main(argv: list[str] | None = None) -> None:
         "sha256": hashlib.sha256(args.out.read_bytes()).hexdigest(),
         "recipe": recipe,
         "data": {
-            "catalogue": f"{args.catalog}: {len(scans)} scans; held out for the figures: {len(held)} (seeded)",
-            "ebay": f"{args.ebay}: {len(ebay_train)} training crops; {len(ebay_heldout)} held-out crops, figures only",
+            "catalogue": f"{args.catalog}: {textures.scans} scans; "
+            f"held out for the figures: {textures.heldout_scans} (seeded)",
+            "ebay": f"{args.ebay}: {textures.ebay_train} training crops; {textures.ebay_heldout} held-out crops, "
+            "figures only",
             "scenes": "simulated 960x540 captures (a binder page every fourth), cards found by the finder "
             "without this step",
         },

@@ -28,10 +28,10 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from app.vision.capture_sim import CaptureSimulator, SimOptions, load_card_texture
+from app.vision.capture_sim import CaptureSimulator, SimOptions
 from app.vision.geometry import FloatArray, join_across_facing_sides, order_clockwise
 from app.vision.wholeness import DEFAULT_WEIGHTS, straightened_for_wholeness, wholeness_feature
-from models.finder.data import ebay_card_textures
+from models.finder.data import split_textures
 
 logger = logging.getLogger(__name__)
 
@@ -111,23 +111,18 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     started = time.time()
-    scans = [load_card_texture(p) for p in sorted((args.catalog / "images").glob("*/*.jpg"))]
-    if not scans:
-        parser.error(f"no card scans under {args.catalog / 'images'}")
-    ebay_train = ebay_card_textures(args.ebay, "train")
-    ebay_heldout = ebay_card_textures(args.ebay, "heldout")
-    order = np.random.default_rng(args.seed).permutation(len(scans))
-    held = {int(i) for i in order[: len(scans) // 5]}
-    fit_textures = [s for i, s in enumerate(scans) if i not in held] + ebay_train
-    heldout_textures = [scans[i] for i in sorted(held)] + ebay_heldout
+    try:
+        textures = split_textures(args.catalog, args.ebay, args.seed)
+    except FileNotFoundError as error:
+        parser.error(str(error))
     logger.info("Rendering %d + %d scenes", args.scenes, args.heldout_scenes)
-    x_fit, y_fit = labelled_crops(fit_textures, args.scenes, args.seed)
-    x_held, y_held = labelled_crops(heldout_textures, args.heldout_scenes, args.seed + 1)
+    x_fit, y_fit = labelled_crops(textures.fit, args.scenes, args.seed)
+    x_held, y_held = labelled_crops(textures.heldout, args.heldout_scenes, args.seed + 1)
     weights, bias = fit(x_fit, y_fit, args.ridge)
     report: dict[str, object] = {"heldout": rates(weights, bias, x_held, y_held)}
     logger.info("Held-out: %s", report["heldout"])
     # The shipped weights: every scan (the held-out eBay photos stay out).
-    x_all, y_all = labelled_crops(scans + ebay_train, args.scenes, args.seed + 2)
+    x_all, y_all = labelled_crops(textures.everything, args.scenes, args.seed + 2)
     weights, bias = fit(x_all, y_all, args.ridge)
     report["fit"] = rates(weights, bias, x_all, y_all)
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -143,9 +138,10 @@ def main(argv: list[str] | None = None) -> None:
                 "seed": args.seed,
             },
             "data": {
-                "catalogue": f"{args.catalog}: {len(scans)} scans; held out for the figures: {len(held)} (seeded)",
-                "ebay": f"{args.ebay}: {len(ebay_train)} training crops; "
-                f"{len(ebay_heldout)} held-out crops, for the figures only",
+                "catalogue": f"{args.catalog}: {textures.scans} scans; "
+                f"held out for the figures: {textures.heldout_scans} (seeded)",
+                "ebay": f"{args.ebay}: {textures.ebay_train} training crops; "
+                f"{textures.ebay_heldout} held-out crops, for the figures only",
                 "crops": "simulated 960x540 captures: whole card +1; its halves cut at 35-65 % of its height -1; "
                 "two neighbouring binder cards as one -1",
             },
