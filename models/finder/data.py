@@ -65,6 +65,14 @@ class TextureSplit:
     ebay_train: int
     ebay_heldout: int
 
+    def provenance(self, catalog_dir: Path, ebay_dir: Path) -> dict[str, str]:
+        """Where the textures came from, for a trainer's sidecar."""
+        return {
+            "catalogue": f"{catalog_dir}: {self.scans} scans; held out for the figures: {self.heldout_scans} (seeded)",
+            "ebay": f"{ebay_dir}: {self.ebay_train} training crops; {self.ebay_heldout} held-out crops, "
+            "for the figures only",
+        }
+
 
 def split_textures(catalog_dir: Path, ebay_dir: Path, seed: int) -> TextureSplit:
     """Raises FileNotFoundError when the catalogue has no scans."""

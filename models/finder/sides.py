@@ -287,10 +287,7 @@ def main(argv: list[str] | None = None) -> None:
         "sha256": hashlib.sha256(args.out.read_bytes()).hexdigest(),
         "recipe": recipe,
         "data": {
-            "catalogue": f"{args.catalog}: {textures.scans} scans; "
-            f"held out for the figures: {textures.heldout_scans} (seeded)",
-            "ebay": f"{args.ebay}: {textures.ebay_train} training crops; {textures.ebay_heldout} held-out crops, "
-            "figures only",
+            **textures.provenance(args.catalog, args.ebay),
             "scenes": "simulated 960x540 captures (a binder page every fourth), cards found by the finder "
             "without this step",
         },

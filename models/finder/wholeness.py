@@ -138,10 +138,7 @@ def main(argv: list[str] | None = None) -> None:
                 "seed": args.seed,
             },
             "data": {
-                "catalogue": f"{args.catalog}: {textures.scans} scans; "
-                f"held out for the figures: {textures.heldout_scans} (seeded)",
-                "ebay": f"{args.ebay}: {textures.ebay_train} training crops; "
-                f"{textures.ebay_heldout} held-out crops, for the figures only",
+                **textures.provenance(args.catalog, args.ebay),
                 "crops": "simulated 960x540 captures: whole card +1; its halves cut at 35-65 % of its height -1; "
                 "two neighbouring binder cards as one -1",
             },
