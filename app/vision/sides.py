@@ -340,11 +340,8 @@ def _one_round(
         if not candidates:
             continue
         scores = scorer.score(edge_features(frame, side, candidates))
-        best = int(np.argmax(scores))
+        best = int(np.argmax(scores))  # the side's own edge, when found, is among the candidates
         if candidates[best].is_the_side() or scores[best] < min_score:
-            continue
-        own = [float(s) for s, c in zip(scores, candidates, strict=True) if c.is_the_side()]
-        if own and max(own) >= scores[best]:
             continue
         chosen = candidates[best]
         lines[i] = line_through(
