@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -115,13 +115,40 @@ def _sample(frame: BGRImage, points: FloatArray) -> npt.NDArray[np.float32]:
 
 def edge_candidates(frame: BGRImage, side: SideGeometry) -> list[EdgeCandidate]:
     """Straight edges near ``side``, most supported first (the side's own edge among them, usually)."""
-    reach = max(4.0, SEARCH_BAND * side.depth)
-    steps = np.arange(-reach, reach + 0.5, 1.0)
+    return edge_candidates_of(frame, [side])[0]
+
+
+def edge_candidates_of(frame: BGRImage, sides: Sequence[SideGeometry]) -> list[list[EdgeCandidate]]:
+    """:func:`edge_candidates` of several sides, the frame sampled once for all of them (the finder
+    checks four sides per card, and per-call overhead, not arithmetic, is most of the cost)."""
+    if not sides:
+        return []
     t = np.linspace(0.05, 0.95, SEARCH_SAMPLES)
-    base = side.start[None, :] + t[:, None] * (side.end - side.start)[None, :]
-    profile = _sample(frame, base[:, None, :] + steps[None, :, None] * side.normal[None, None, :])
-    gradient = np.abs(np.diff(profile, axis=1)).max(axis=2)  # strongest colour channel
-    gradient = cv2.GaussianBlur(gradient, (3, 1), 0)
+    steps = [np.arange(-reach, reach + 0.5, 1.0) for reach in (max(4.0, SEARCH_BAND * s.depth) for s in sides)]
+    width = max(len(s) for s in steps)
+    # Each side's offsets continued to the longest side's count, so the sides stack (the continuation
+    # is sampled but not used); arange with the same start and step repeats the shorter run exactly.
+    padded = np.stack([np.arange(s[0], s[0] + width, 1.0)[:width] for s in steps])
+    starts = np.stack([s.start for s in sides])
+    normals = np.stack([s.normal for s in sides])
+    base = starts[:, None, :] + t[None, :, None] * (np.stack([s.end for s in sides]) - starts)[:, None, :]
+    points = base[:, :, None, :] + padded[:, None, :, None] * normals[:, None, None, :]
+    profile = _sample(frame, points.reshape(len(sides) * SEARCH_SAMPLES, width, 2))
+    change = np.abs(np.diff(profile, axis=1))
+    strongest = np.maximum(np.maximum(change[..., 0], change[..., 1]), change[..., 2])  # strongest channel
+    found = []
+    for k, (side, side_steps) in enumerate(zip(sides, steps, strict=True)):
+        rows = strongest[k * SEARCH_SAMPLES : (k + 1) * SEARCH_SAMPLES, : len(side_steps) - 1]
+        gradient = cv2.GaussianBlur(np.ascontiguousarray(rows), (3, 1), 0)
+        found.append(_lines_through_peaks(gradient, side_steps, t, side.length))
+    return found
+
+
+def _lines_through_peaks(
+    gradient: npt.NDArray[np.float32], steps: FloatArray, t: FloatArray, length: float
+) -> list[EdgeCandidate]:
+    """The straight lines through most of the gradient peaks of ``gradient`` (one row per sample along
+    the side, one column between each two of ``steps`` across it)."""
     peak = np.zeros_like(gradient, bool)
     peak[:, 1:-1] = (gradient[:, 1:-1] >= gradient[:, :-2]) & (gradient[:, 1:-1] >= gradient[:, 2:])
     strong = peak & (gradient >= np.maximum(8.0, 0.3 * gradient.max(axis=1, keepdims=True)))
@@ -131,7 +158,7 @@ def edge_candidates(frame: BGRImage, side: SideGeometry) -> list[EdgeCandidate]:
     offsets = steps[cols] + 0.5  # gradient j lies between steps j and j + 1
     along = t[rows] - 0.5
     # Hough vote: a line is offset(t) = a + b (t − 0.5); each sample votes once per (b, a) bin.
-    turns = np.arange(-MAX_TURN * side.length, MAX_TURN * side.length + 0.5, 2.0)
+    turns = np.arange(-MAX_TURN * length, MAX_TURN * length + 0.5, 2.0)
     bins = len(steps) + 1
     intercept = np.rint(offsets[None, :] - turns[:, None] * along[None, :] - steps[0]).astype(np.int64)
     valid = (intercept >= 0) & (intercept < bins)
@@ -141,16 +168,15 @@ def edge_candidates(frame: BGRImage, side: SideGeometry) -> list[EdgeCandidate]:
     votes = np.bincount(cells, minlength=len(turns) * bins).reshape(len(turns), bins)
     votes = votes[:, :-1] + votes[:, 1:]  # 2-px bins: an edge between two bins is not split
     centres = steps[0] + np.arange(votes.shape[1]) + 0.5
-    taken = np.zeros(votes.shape, bool)
+    open_votes = votes.copy()  # votes of the lines not yet taken; -1 once taken
     found: list[EdgeCandidate] = []
     while len(found) < MAX_CANDIDATES:
-        masked = np.where(taken, -1, votes)
-        k, j = np.unravel_index(int(masked.argmax()), votes.shape)
-        if masked[k, j] < MIN_SUPPORT * SEARCH_SAMPLES:
+        k, j = np.unravel_index(int(open_votes.argmax()), votes.shape)
+        if open_votes[k, j] < MIN_SUPPORT * SEARCH_SAMPLES:
             break
         a, b = float(centres[j]), float(turns[k])
         # Lines through (nearly) the same middle point are this edge seen at another turn: taken.
-        taken |= np.abs(centres[None, :] - a) <= 3.0 + 0.5 * np.abs(turns[:, None] - b)
+        open_votes[np.abs(centres[None, :] - a) <= 3.0 + 0.5 * np.abs(turns[:, None] - b)] = -1
         inliers = np.abs(offsets - (a + b * along)) <= 1.5
         if inliers.sum() >= 3:
             # Least squares offset = a + b·along over the peaks on it.
@@ -176,16 +202,29 @@ def edge_features(frame: BGRImage, side: SideGeometry, candidates: list[EdgeCand
     """One descriptor row per candidate: medians along it of B, G, R, saturation, grey, the grey
     gradient across it and the grey spread along it, at offsets across it; its support, how much of
     the gradient near it is on it, and how far it is from the side."""
-    if not candidates:
+    return edge_features_of(frame, [side], [candidates])
+
+
+def edge_features_of(
+    frame: BGRImage, sides: Sequence[SideGeometry], candidates: Sequence[Sequence[EdgeCandidate]]
+) -> npt.NDArray[np.float32]:
+    """:func:`edge_features` of the candidates of several sides, one row per candidate in order (side
+    by side), the frame sampled once for all of them."""
+    owner = np.array([k for k, near in enumerate(candidates) for _ in near], np.int64)
+    if not len(owner):
         return np.zeros((0, FEATURE_LENGTH), np.float32)
     t = PROFILE_POSITIONS
-    start = np.array([c.start_offset for c in candidates])
-    end = np.array([c.end_offset for c in candidates])
+    start = np.array([c.start_offset for near in candidates for c in near])
+    end = np.array([c.end_offset for near in candidates for c in near])
+    side_start = np.stack([s.start for s in sides])[owner]
+    side_end = np.stack([s.end for s in sides])[owner]
+    normal = np.stack([s.normal for s in sides])[owner]
+    depth = np.array([s.depth for s in sides])[owner]
     offsets = start[:, None] + t[None, :] * (end - start)[:, None]  # (C, T)
-    base = side.start[None, None, :] + t[None, :, None] * (side.end - side.start)[None, None, :]
-    on_line = base + offsets[:, :, None] * side.normal[None, None, :]
-    across = PROFILE_OFFSETS * side.depth
-    points = on_line[:, :, None, :] + across[None, None, :, None] * side.normal[None, None, None, :]
+    base = side_start[:, None, :] + t[None, :, None] * (side_end - side_start)[:, None, :]
+    on_line = base + offsets[:, :, None] * normal[:, None, :]
+    across = PROFILE_OFFSETS[None, :] * depth[:, None]  # (C, U)
+    points = on_line[:, :, None, :] + across[:, None, :, None] * normal[:, None, None, :]
     count, positions, steps = points.shape[:3]
     profile = _sample(frame, points.reshape(count * positions, steps, 2))  # (C·T, U, 3)
     saturation = cv2.cvtColor(np.clip(profile, 0, 255).astype(np.uint8), cv2.COLOR_BGR2HSV)[..., 1]
@@ -201,9 +240,9 @@ def edge_features(frame: BGRImage, side: SideGeometry, candidates: list[EdgeCand
     on_edge = gradient_median[:, middle - 1 : middle + 2].max(axis=1) / (gradient_median.max(axis=1) + 1e-6)
     extras = np.stack(
         [
-            np.array([c.support for c in candidates]),
+            np.array([c.support for near in candidates for c in near]),
             on_edge,
-            np.abs(start + end) / 2.0 / max(side.depth, 1e-9),
+            np.abs(start + end) / 2.0 / np.maximum(depth, 1e-9),
         ],
         axis=1,
     )
@@ -329,21 +368,27 @@ def _one_round(
 ) -> tuple[FloatArray, int]:
     height, width = frame.shape[:2]
     lines = [line_through(quad[i], quad[(i + 1) % 4]) for i in range(4)]
-    moved = 0
-    for i in range(4):
-        side = side_geometry(quad, i)
-        if side.length < 8 or side.depth < 8 or on_frame_border(side, width, height):
+    checked = [
+        (i, side)
+        for i, side in ((i, side_geometry(quad, i)) for i in range(4))
+        if side.length >= 8
+        and side.depth >= 8
+        and not on_frame_border(side, width, height)
+        and (min_view <= 0 or outside_in_view(side, width, height, min_view))
+    ]
+    sides = [side for _, side in checked]
+    candidates = edge_candidates_of(frame, sides)
+    scores = scorer.score(edge_features_of(frame, sides, candidates))
+    moved, first = 0, 0
+    for (i, side), near in zip(checked, candidates, strict=True):
+        if not near:
             continue
-        if min_view > 0 and not outside_in_view(side, width, height, min_view):
+        own = scores[first : first + len(near)]
+        first += len(near)
+        best = int(np.argmax(own))  # the side's own edge, when found, is among the candidates
+        if near[best].is_the_side() or own[best] < min_score:
             continue
-        candidates = edge_candidates(frame, side)
-        if not candidates:
-            continue
-        scores = scorer.score(edge_features(frame, side, candidates))
-        best = int(np.argmax(scores))  # the side's own edge, when found, is among the candidates
-        if candidates[best].is_the_side() or scores[best] < min_score:
-            continue
-        chosen = candidates[best]
+        chosen = near[best]
         lines[i] = line_through(
             side.start + chosen.start_offset * side.normal, side.end + chosen.end_offset * side.normal
         )
