@@ -40,14 +40,16 @@ logger = logging.getLogger(__name__)
 DEFAULT_WEIGHTS = PROJECT_ROOT / "models" / "finder" / "sides.npz"
 
 #: Edges are looked for within ± this share of the card's depth across the side.
-SEARCH_BAND = 0.15
+SEARCH_BAND = 0.2
 #: Samples along a side for the edge search.
 SEARCH_SAMPLES = 32
-#: A candidate edge may turn against the side by up to this share of its length (end to end; ±11°).
-MAX_TURN = 0.2
+#: A candidate edge's ends may differ in offset from the side by up to this share of the side's length
+#: or the card's depth, whichever is longer (one end of a side 30 % of the card off, the other right: a
+#: corner a finger bit off the network's outline, or one drawn out to an object beside the card).
+MAX_TURN = 0.35
 #: Fewest samples (share) whose gradient peaks an edge must pass through.
 MIN_SUPPORT = 0.3
-MAX_CANDIDATES = 4
+MAX_CANDIDATES = 5
 #: Offsets across a candidate (share of the card's depth; negative: towards the card's centre) and
 #: positions along it at which the descriptor samples the frame.
 PROFILE_OFFSETS = np.linspace(-0.08, 0.08, 17)
@@ -140,15 +142,16 @@ def edge_candidates_of(frame: BGRImage, sides: Sequence[SideGeometry]) -> list[l
     for k, (side, side_steps) in enumerate(zip(sides, steps, strict=True)):
         rows = strongest[k * SEARCH_SAMPLES : (k + 1) * SEARCH_SAMPLES, : len(side_steps) - 1]
         gradient = cv2.GaussianBlur(np.ascontiguousarray(rows), (3, 1), 0)
-        found.append(_lines_through_peaks(gradient, side_steps, t, side.length))
+        found.append(_lines_through_peaks(gradient, side_steps, t, MAX_TURN * max(side.length, side.depth)))
     return found
 
 
 def _lines_through_peaks(
-    gradient: npt.NDArray[np.float32], steps: FloatArray, t: FloatArray, length: float
+    gradient: npt.NDArray[np.float32], steps: FloatArray, t: FloatArray, max_turn: float
 ) -> list[EdgeCandidate]:
     """The straight lines through most of the gradient peaks of ``gradient`` (one row per sample along
-    the side, one column between each two of ``steps`` across it)."""
+    the side, one column between each two of ``steps`` across it), their ends' offsets differing by
+    up to ``max_turn`` pixels."""
     peak = np.zeros_like(gradient, bool)
     peak[:, 1:-1] = (gradient[:, 1:-1] >= gradient[:, :-2]) & (gradient[:, 1:-1] >= gradient[:, 2:])
     strong = peak & (gradient >= np.maximum(8.0, 0.3 * gradient.max(axis=1, keepdims=True)))
@@ -158,7 +161,7 @@ def _lines_through_peaks(
     offsets = steps[cols] + 0.5  # gradient j lies between steps j and j + 1
     along = t[rows] - 0.5
     # Hough vote: a line is offset(t) = a + b (t − 0.5); each sample votes once per (b, a) bin.
-    turns = np.arange(-MAX_TURN * length, MAX_TURN * length + 0.5, 2.0)
+    turns = np.arange(-max_turn, max_turn + 0.5, 2.0)
     bins = len(steps) + 1
     intercept = np.rint(offsets[None, :] - turns[:, None] * along[None, :] - steps[0]).astype(np.int64)
     valid = (intercept >= 0) & (intercept < bins)
@@ -258,6 +261,12 @@ def _median_along(values: npt.NDArray[np.float32], axis: int) -> npt.NDArray[np.
     return upper if n % 2 else np.asarray((np.take(ordered, n // 2 - 1, axis=axis) + upper) / 2)
 
 
+def search_signature() -> npt.NDArray[np.float64]:
+    """The edge search a scorer is fitted on (it learns the candidates that search finds): reach, turn,
+    count and samples. Saved with the weights and checked on loading."""
+    return np.array([SEARCH_BAND, MAX_TURN, MAX_CANDIDATES, SEARCH_SAMPLES], np.float64)
+
+
 @dataclass(frozen=True)
 class EdgeScorer:
     """A one-hidden-layer network over :func:`edge_features`: > 0 the card's own edge, < 0 not."""
@@ -282,6 +291,7 @@ class EdgeScorer:
             hidden_bias=self.hidden_bias,
             out_weights=self.out_weights,
             out_bias=np.float32(self.out_bias),
+            search=search_signature(),
         )
         path.with_suffix(".json").write_text(json.dumps(sidecar, indent=2) + "\n")
 
@@ -301,6 +311,7 @@ def load_scorer(path: str) -> EdgeScorer:
                 np.asarray(data["out_weights"], np.float32),
                 float(data["out_bias"]),
             )
+            search = np.asarray(data["search"], np.float64) if "search" in data else None
     except (OSError, KeyError, ValueError) as error:
         raise ValueError(f"Card edge scorer {path} is unreadable ({error}); rebuild it") from error
     hidden = scorer.hidden_bias.shape[0]
@@ -313,6 +324,13 @@ def load_scorer(path: str) -> EdgeScorer:
         raise ValueError(
             f"Card edge scorer {path} was fitted for {scorer.mean.size} features, this descriptor has "
             f"{FEATURE_LENGTH}; rebuild it"
+        )
+    if search is None or search.shape != search_signature().shape or not np.allclose(search, search_signature()):
+        raise ValueError(
+            f"Card edge scorer {path} was fitted on another edge search "
+            f"({'unrecorded' if search is None else search.tolist()}; this finder searches "
+            f"{search_signature().tolist()}: reach, turn, candidates, samples); rebuild it with: "
+            "python -m models.finder.sides"
         )
     return scorer
 
