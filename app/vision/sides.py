@@ -164,7 +164,7 @@ def _lines_through_peaks(
     turns = np.arange(-max_turn, max_turn + 0.5, 2.0)
     bins = len(steps) + 1
     intercept = np.rint(offsets[None, :] - turns[:, None] * along[None, :] - steps[0]).astype(np.int64)
-    valid = (intercept >= 0) & (intercept < bins)
+    valid = intercept.view(np.uint64) < bins  # 0 <= intercept < bins (a negative one wraps to a huge one)
     # A sample's peaks lie whole pixels apart, so within a turn they fall in different 1-px bins: each
     # sample votes at most once per bin without de-duplication.
     cells = (np.arange(len(turns))[:, None] * bins + intercept)[valid]
@@ -179,7 +179,7 @@ def _lines_through_peaks(
             break
         a, b = float(centres[j]), float(turns[k])
         # Lines through (nearly) the same middle point are this edge seen at another turn: taken.
-        open_votes[np.abs(centres[None, :] - a) <= 3.0 + 0.5 * np.abs(turns[:, None] - b)] = -1
+        np.copyto(open_votes, -1, where=np.abs(centres - a)[None, :] <= (3.0 + 0.5 * np.abs(turns - b))[:, None])
         inliers = np.abs(offsets - (a + b * along)) <= 1.5
         if inliers.sum() >= 3:
             # Least squares offset = a + b·along over the peaks on it.
