@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -94,10 +95,16 @@ def render_clip(engine: Engine, seconds: float, seed: int, fps: float) -> tuple[
     bundle_dir = clip.with_suffix(".bundle")
     scene_bundle.save(bundle_dir, thumbs_from=engine.bundle.path / "thumbs" if engine.bundle.path else None)
     if not clip.is_file():
-        writer = cv2.VideoWriter(str(clip), cv2.VideoWriter.fourcc(*"mp4v"), fps, (1280, 720))
-        for clip_frame in clip_frames(sim, order, fps, seed, card_ids):
-            writer.write(clip_frame.image)
-        writer.release()
+        # Written under another name and renamed when whole: a run stopped mid-render must not leave a
+        # cut clip that the next run takes from the cache.
+        partial = clip.with_name(f"{clip.stem}.partial-{os.getpid()}.mp4")
+        writer = cv2.VideoWriter(str(partial), cv2.VideoWriter.fourcc(*"mp4v"), fps, (1280, 720))
+        try:
+            for clip_frame in clip_frames(sim, order, fps, seed, card_ids):
+                writer.write(clip_frame.image)
+        finally:
+            writer.release()
+        partial.replace(clip)
     return clip, bundle_dir, order
 
 
