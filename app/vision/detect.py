@@ -94,7 +94,7 @@ class FinderSettings:
     wide_reach_map_px: int = 2
     #: The whole-card classifier both of the above consult.
     wholeness_weights: Path = WHOLENESS_WEIGHTS
-    #: Last, each side of each card is checked against the straight edges near it (±15 % of the card's
+    #: Last, each side of each card is checked against the straight edges near it (±20 % of the card's
     #: depth) and moved to the one a learned scorer takes for the card's own edge (app/vision/sides.py):
     #: a finger or a shadow biting into the blob, a top-loader's rim or an object beside the card no
     #: longer carries a side off the card.

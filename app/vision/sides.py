@@ -8,12 +8,14 @@ joins it — the nearest edge is the wrong one: the art window, the sleeve, the 
 line is straight and strong, so edge strength cannot tell them apart; what lies on either side of
 the line can (a card's border inside, the table outside).
 
-For each side: the straight edges within ±15 % of the card's depth are found in the frame (a Hough
-vote over gradient peaks sampled across the side), each is described by colour and gradient profiles
-across it (medians along the side, so a finger over part of it does not count), and a one-hidden-layer
-network scores how likely it is the card's edge. A side moves to a better-scoring edge when that
-edge scores as a card edge. A side along the frame's border, or one beyond which the frame shows too
-little (a card filling the picture), is left alone: the scorer needs to see both sides of an edge.
+For each side: the straight edges within ±20 % of the card's depth are found in the frame (a Hough
+vote over gradient peaks sampled across the side; an edge may turn against the side, so a side with
+one corner off — bitten by a finger, drawn out to an object — is reached too), each is described by
+colour and gradient profiles across it (medians along the side, so a finger over part of it does not
+count), and a one-hidden-layer network scores how likely it is the card's edge. A side moves to a
+better-scoring edge when that edge scores as a card edge. A side along the frame's border, or one
+beyond which the frame shows too little (a card filling the picture), is left alone: the scorer needs
+to see both sides of an edge.
 Weights: ``models/finder/sides.npz``, fitted on simulated captures by ``python -m models.finder.sides``
 (numpy only).
 """
@@ -122,7 +124,7 @@ def edge_candidates(frame: BGRImage, side: SideGeometry) -> list[EdgeCandidate]:
 
 def edge_candidates_of(frame: BGRImage, sides: Sequence[SideGeometry]) -> list[list[EdgeCandidate]]:
     """:func:`edge_candidates` of several sides, the frame sampled once for all of them (the finder
-    checks four sides per card, and per-call overhead, not arithmetic, is most of the cost)."""
+    checks four sides per card; one sampling call and one gradient instead of four)."""
     if not sides:
         return []
     t = np.linspace(0.05, 0.95, SEARCH_SAMPLES)
