@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -56,23 +57,43 @@ def test_the_card_edge_is_among_the_straight_edges_found_near_a_side(heldout_sim
     assert found / total >= 0.85, f"{found}/{total}"
 
 
+def back_and_closer(
+    simulator: CaptureSimulator, seed: int, n: int, ends: Callable[[np.random.Generator], tuple[float, float]]
+) -> tuple[int, int]:
+    """Of ``n`` captures with one side of the true outline moved by ``ends`` (shares of the card's
+    depth at the side's two ends): how many the edge check brings back within 1.5 % of the card's
+    diagonal, and how many it brings closer than the guess."""
+    rng = np.random.default_rng(seed)
+    back = closer = 0
+    for _ in range(n):
+        capture = simulator.render(rng)
+        truth = capture.quads[0].astype(np.float64)
+        moved = ends(rng)
+        guess = displaced(truth, int(rng.integers(4)), *moved)
+        corrected, _ = corrected_sides(capture.image, guess)
+        error = mean_corner_error(corrected, truth) / quad_diagonal(truth)
+        back += error <= 0.015
+        closer += error < mean_corner_error(guess, truth) / quad_diagonal(truth)
+    return back, closer
+
+
+def parallel_shift(rng: np.random.Generator) -> tuple[float, float]:
+    shift = float(rng.choice([-1, 1]) * rng.uniform(0.06, 0.1))
+    return shift, shift
+
+
+def one_end_off(rng: np.random.Generator) -> tuple[float, float]:
+    far = float(rng.choice([-1, 1]) * rng.uniform(0.12, 0.25))
+    return (far, 0.0) if rng.random() < 0.5 else (0.0, far)
+
+
 def test_a_side_put_on_another_edge_moves_back_to_the_card_edge(heldout_simulator) -> None:
     """One side pulled 6–10 % of the card inwards (onto the art, a printed frame) or outwards (a sleeve,
     the table): the corrected quad is back within 1.5 % of the card's diagonal, and closer than the
     guess, in most captures (34 and 34 of these 40 with the shipped scorer; 22 back with an earlier
     one fitted on the finder's own outlines only)."""
-    rng = np.random.default_rng(32)
-    back = closer = 0
     n = 40
-    for _ in range(n):
-        capture = heldout_simulator.render(rng)
-        truth = capture.quads[0].astype(np.float64)
-        shift = float(rng.choice([-1, 1]) * rng.uniform(0.06, 0.1))
-        guess = displaced(truth, int(rng.integers(4)), shift, shift)
-        corrected, _ = corrected_sides(capture.image, guess)
-        error = mean_corner_error(corrected, truth) / quad_diagonal(truth)
-        back += error <= 0.015
-        closer += error < mean_corner_error(guess, truth) / quad_diagonal(truth)
+    back, closer = back_and_closer(heldout_simulator, 32, n, parallel_shift)
     assert back / n >= 0.7, f"back on the card edge in {back}/{n}"
     assert closer / n >= 0.75, f"closer in {closer}/{n}"
 
@@ -83,19 +104,8 @@ def test_a_side_with_one_corner_drawn_off_turns_back_to_the_card_edge(heldout_si
     corrected quad is back within 1.5 % of the card's diagonal, and closer than the guess, in most
     captures (38 and 38 of these 40 with the shipped scorer; 26 and 26 with the previous search, whose
     edges could turn by a fifth of the side's length and lie within 15 % of the card's depth)."""
-    rng = np.random.default_rng(35)
-    back = closer = 0
     n = 40
-    for _ in range(n):
-        capture = heldout_simulator.render(rng)
-        truth = capture.quads[0].astype(np.float64)
-        far = float(rng.choice([-1, 1]) * rng.uniform(0.12, 0.25))
-        ends = (far, 0.0) if rng.random() < 0.5 else (0.0, far)
-        guess = displaced(truth, int(rng.integers(4)), *ends)
-        corrected, _ = corrected_sides(capture.image, guess)
-        error = mean_corner_error(corrected, truth) / quad_diagonal(truth)
-        back += error <= 0.015
-        closer += error < mean_corner_error(guess, truth) / quad_diagonal(truth)
+    back, closer = back_and_closer(heldout_simulator, 35, n, one_end_off)
     assert back / n >= 0.8, f"back on the card edge in {back}/{n}"
     assert closer / n >= 0.8, f"closer in {closer}/{n}"
 
