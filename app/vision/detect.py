@@ -21,6 +21,7 @@ import logging
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import cv2
@@ -43,7 +44,7 @@ from app.vision.geometry import (
 )
 from app.vision.segment import DEFAULT_MODEL, CardSegmenter, SegmentationResult
 from app.vision.sides import DEFAULT_WEIGHTS as EDGE_WEIGHTS
-from app.vision.sides import corrected_sides, load_scorer
+from app.vision.sides import corrected_sides, load_scorer, outline_judged_whole
 from app.vision.wholeness import DEFAULT_WEIGHTS as WHOLENESS_WEIGHTS
 from app.vision.wholeness import load_weights as load_wholeness_weights
 from app.vision.wholeness import quad_wholeness
@@ -108,6 +109,15 @@ class FinderSettings:
     #: needs to see what lies outside the edge (a card filling the picture: its inner frame otherwise
     #: looks like its edge).
     edge_min_view: float = 0.1
+    #: After the check, a card whose straightened crop still does not look whole (wholeness below this:
+    #: ~4 % of simulated cards, most of the outlines a side off among them) is outlined again from every
+    #: combination of each side's own line and the best other edge near it, judged by wholeness and the
+    #: edge scores together (app/vision/sides.py: ``outline_judged_whole``). None turns it off.
+    edge_recheck_below: float | None = 0.3
+    #: Weight of the sides' edge scores against wholeness in that choice, and how much more whole the
+    #: chosen outline must look than the card's own.
+    edge_recheck_edge_weight: float = 0.1
+    edge_recheck_min_gain: float = 0.5
 
 
 @dataclass(frozen=True)
@@ -162,7 +172,8 @@ class CardDetector:
             self.settings.model_path, self.settings.threads, self.settings.mirror_pass
         )
         # Fail at start-up, not mid-stream.
-        if self.settings.rejoin_gap > 0 or self.settings.wide_reach_map_px > 0:
+        s = self.settings
+        if s.rejoin_gap > 0 or s.wide_reach_map_px > 0 or (s.edge_check and s.edge_recheck_below is not None):
             load_wholeness_weights(str(self.settings.wholeness_weights))
         if self.settings.edge_check:
             load_scorer(str(self.settings.edge_weights))
@@ -454,7 +465,8 @@ class CardDetector:
 
     def _move_sides_to_card_edges(self, frame: BGRImage, quad: CardQuad) -> None:
         """``quad`` with any side that sits on another edge than the card's moved to the card's edge
-        (see ``FinderSettings.edge_check``); unchanged when the result is not card-shaped."""
+        (see ``FinderSettings.edge_check`` and ``edge_recheck_below``); unchanged when the result is
+        not card-shaped."""
         s = self.settings
         corners, moved = corrected_sides(
             frame,
@@ -465,13 +477,34 @@ class CardDetector:
             acceptable=self.plausible_shape,
             min_view=s.edge_min_view,
         )
-        if not moved:
+        corners = order_clockwise(corners)
+        if s.edge_recheck_below is not None:
+            wholeness = partial(self._wholeness_of, frame)
+            if wholeness(corners) < s.edge_recheck_below:
+                rechecked = outline_judged_whole(
+                    frame,
+                    corners,
+                    wholeness,
+                    s.edge_weights,
+                    edge_weight=s.edge_recheck_edge_weight,
+                    min_gain=s.edge_recheck_min_gain,
+                    acceptable=self.plausible_shape,
+                    min_view=s.edge_min_view,
+                )
+                if rechecked is not None:
+                    corners = order_clockwise(rechecked)
+                    quad.extras["outline_rechecked"] = 1.0
+        if not moved and "outline_rechecked" not in quad.extras:
             return
         height, width = frame.shape[:2]
-        quad.corners = order_clockwise(corners)
+        quad.corners = corners
         quad.area_frac = polygon_area(quad.corners) / float(width * height)
         quad.touches_border = quad_touches_border(quad.corners, width, height)
-        quad.extras["sides_moved"] = float(moved)
+        if moved:
+            quad.extras["sides_moved"] = float(moved)
+
+    def _wholeness_of(self, frame: BGRImage, corners: FloatArray) -> float:
+        return quad_wholeness(frame, corners, self.settings.wholeness_weights)
 
     def _drop_duplicates(self, found: list[CardQuad]) -> list[CardQuad]:
         kept: list[CardQuad] = []

@@ -22,6 +22,7 @@ Weights: ``models/finder/sides.npz``, fitted on simulated captures by ``python -
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -383,11 +384,27 @@ def corrected_sides(
     return quad, moved
 
 
-def _one_round(
-    frame: BGRImage, quad: FloatArray, scorer: EdgeScorer, min_score: float, min_view: float
-) -> tuple[FloatArray, int]:
+@dataclass(frozen=True)
+class ScoredSide:
+    """Side ``index`` of a quad, the straight edges near it and their scores as the card's edge."""
+
+    index: int
+    side: SideGeometry
+    candidates: list[EdgeCandidate]
+    scores: npt.NDArray[np.float32]
+
+    def line_along(self, candidate: EdgeCandidate) -> FloatArray:
+        return line_through(
+            self.side.start + candidate.start_offset * self.side.normal,
+            self.side.end + candidate.end_offset * self.side.normal,
+        )
+
+
+def scored_sides(frame: BGRImage, quad: FloatArray, scorer: EdgeScorer, min_view: float) -> list[ScoredSide]:
+    """The sides of ``quad`` that can be checked, with the edges near each, scored (all sides sampled
+    and scored together). Skipped: tiny sides, sides along the frame's border and, with ``min_view``,
+    sides beyond which the frame shows less than that share of the card's depth."""
     height, width = frame.shape[:2]
-    lines = [line_through(quad[i], quad[(i + 1) % 4]) for i in range(4)]
     checked = [
         (i, side)
         for i, side in ((i, side_geometry(quad, i)) for i in range(4))
@@ -399,23 +416,81 @@ def _one_round(
     sides = [side for _, side in checked]
     candidates = edge_candidates_of(frame, sides)
     scores = scorer.score(edge_features_of(frame, sides, candidates))
-    moved, first = 0, 0
+    found, first = [], 0
     for (i, side), near in zip(checked, candidates, strict=True):
-        if not near:
-            continue
-        own = scores[first : first + len(near)]
+        found.append(ScoredSide(i, side, near, scores[first : first + len(near)]))
         first += len(near)
-        best = int(np.argmax(own))  # the side's own edge, when found, is among the candidates
-        if near[best].is_the_side() or own[best] < min_score:
+    return found
+
+
+def _quad_of_lines(lines: Sequence[FloatArray]) -> FloatArray | None:
+    corners = [intersect_lines(lines[(i - 1) % 4], lines[i]) for i in range(4)]
+    if any(corner is None for corner in corners):
+        return None
+    return np.array(corners, np.float64)
+
+
+def _one_round(
+    frame: BGRImage, quad: FloatArray, scorer: EdgeScorer, min_score: float, min_view: float
+) -> tuple[FloatArray, int]:
+    lines = [line_through(quad[i], quad[(i + 1) % 4]) for i in range(4)]
+    moved = 0
+    for scored in scored_sides(frame, quad, scorer, min_view):
+        if not scored.candidates:
             continue
-        chosen = near[best]
-        lines[i] = line_through(
-            side.start + chosen.start_offset * side.normal, side.end + chosen.end_offset * side.normal
-        )
+        best = int(np.argmax(scored.scores))  # the side's own edge, when found, is among the candidates
+        if scored.candidates[best].is_the_side() or scored.scores[best] < min_score:
+            continue
+        lines[scored.index] = scored.line_along(scored.candidates[best])
         moved += 1
     if not moved:
         return quad, 0
-    corners = [intersect_lines(lines[(i - 1) % 4], lines[i]) for i in range(4)]
-    if any(corner is None for corner in corners):
-        return quad, 0
-    return np.array(corners, np.float64), moved
+    corners = _quad_of_lines(lines)
+    return (quad, 0) if corners is None else (corners, moved)
+
+
+def outline_judged_whole(
+    frame: BGRImage,
+    quad: FloatArray,
+    wholeness: Callable[[FloatArray], float],
+    weights: str | Path = DEFAULT_WEIGHTS,
+    edge_weight: float = 0.1,
+    min_gain: float = 0.5,
+    acceptable: Callable[[FloatArray], bool] | None = None,
+    min_view: float = 0.0,
+) -> FloatArray | None:
+    """Another outline for a card whose straightened crop does not look whole; None to keep ``quad``.
+
+    The side-by-side check above moves a side only when another edge scores better than its own; when
+    two edges near a side score alike (a sleeve's rim and the card's edge, the art window and a faint
+    border), it can keep the wrong one, and the card's crop then does not look like a whole card. Here
+    each side may be its own line or the best-scoring other edge near it, and every combination (up to
+    16) is judged as a whole: ``wholeness`` of what it outlines (app/vision/wholeness.py) plus
+    ``edge_weight`` × the sum of its sides' edge scores (``acceptable`` ones: card-shaped). The best
+    replaces ``quad`` when it is another outline and looks at least ``min_gain`` more whole."""
+    scorer = load_scorer(str(weights))
+    lines = [[line_through(quad[i], quad[(i + 1) % 4])] for i in range(4)]
+    edge_scores = [[0.0] for _ in range(4)]  # a side whose own edge is not among the candidates: 0
+    for scored in scored_sides(frame, quad, scorer, min_view):
+        own = [k for k, c in enumerate(scored.candidates) if c.is_the_side()]
+        if own:
+            edge_scores[scored.index][0] = float(scored.scores[own[0]])
+        others = [k for k in np.argsort(-scored.scores) if not scored.candidates[k].is_the_side()]
+        if others:
+            lines[scored.index].append(scored.line_along(scored.candidates[others[0]]))
+            edge_scores[scored.index].append(float(scored.scores[others[0]]))
+    # Every combination, ``quad`` itself (all zeros) included; the best replaces it only when it looks
+    # clearly more whole, so a near tie on the edge scores alone does not move a side.
+    own_wholeness = wholeness(quad)
+    best: tuple[float, float, FloatArray] | None = None
+    for choice in itertools.product(*(range(len(options)) for options in lines)):
+        corners = quad if not any(choice) else _quad_of_lines([lines[i][k] for i, k in enumerate(choice)])
+        if corners is None or (any(choice) and acceptable is not None and not acceptable(corners)):
+            continue
+        whole = wholeness(corners) if any(choice) else own_wholeness
+        judged = whole + edge_weight * sum(edge_scores[i][k] for i, k in enumerate(choice))
+        if best is None or judged > best[0]:
+            best = (judged, whole, corners)
+    if best is None or best[2] is quad or best[1] < own_wholeness + min_gain:
+        return None
+    return best[2]
