@@ -32,6 +32,7 @@ from app.camera.base import BGRImage
 from app.vision.geometry import (
     CARD_ASPECT,
     FloatArray,
+    grown_across_side,
     interior_angles_deg,
     intersect_lines,
     is_convex,
@@ -118,6 +119,14 @@ class FinderSettings:
     #: chosen outline must look than the card's own.
     edge_recheck_edge_weight: float = 0.1
     edge_recheck_min_gain: float = 0.5
+    #: Before that, a card whose crop looks less whole than this may be a piece of one: the network
+    #: outlined one part of a card whose printed line (the art window's border) it took for an outline,
+    #: and did not find the other part (a plain-coloured art area) to join it to. It is grown across
+    #: each of its two longer sides into a whole card's shape, that far side checked like any other, and
+    #: the grown card kept when it looks whole (at least ``grow_piece_min_wholeness``) and at least
+    #: ``edge_recheck_min_gain`` more whole than the piece. None turns it off.
+    grow_piece_below: float | None = 0.5
+    grow_piece_min_wholeness: float = 0.8
 
 
 @dataclass(frozen=True)
@@ -173,7 +182,8 @@ class CardDetector:
         )
         # Fail at start-up, not mid-stream.
         s = self.settings
-        if s.rejoin_gap > 0 or s.wide_reach_map_px > 0 or (s.edge_check and s.edge_recheck_below is not None):
+        rechecks = s.edge_recheck_below is not None or s.grow_piece_below is not None
+        if s.rejoin_gap > 0 or s.wide_reach_map_px > 0 or (s.edge_check and rechecks):
             load_wholeness_weights(str(self.settings.wholeness_weights))
         if self.settings.edge_check:
             load_scorer(str(self.settings.edge_weights))
@@ -465,8 +475,9 @@ class CardDetector:
 
     def _move_sides_to_card_edges(self, frame: BGRImage, quad: CardQuad) -> None:
         """``quad`` with any side that sits on another edge than the card's moved to the card's edge
-        (see ``FinderSettings.edge_check`` and ``edge_recheck_below``); unchanged when the result is
-        not card-shaped."""
+        (see ``FinderSettings.edge_check``), then, when its crop still does not look whole, grown from a
+        piece into the whole card or outlined again (``grow_piece_below``, ``edge_recheck_below``);
+        unchanged when a result is not card-shaped."""
         s = self.settings
         corners, moved = corrected_sides(
             frame,
@@ -478,23 +489,29 @@ class CardDetector:
             min_view=s.edge_min_view,
         )
         corners = order_clockwise(corners)
-        if s.edge_recheck_below is not None:
-            wholeness = partial(self._wholeness_of, frame)
-            if wholeness(corners) < s.edge_recheck_below:
-                rechecked = outline_judged_whole(
-                    frame,
-                    corners,
-                    wholeness,
-                    s.edge_weights,
-                    edge_weight=s.edge_recheck_edge_weight,
-                    min_gain=s.edge_recheck_min_gain,
-                    acceptable=self.plausible_shape,
-                    min_view=s.edge_min_view,
-                )
-                if rechecked is not None:
-                    corners = order_clockwise(rechecked)
-                    quad.extras["outline_rechecked"] = 1.0
-        if not moved and "outline_rechecked" not in quad.extras:
+        wholeness = partial(self._wholeness_of, frame)
+        whole = wholeness(corners)
+        other: FloatArray | None = None
+        if s.grow_piece_below is not None and whole < s.grow_piece_below:
+            other = self._whole_card_around_piece(frame, corners, whole)
+            if other is not None:
+                quad.extras["grown_from_piece"] = 1.0
+        if other is None and s.edge_recheck_below is not None and whole < s.edge_recheck_below:
+            other = outline_judged_whole(
+                frame,
+                corners,
+                wholeness,
+                s.edge_weights,
+                edge_weight=s.edge_recheck_edge_weight,
+                min_gain=s.edge_recheck_min_gain,
+                acceptable=self.plausible_shape,
+                min_view=s.edge_min_view,
+            )
+            if other is not None:
+                quad.extras["outline_rechecked"] = 1.0
+        if other is not None:
+            corners = order_clockwise(other)
+        elif not moved:
             return
         height, width = frame.shape[:2]
         quad.corners = corners
@@ -505,6 +522,35 @@ class CardDetector:
 
     def _wholeness_of(self, frame: BGRImage, corners: FloatArray) -> float:
         return quad_wholeness(frame, corners, self.settings.wholeness_weights)
+
+    def _whole_card_around_piece(self, frame: BGRImage, piece: FloatArray, piece_wholeness: float) -> FloatArray | None:
+        """The whole card ``piece`` (clockwise) is part of, when grown across one of its longer sides
+        into a card's shape it looks whole (see ``FinderSettings.grow_piece_below``); else None."""
+        s = self.settings
+        best: tuple[float, FloatArray] | None = None
+        for i in range(4):
+            grown = grown_across_side(piece, i)
+            if grown is None:
+                continue
+            # The grown side is only where a card's shape puts it: the edge check finds the card's edge.
+            grown, _ = corrected_sides(
+                frame,
+                grown,
+                s.edge_weights,
+                min_score=s.edge_min_score,
+                passes=s.edge_passes,
+                acceptable=self.plausible_shape,
+                min_view=s.edge_min_view,
+            )
+            grown = order_clockwise(grown)
+            if not self.plausible_shape(grown):
+                continue
+            whole = self._wholeness_of(frame, grown)
+            if best is None or whole > best[0]:
+                best = (whole, grown)
+        if best is None or best[0] < max(s.grow_piece_min_wholeness, piece_wholeness + s.edge_recheck_min_gain):
+            return None
+        return best[1]
 
     def _drop_duplicates(self, found: list[CardQuad]) -> list[CardQuad]:
         kept: list[CardQuad] = []

@@ -125,3 +125,22 @@ def join_across_facing_sides(a: npt.ArrayLike, b: npt.ArrayLike) -> tuple[float,
     i, j = (int(v) for v in np.unravel_index(int(gaps.argmin()), gaps.shape))
     outer = np.array([pa[(i + 2) % 4], pa[(i + 3) % 4], pb[(j + 2) % 4], pb[(j + 3) % 4]])
     return float(gaps[i, j]), order_clockwise(outer)
+
+
+def grown_across_side(quad: npt.ArrayLike, i: int) -> FloatArray | None:
+    """A piece of a card cut across its height, grown into the whole card it would be part of were the
+    rest beyond side ``i``: the two sides next to side ``i`` extended until the quad is as deep as a card
+    (88 mm) for side ``i``'s width (63 mm), perspective ignored; None where side ``i`` and its opposite
+    are not the longer pair (a piece cut across the height is wider than deep)."""
+    q = np.asarray(quad, dtype=np.float64).reshape(4, 2)
+    sides = side_lengths(q)
+    width = (sides[i] + sides[(i + 2) % 4]) / 2
+    depth = (sides[(i + 1) % 4] + sides[(i + 3) % 4]) / 2
+    if depth >= width or depth <= 0:
+        return None
+    stretch = width / CARD_ASPECT / depth
+    before, after = (i - 1) % 4, (i + 2) % 4  # each grown corner's far end on its extended side
+    grown = q.copy()
+    grown[i] = q[before] + (q[i] - q[before]) * stretch
+    grown[(i + 1) % 4] = q[after] + (q[(i + 1) % 4] - q[after]) * stretch
+    return grown

@@ -99,6 +99,26 @@ def test_a_card_cut_in_two_along_a_printed_line_is_joined_again(detector, simula
     assert joined >= 9
 
 
+def test_a_piece_of_a_card_found_alone_is_grown_into_the_whole_card(detector, simulator) -> None:
+    """The network cut a card along a printed line and found only one part (the other, a plain art
+    area, was not taken for a card): grown across its longer sides, the whole card is found (16 of these
+    30 halves; the rest look whole enough or grow into nothing whole-looking), and a whole card is never
+    grown."""
+    rng = np.random.default_rng(3)
+    back = kept = 0
+    for _ in range(30):
+        capture = simulator.render(rng)
+        truth = capture.quads[0].astype(np.float64)
+        piece = _found(halves(truth, float(rng.uniform(0.4, 0.6)))[int(rng.integers(2))])
+        detector._move_sides_to_card_edges(capture.image, piece)
+        back += mean_corner_error(piece.corners, truth) / quad_diagonal(truth) <= LOCATED
+        whole = _found(truth)
+        detector._move_sides_to_card_edges(capture.image, whole)
+        kept += "grown_from_piece" not in whole.extras
+    assert back >= 12, f"{back}/30 grown back"
+    assert kept == 30
+
+
 def test_two_cards_side_by_side_are_not_joined(detector, simulator) -> None:
     rng = np.random.default_rng(6)
     for gap in (4.0, 12.0, 30.0):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.vision.geometry import turned_180
+from app.vision.geometry import grown_across_side, turned_180
 
 
 def test_turned_corners_start_at_the_opposite_corner() -> None:
@@ -40,3 +40,14 @@ def test_two_halves_facing_across_a_side_join_into_the_whole_quad() -> None:
     gap, outer = join_across_facing_sides(top, lowered)
     assert 0.09 < gap < 0.11
     assert np.allclose(outer[:2], whole[:2]) and np.allclose(outer[2:], whole[2:] + np.array([0.0, 30.0]))
+
+
+def test_a_piece_cut_across_a_card_grows_back_into_the_card_across_its_cut() -> None:
+    card = np.array([[100.0, 50.0], [730.0, 50.0], [730.0, 930.0], [100.0, 930.0]])  # 63 × 88, upright
+    top = np.array([card[0], card[1], [730.0, 490.0], [100.0, 490.0]])  # cut at half its height
+    assert np.allclose(grown_across_side(top, 2), card)
+    bottom = np.array([[100.0, 490.0], [730.0, 490.0], card[2], card[3]])
+    assert np.allclose(grown_across_side(bottom, 0), card)
+    # Across a short side, or a quad deeper than wide (a whole card): not a piece cut across the height.
+    assert grown_across_side(top, 1) is None
+    assert grown_across_side(card, 0) is None

@@ -48,12 +48,16 @@ def test_missing_or_foreign_weights_fail_with_a_clear_message_at_start_up(tmp_pa
     broken.write_bytes(b"not a numpy archive")
     with pytest.raises(ValueError, match="unreadable"):
         CardDetector(FinderSettings(wholeness_weights=broken))
-    # The edge check's recheck of outlines that do not look whole reads it too; with all three of its
-    # users turned off, the finder does not need it.
+    # The edge check reads it too (outlines that do not look whole are grown or outlined again); with all
+    # of its users turned off, the finder does not need it.
     with pytest.raises(FileNotFoundError, match=r"python -m models\.finder\.wholeness"):
         CardDetector(FinderSettings(wholeness_weights=tmp_path / "none.npz", rejoin_gap=0, wide_reach_map_px=0))
     CardDetector(
         FinderSettings(
-            wholeness_weights=tmp_path / "none.npz", rejoin_gap=0, wide_reach_map_px=0, edge_recheck_below=None
+            wholeness_weights=tmp_path / "none.npz",
+            rejoin_gap=0,
+            wide_reach_map_px=0,
+            edge_recheck_below=None,
+            grow_piece_below=None,
         )
     )
