@@ -56,9 +56,10 @@ class FinderConfig(BaseModel):
     #: Check each side of each card found by the network against the straight edges near it and move
     #: it to the card's own edge (app/vision/sides.py): a finger, a shadow, a top-loader's rim or an
     #: object beside the card no longer carries a side off it; a card whose crop still does not look
-    #: whole is then outlined again from its sides' nearby edges judged together (~4 % of cards, ~8 ms
-    #: each). ~10 ms a card on network frames at 1280×720, ~6–7 at 960×540 (followed frames do not run
-    #: it); a kiosk of full binder pages may turn it off.
+    #: whole is then grown from a piece into the whole card, or outlined again from its sides' nearby
+    #: edges judged together (a few % of cards, ~8 ms each). ~10 ms a card on network frames at
+    #: 1280×720, ~6–7 at 960×540 (followed frames do not run it); a kiosk of full binder pages may turn
+    #: it off.
     edge_check: bool = True
     #: Live scanning: run the network on at least every n-th frame and follow the cards it found on
     #: the frames between (their sides re-found where the measured motion puts them; a followed frame
