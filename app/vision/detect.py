@@ -479,16 +479,7 @@ class CardDetector:
         piece into the whole card or outlined again (``grow_piece_below``, ``edge_recheck_below``);
         unchanged when a result is not card-shaped."""
         s = self.settings
-        corners, moved = corrected_sides(
-            frame,
-            quad.corners,
-            s.edge_weights,
-            min_score=s.edge_min_score,
-            passes=s.edge_passes,
-            acceptable=self.plausible_shape,
-            min_view=s.edge_min_view,
-        )
-        corners = order_clockwise(corners)
+        corners, moved = self._edge_checked(frame, quad.corners)
         wholeness = partial(self._wholeness_of, frame)
         whole = wholeness(corners)
         other: FloatArray | None = None
@@ -520,6 +511,20 @@ class CardDetector:
         if moved:
             quad.extras["sides_moved"] = float(moved)
 
+    def _edge_checked(self, frame: BGRImage, corners: FloatArray) -> tuple[FloatArray, int]:
+        """``corners`` after the per-side edge check (clockwise), and how many sides it moved."""
+        s = self.settings
+        checked, moved = corrected_sides(
+            frame,
+            corners,
+            s.edge_weights,
+            min_score=s.edge_min_score,
+            passes=s.edge_passes,
+            acceptable=self.plausible_shape,
+            min_view=s.edge_min_view,
+        )
+        return order_clockwise(checked), moved
+
     def _wholeness_of(self, frame: BGRImage, corners: FloatArray) -> float:
         return quad_wholeness(frame, corners, self.settings.wholeness_weights)
 
@@ -536,16 +541,7 @@ class CardDetector:
             if grown is None or self._wholeness_of(frame, grown) < s.grow_piece_min_wholeness - 0.5:
                 continue
             # The grown side is only where a card's shape puts it: the edge check finds the card's edge.
-            grown, _ = corrected_sides(
-                frame,
-                grown,
-                s.edge_weights,
-                min_score=s.edge_min_score,
-                passes=s.edge_passes,
-                acceptable=self.plausible_shape,
-                min_view=s.edge_min_view,
-            )
-            grown = order_clockwise(grown)
+            grown, _ = self._edge_checked(frame, grown)
             if not self.plausible_shape(grown):
                 continue
             whole = self._wholeness_of(frame, grown)
