@@ -15,7 +15,8 @@ colour and gradient profiles across it (medians along the side, so a finger over
 count), and a one-hidden-layer network scores how likely it is the card's edge. A side moves to a
 better-scoring edge when that edge scores as a card edge. A side along the frame's border, or one
 beyond which the frame shows too little (a card filling the picture), is left alone: the scorer needs
-to see both sides of an edge.
+to see both sides of an edge. When the card's straightened crop still does not look whole
+afterwards, :func:`outline_judged_whole` judges each side's own line and its best other edge together.
 Weights: ``models/finder/sides.npz``, fitted on simulated captures by ``python -m models.finder.sides``
 (numpy only).
 """
