@@ -497,6 +497,7 @@ class CardDetector:
                 min_gain=s.edge_recheck_min_gain,
                 acceptable=self.plausible_shape,
                 min_view=s.edge_min_view,
+                own_wholeness=whole,
             )
             if other is not None:
                 quad.extras["outline_rechecked"] = 1.0
@@ -538,13 +539,17 @@ class CardDetector:
             # Where a card's shape puts the grown side it is within a few percent of the card's edge;
             # grown across the wrong side, or from a whole card, it rarely scores even this (3 % of the
             # tries on simulated captures), so those skip the edge check below.
-            if grown is None or self._wholeness_of(frame, grown) < s.grow_piece_min_wholeness - 0.5:
-                continue
-            # The grown side is only where a card's shape puts it: the edge check finds the card's edge.
-            grown, _ = self._edge_checked(frame, grown)
-            if not self.plausible_shape(grown):
+            if grown is None:
                 continue
             whole = self._wholeness_of(frame, grown)
+            if whole < s.grow_piece_min_wholeness - 0.5:
+                continue
+            # The grown side is only where a card's shape puts it: the edge check finds the card's edge.
+            grown, moved = self._edge_checked(frame, grown)
+            if not self.plausible_shape(grown):
+                continue
+            if moved:  # unmoved, it outlines the same crop (the crop does not depend on corner order)
+                whole = self._wholeness_of(frame, grown)
             if best is None or whole > best[0]:
                 best = (whole, grown)
         if best is None or best[0] < max(s.grow_piece_min_wholeness, piece_wholeness + s.edge_recheck_min_gain):

@@ -459,8 +459,10 @@ def outline_judged_whole(
     min_gain: float = 0.5,
     acceptable: Callable[[FloatArray], bool] | None = None,
     min_view: float = 0.0,
+    own_wholeness: float | None = None,
 ) -> FloatArray | None:
     """Another outline for a card whose straightened crop does not look whole; None to keep ``quad``.
+    ``own_wholeness``: ``wholeness(quad)`` when the caller has it already.
 
     The side-by-side check above moves a side only when another edge scores better than its own; when
     two edges near a side score alike (a sleeve's rim and the card's edge, the art window and a faint
@@ -482,7 +484,8 @@ def outline_judged_whole(
             edge_scores[scored.index].append(float(scored.scores[others[0]]))
     # Every combination, ``quad`` itself (all zeros) included; the best replaces it only when it looks
     # clearly more whole, so a near tie on the edge scores alone does not move a side.
-    own_wholeness = wholeness(quad)
+    if own_wholeness is None:
+        own_wholeness = wholeness(quad)
     best: tuple[float, float, FloatArray] | None = None
     for choice in itertools.product(*(range(len(options)) for options in lines)):
         corners = quad if not any(choice) else _quad_of_lines([lines[i][k] for i, k in enumerate(choice)])
