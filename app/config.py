@@ -57,7 +57,8 @@ class FinderConfig(BaseModel):
     #: it to the card's own edge (app/vision/sides.py): a finger, a shadow, a top-loader's rim or an
     #: object beside the card no longer carries a side off it; a card whose crop still does not look
     #: whole is then grown from a piece into the whole card, or outlined again from its sides' nearby
-    #: edges judged together (a few % of cards, ~8 ms each). ~10 ms a card on network frames at
+    #: edges judged together (a few % of cards, ~8 ms each), and one far from a parallelogram has a
+    #: corner dragged off the card rebuilt (~1 card in 150, ~40 ms each). ~10 ms a card on network frames at
     #: 1280×720, ~6–7 at 960×540 (followed frames do not run it); a kiosk of full binder pages may turn
     #: it off.
     edge_check: bool = True

@@ -19,7 +19,7 @@ from __future__ import annotations
 import itertools
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -39,6 +39,8 @@ from app.vision.geometry import (
     join_across_facing_sides,
     line_through,
     order_clockwise,
+    parallelogram_corner,
+    parallelogram_deviation,
     polygon_area,
     quad_iou,
     side_lengths,
@@ -127,6 +129,17 @@ class FinderSettings:
     #: ``edge_recheck_min_gain`` more whole than the piece. None turns it off.
     grow_piece_below: float | None = 0.5
     grow_piece_min_wholeness: float = 0.8
+    #: Last, a card whose outline is further than this from a parallelogram (``geometry.parallelogram_
+    #: deviation``; a card's own perspective keeps 99 % of simulated captures' outlines below 0.18) may
+    #: have a corner dragged off the card: a side taken along an object beside the card, a finger or a
+    #: shadow turns about its good end, beyond where the edge check looks. Each corner in turn is put
+    #: where the other three put it were the card a parallelogram and the two sides through it are found
+    #: by the edge check (one it leaves unmoved has no edge to go by and is passed over); the most whole
+    #: of the four is kept when it looks whole (at least ``rebuild_corner_min_wholeness``) and
+    #: ``rebuild_corner_min_gain`` more whole than the outline it replaces. None turns it off.
+    rebuild_corner_min_deviation: float | None = 0.2
+    rebuild_corner_min_wholeness: float = 0.5
+    rebuild_corner_min_gain: float = 0.2
 
 
 @dataclass(frozen=True)
@@ -476,8 +489,9 @@ class CardDetector:
     def _move_sides_to_card_edges(self, frame: BGRImage, quad: CardQuad) -> None:
         """``quad`` with any side that sits on another edge than the card's moved to the card's edge
         (see ``FinderSettings.edge_check``), then, when its crop still does not look whole, grown from a
-        piece into the whole card or outlined again (``grow_piece_below``, ``edge_recheck_below``);
-        unchanged when a result is not card-shaped."""
+        piece into the whole card or outlined again (``grow_piece_below``, ``edge_recheck_below``), and
+        last, when it is far from card-shaped, with a dragged-off corner rebuilt
+        (``rebuild_corner_min_deviation``); unchanged when a result is not card-shaped."""
         s = self.settings
         corners, moved = self._edge_checked(frame, quad.corners)
         wholeness = partial(self._wholeness_of, frame)
@@ -503,7 +517,11 @@ class CardDetector:
                 quad.extras["outline_rechecked"] = 1.0
         if other is not None:
             corners = order_clockwise(other)
-        elif not moved:
+        rebuilt = self._card_with_corner_rebuilt(frame, corners, whole if other is None else None)
+        if rebuilt is not None:
+            corners = rebuilt
+            quad.extras["corner_rebuilt"] = 1.0
+        elif other is None and not moved:
             return
         height, width = frame.shape[:2]
         quad.corners = corners
@@ -533,28 +551,63 @@ class CardDetector:
         """The whole card ``piece`` (clockwise) is part of, when grown across one of its longer sides
         into a card's shape it looks whole (see ``FinderSettings.grow_piece_below``); else None."""
         s = self.settings
-        best: tuple[float, FloatArray] | None = None
-        for i in range(4):
-            grown = grown_across_side(piece, i)
-            # Where a card's shape puts the grown side it is within a few percent of the card's edge;
-            # grown across the wrong side, or from a whole card, it rarely scores even this (3 % of the
-            # tries on simulated captures), so those skip the edge check below.
-            if grown is None:
-                continue
-            whole = self._wholeness_of(frame, grown)
-            if whole < s.grow_piece_min_wholeness - 0.5:
-                continue
-            # The grown side is only where a card's shape puts it: the edge check finds the card's edge.
-            grown, moved = self._edge_checked(frame, grown)
-            if not self.plausible_shape(grown):
-                continue
-            if moved:  # unmoved, it outlines the same crop (the crop does not depend on corner order)
-                whole = self._wholeness_of(frame, grown)
-            if best is None or whole > best[0]:
-                best = (whole, grown)
+        grown = (grown_across_side(piece, i) for i in range(4))
+        # Where a card's shape puts the grown side it is within a few percent of the card's edge; grown
+        # across the wrong side, or from a whole card, it rarely scores even this (3 % of the tries on
+        # simulated captures), so those skip the edge check.
+        best = self._most_whole_after_edge_check(
+            frame, (quad for quad in grown if quad is not None), min_raw_wholeness=s.grow_piece_min_wholeness - 0.5
+        )
         if best is None or best[0] < max(s.grow_piece_min_wholeness, piece_wholeness + s.edge_recheck_min_gain):
             return None
         return best[1]
+
+    def _card_with_corner_rebuilt(
+        self, frame: BGRImage, corners: FloatArray, wholeness: float | None
+    ) -> FloatArray | None:
+        """``corners`` (clockwise) with a corner dragged off the card put back, when the outline is far
+        from card-shaped and the rebuilt one looks more whole (``FinderSettings.rebuild_corner_*``;
+        ``wholeness``: the outline's own, when already measured); else None."""
+        s = self.settings
+        if s.rebuild_corner_min_deviation is None or parallelogram_deviation(corners) < s.rebuild_corner_min_deviation:
+            return None
+        rebuilt = (np.vstack([corners[:i], parallelogram_corner(corners, i), corners[i + 1 :]]) for i in range(4))
+        best = self._most_whole_after_edge_check(
+            frame, (quad for quad in rebuilt if self.plausible_shape(quad)), only_moved=True
+        )
+        if best is None:
+            return None
+        own = self._wholeness_of(frame, corners) if wholeness is None else wholeness
+        if best[0] < max(s.rebuild_corner_min_wholeness, own + s.rebuild_corner_min_gain):
+            return None
+        return best[1]
+
+    def _most_whole_after_edge_check(
+        self,
+        frame: BGRImage,
+        candidates: Iterable[FloatArray],
+        min_raw_wholeness: float | None = None,
+        only_moved: bool = False,
+    ) -> tuple[float, FloatArray] | None:
+        """The candidate outline that, after the edge check (its sides moved to the card's edges) and
+        still card-shaped, looks most whole, with its wholeness; None when none is left. A candidate
+        whose own crop scores below ``min_raw_wholeness`` is dropped before the (costlier) edge check;
+        ``only_moved``: so is one the edge check leaves as it is."""
+        best: tuple[float, FloatArray] | None = None
+        for candidate in candidates:
+            whole: float | None = None
+            if min_raw_wholeness is not None:
+                whole = self._wholeness_of(frame, candidate)
+                if whole < min_raw_wholeness:
+                    continue
+            checked, moved = self._edge_checked(frame, candidate)
+            if not self.plausible_shape(checked) or (only_moved and not moved):
+                continue
+            if moved or whole is None:  # unmoved, it outlines the same crop (corner order does not matter)
+                whole = self._wholeness_of(frame, checked)
+            if best is None or whole > best[0]:
+                best = (whole, checked)
+        return best
 
     def _drop_duplicates(self, found: list[CardQuad]) -> list[CardQuad]:
         kept: list[CardQuad] = []

@@ -144,3 +144,20 @@ def grown_across_side(quad: npt.ArrayLike, i: int) -> FloatArray | None:
     grown[i] = q[before] + (q[i] - q[before]) * stretch
     grown[(i + 1) % 4] = q[after] + (q[(i + 1) % 4] - q[after]) * stretch
     return grown
+
+
+def parallelogram_corner(quad: npt.ArrayLike, i: int) -> FloatArray:
+    """Where the other three corners of ``quad`` put corner ``i`` were it a parallelogram (a card seen
+    without perspective): the corner opposite ``i`` moved by both sides that leave it."""
+    q = np.asarray(quad, dtype=np.float64).reshape(4, 2)
+    return np.asarray(q[(i - 1) % 4] + q[(i + 1) % 4] - q[(i + 2) % 4])
+
+
+def parallelogram_deviation(quad: npt.ArrayLike) -> float:
+    """How far ``quad`` is from a parallelogram: the distance of any corner from
+    :func:`parallelogram_corner` (the same for all four — twice the gap between the diagonals'
+    midpoints), as a fraction of the mean diagonal. A card's outline deviates only by its
+    perspective (< 0.15 for 95 % of simulated captures); one with a corner dragged off the card more."""
+    q = np.asarray(quad, dtype=np.float64).reshape(4, 2)
+    gap = np.linalg.norm((q[0] + q[2]) - (q[1] + q[3]))
+    return float(gap / max(quad_diagonal(q), 1e-9))

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.vision.geometry import grown_across_side, turned_180
+from app.vision.geometry import (
+    grown_across_side,
+    parallelogram_corner,
+    parallelogram_deviation,
+    quad_diagonal,
+    turned_180,
+)
 
 
 def test_turned_corners_start_at_the_opposite_corner() -> None:
@@ -51,3 +57,17 @@ def test_a_piece_cut_across_a_card_grows_back_into_the_card_across_its_cut() -> 
     # Across a short side, or a quad deeper than wide (a whole card): not a piece cut across the height.
     assert grown_across_side(top, 1) is None
     assert grown_across_side(card, 0) is None
+
+
+def test_a_corner_dragged_off_a_parallelogram_is_put_back_by_the_other_three_and_its_drag_measured() -> None:
+    card = np.array([[100.0, 50.0], [730.0, 80.0], [700.0, 960.0], [70.0, 930.0]])  # a parallelogram
+    assert parallelogram_deviation(card) < 1e-12
+    drag = np.array([90.0, 120.0])  # 150 px
+    for i in range(4):
+        dragged = card.copy()
+        dragged[i] += drag
+        assert np.allclose(parallelogram_corner(dragged, i), card[i])
+        assert np.isclose(parallelogram_deviation(dragged), 150.0 / quad_diagonal(dragged))
+    # A card seen in perspective is not a parallelogram, but deviates from one far less.
+    seen = np.array([[300.0, 100.0], [600.0, 100.0], [630.0, 500.0], [270.0, 500.0]])  # far side 1/6 shorter
+    assert 0.05 < parallelogram_deviation(seen) < 0.15

@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from app.vision.capture_sim import CaptureSimulator, SimOptions, catalogue_image_paths
+from app.vision.capture_sim import CaptureSimulator, SimOptions
 from app.vision.detect import CardDetector, FinderSettings
 from app.vision.geometry import line_through, mean_corner_error, order_clockwise, quad_diagonal, quad_iou
 from app.vision.sides import (
@@ -29,6 +29,7 @@ from app.vision.sides import (
 from app.vision.wholeness import quad_wholeness
 from models.finder.data import ebay_card_textures
 from models.finder.sides import displaced, offsets_to
+from tests.vision.finder_runs import errors_with_and_without
 
 
 @pytest.fixture(scope="module")
@@ -168,27 +169,6 @@ def test_an_outline_with_two_sides_off_is_chosen_again_from_their_edges(heldout_
 def test_an_outline_on_the_card_edges_is_not_chosen_again(heldout_simulator) -> None:
     results = rechecked_outlines(heldout_simulator, 41, 40, sides_off=0)
     assert sum(chosen is not None for _, chosen in results) <= 1
-
-
-def errors_with_and_without(
-    catalog_dir: Path, without: FinderSettings, seed: int, n: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Corner errors (shares of the diagonal; inf unless exactly one card is found) over ``n`` simulated
-    captures of the default finder and of one with the ``without`` settings, on the same network output."""
-    sim = CaptureSimulator.from_paths(catalogue_image_paths(catalog_dir), SimOptions(size=(960, 540)))
-    default = CardDetector()
-    other = CardDetector(without, segmenter=default.segmenter)
-    rng = np.random.default_rng(seed)
-    errors: dict[str, list[float]] = {"default": [], "without": []}
-    for _ in range(n):
-        capture = sim.render(rng)
-        truth = capture.quads[0]
-        seg = default.segmenter.segment(capture.image)
-        for name, detector in (("default", default), ("without", other)):
-            quads = detector.quads_from_segmentation(capture.image, seg)
-            best = min((mean_corner_error(q.corners, truth) for q in quads), default=np.inf)
-            errors[name].append(best / quad_diagonal(truth) if len(quads) == 1 else np.inf)
-    return np.array(errors["default"]), np.array(errors["without"])
 
 
 def test_the_finder_rechecks_outlines_that_do_not_look_whole(catalog_dir: Path) -> None:
