@@ -148,10 +148,8 @@ def test_an_outline_with_a_corner_dragged_off_the_card_is_rebuilt(detector, simu
         always._move_sides_to_card_edges(capture.image, true)
         assert mean_corner_error(true.corners, truth) / quad_diagonal(truth) <= 0.015
     rebuilt, left = np.array(errors).T
-    assert (rebuilt <= LOCATED).sum() >= 20 and (left <= LOCATED).sum() <= 10, (
-        (rebuilt <= LOCATED).sum(),
-        (left <= LOCATED).sum(),
-    )
+    assert (rebuilt <= LOCATED).sum() >= 20, rebuilt
+    assert (left <= LOCATED).sum() <= 10, left  # the outlines are beyond the edge check alone
     assert not ((rebuilt > LOCATED) & (left <= LOCATED)).any()
 
 
