@@ -53,13 +53,13 @@ def corner_errors(detector: CardDetector, simulator: CaptureSimulator, n: int, s
 
 @pytest.mark.slow
 def test_locates_simulated_cards_with_mean_corner_error_within_1_5_percent(detector, simulator) -> None:
-    """Issue bar: 99 % located, mean corner error ≤ 1.5 %. Measured: 99.0 % and 0.33 % (bench/detect.py,
-    the same 500 captures; 98.0–99.1 % of other samples, see README); this pins the current levels
-    less a margin so a regression fails (without the edge check of app/vision/sides.py the error is
-    0.70 %)."""
+    """Issue bar: 99 % located, mean corner error ≤ 1.5 %. Measured: 99.2 % (4 misses) and 0.32 %
+    (bench/detect.py, the same 500 captures; 98.6–99.5 % of other 1,000-capture samples, 99.05 % of all
+    7,700, see README). The error is also pinned near its level, so a regression fails (without the
+    edge check of app/vision/sides.py it is 0.70 %)."""
     errors = np.array(corner_errors(detector, simulator, 500, seed=2024))
     located = errors <= LOCATED
-    assert located.mean() >= 0.98, f"located {located.mean():.1%}"
+    assert located.mean() >= 0.99, f"located {located.mean():.1%}"
     assert errors[located].mean() <= 0.015, f"mean corner error {errors[located].mean():.2%} of the diagonal"
     assert errors[located].mean() <= 0.005, f"mean corner error {errors[located].mean():.2%}: the edge check?"
 
