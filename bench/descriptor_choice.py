@@ -21,9 +21,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.embed.preprocess import resize_whole_card
-from app.vision.capture_sim import CaptureSimulator, SimOptions, catalogue_image_paths, load_card_texture
 from app.vision.finder import CardFinder
 from bench.common import CATALOG, machine
+from models.sim.capture_sim import CaptureSimulator, SimOptions, catalogue_image_paths, load_card_texture
 
 VARIANTS: dict[str, tuple[int | str, str | tuple[int, int]]] = {  # name: (layer, pooling)
     "head_global_average": ("head", "avg"),

@@ -29,11 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.config import load_settings
 from app.engine import make_finder
-from app.vision.capture_sim import CaptureSimulator, SimOptions, catalogue_image_paths, render_background
 from app.vision.detect import CardDetector
 from app.vision.finder import CardFinder, FollowSettings
 from app.vision.geometry import mean_corner_error, quad_diagonal, quad_iou
 from bench.common import CATALOG, EBAY, machine
+from models.sim.capture_sim import CaptureSimulator, SimOptions, catalogue_image_paths, render_background
 
 
 def speed(finder: CardFinder, paths: list[Path], size: tuple[int, int], frames: int) -> dict[str, object]:

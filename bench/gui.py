@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.camera.video_file import VideoFileSource
 from app.config import load_settings
-from app.vision.capture_sim import CaptureSimulator, SimOptions, iter_clip, load_card_texture
 from bench.common import CATALOG, machine
+from models.sim.capture_sim import CaptureSimulator, SimOptions, iter_clip, load_card_texture
 
 CARDS = ["sv3pt5-25", "sv5-123", "xy12-1", "sv3pt5-6", "sv5-97"]
 

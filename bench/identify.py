@@ -29,9 +29,9 @@ from app.identify import Identifier
 from app.imageio import read_image_bgr
 from app.match.bundle import ReferenceBundle
 from app.match.matcher import Matcher
-from app.vision.capture_sim import CaptureSimulator, SimOptions, load_card_texture
 from app.vision.finder import CardFinder
 from bench.common import CATALOG, EBAY, machine, timed
+from models.sim.capture_sim import CaptureSimulator, SimOptions, load_card_texture
 
 
 def stage_speed(embedder, live, matcher: Matcher) -> dict[str, float]:

@@ -41,10 +41,10 @@ from app.camera.base import Frame
 from app.camera.video_file import VideoFileSource
 from app.config import load_settings
 from app.engine import Engine, load_engine
-from app.ocr.lookalike import bundle_with_card, renumber_card
 from app.pipeline import ScanEvent, ScanPipeline
-from app.vision.capture_sim import CaptureSimulator, SimOptions, iter_clip, load_card_texture
 from bench.common import CATALOG, machine
+from models.sim.capture_sim import CaptureSimulator, SimOptions, iter_clip, load_card_texture
+from models.sim.lookalike import bundle_with_card, renumber_card
 
 ENTER, HOLD, LEAVE, GAP = 0.8, 2.0, 0.7, 0.5
 PER_CARD = ENTER + HOLD + LEAVE + GAP
@@ -88,7 +88,7 @@ def render_clip(engine: Engine, seconds: float, seed: int, fps: float) -> tuple[
     sim, order, scene_bundle = build_scene(engine, seconds, seed)
     card_ids = [c for c in order if c not in ("sv3pt5-25", "lk1-58")] + ["sv3pt5-25", "lk1-58"]
     digest = hashlib.sha1()
-    for module in ("app/vision/capture_sim.py", "app/ocr/lookalike.py", "bench/live.py"):
+    for module in ("models/sim/capture_sim.py", "models/sim/lookalike.py", "bench/live.py"):
         digest.update((Path(__file__).resolve().parent.parent / module).read_bytes())
     name = f"cardsight-live-{seed}-{int(seconds)}s-{digest.hexdigest()[:10]}.mp4"
     clip = Path(tempfile.gettempdir()) / name
@@ -270,7 +270,7 @@ def main() -> None:
             "size": "1280x720",
             "seed": args.seed,
             "presentations": order,
-            "data": "shared/data/pokemon-tcg scans through app/vision/capture_sim.py; lk1-58 = sv3pt5-25 renumbered",
+            "data": "shared/data/pokemon-tcg scans through models/sim/capture_sim.py; lk1-58 = sv3pt5-25 renumbered",
         },
         "model": {"name": engine.embedder.sidecar.name, "backend": engine.embedder.description},
         "ocr": engine.ocr_status,

@@ -1,6 +1,6 @@
 """Calibrates the collector-number decision (``app.ocr.spotting``) on simulated 720p captures.
 
-For catalogue cards (their own print) and re-numbered copies of them (``app.ocr.lookalike``), each
+For catalogue cards (their own print) and re-numbered copies of them (``models.sim.lookalike``), each
 captured by the simulator the way ``bench/live.py`` shows cards (held in focus and in light), found by
 the real finder, its number strip read by the real OCR, this measures:
 
@@ -35,12 +35,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.config import load_settings
 from app.engine import load_engine
-from app.ocr.lookalike import NumberNotFound, renumber_card
 from app.ocr.number import CollectorNumber, metadata_number, numbers_agree
 from app.ocr.reader import number_corners, warp_number_strip
 from app.ocr.spotting import number_fit
-from app.vision.capture_sim import CaptureSimulator, SimOptions, load_card_texture
 from bench.common import CATALOG, machine
+from models.sim.capture_sim import CaptureSimulator, SimOptions, load_card_texture
+from models.sim.lookalike import NumberNotFound, renumber_card
 
 MISFITS = (1.0, 1.5, 2.0, 3.0, 5.0)
 LOG_RATIOS = (2.0, 3.0, 4.0, 6.0)
@@ -247,7 +247,7 @@ def main() -> None:
                 "benchmark": "collector-number fit (app/ocr/spotting.py) on simulated 1280x720 captures",
                 "machine": machine(),
                 "data": f"{len(printings)} printings: {len(printings) // 2} catalogue scans from {CATALOG} and"
-                " a re-numbered copy of each (app/ocr/lookalike.py), through app/vision/capture_sim.py",
+                " a re-numbered copy of each (models/sim/lookalike.py), through models/sim/capture_sim.py",
                 "captures": len(rows),
                 "found": sum(r["found"] for r in rows),
                 "number_line_found": len(read),

@@ -27,7 +27,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from app.camera.base import BGRImage
 from app.catalog.pokemontcg import read_catalog
-from app.ocr.lookalike import PRINTED_NUMBER_ROWS
 from app.ocr.number import CollectorNumber, metadata_number, numbers_agree, parse_collector_number
 from app.ocr.reader import (
     CORNER_COLUMNS,
@@ -41,8 +40,9 @@ from app.ocr.reader import (
     number_row_first,
     strip_from_card_image,
 )
-from app.vision.capture_sim import load_card_texture
 from bench.common import CATALOG, machine
+from models.sim.capture_sim import load_card_texture
+from models.sim.lookalike import PRINTED_NUMBER_ROWS
 
 #: The half of the card searched in the first read.
 SEARCH_COLUMNS = {"left": (0.0, 0.5), "right": (0.5, 1.0)}

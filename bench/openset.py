@@ -52,9 +52,9 @@ from app.match.layout import SIGNATURE_SIZE, layout_agreement, layout_signature
 from app.match.matcher import MatchThresholds
 from app.ocr.reader import NumberReader
 from app.ocr.rerank import commit_by_number, strip_to_read, wants_number_check
-from app.vision.capture_sim import CaptureSimulator, SimOptions, load_card_texture
 from app.vision.finder import FoundCard
 from bench.common import CATALOG, EBAY, machine
+from models.sim.capture_sim import CaptureSimulator, SimOptions, load_card_texture
 from models.train.views import corner_error
 
 #: best similarity, margin to the next card, best id, margin to the next card of another name,

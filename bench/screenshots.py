@@ -23,8 +23,8 @@ from app.camera.video_file import VideoFileSource
 from app.collection.store import InventoryKey
 from app.config import load_settings
 from app.pipeline import ScanEvent
-from app.vision.capture_sim import CaptureSimulator, SimOptions, load_card_texture, render_clip, write_clip
 from bench.common import CATALOG
+from models.sim.capture_sim import CaptureSimulator, SimOptions, load_card_texture, render_clip, write_clip
 
 SIZES = {"1920x1080": (1920, 1080), "800x480": (800, 480)}
 CARDS = ["sv3pt5-25", "sv5-123", "xy12-1"]

@@ -1,7 +1,7 @@
 """INT8 static quantisation of an embedding model (ONNX Runtime, QDQ, per-channel weights).
 
 Calibration images are what the app embeds at run time: simulated captures of catalogue cards
-(``app/vision/capture_sim.py``) straightened by the real card finder. The report gives the cosine
+(``models/sim/capture_sim.py``) straightened by the real card finder. The report gives the cosine
 similarity between FP32 and INT8 embeddings on held-out crops, and the INT8 model gets a sidecar that
 names its FP32 parent's sha256, the recipe and the calibration data.
 
@@ -25,8 +25,8 @@ from app.camera.base import BGRImage
 from app.embed.onnx_backend import OnnxEmbedder
 from app.embed.preprocess import prepare_batch
 from app.embed.sidecar import ModelSidecar, load_model_sidecar, sha256_file, sidecar_path_for
-from app.vision.capture_sim import CaptureSimulator, SimOptions, catalogue_image_paths, load_card_texture
 from app.vision.finder import CardFinder
+from models.sim.capture_sim import CaptureSimulator, SimOptions, catalogue_image_paths, load_card_texture
 
 logger = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from app.cli import main
-from app.vision.capture_sim import CaptureSimulator, SimOptions, load_card_texture
+from models.sim.capture_sim import CaptureSimulator, SimOptions, load_card_texture
 
 
 @pytest.fixture(scope="module")

@@ -18,10 +18,10 @@ from app.identify import Identifier
 from app.imageio import read_image_bgr
 from app.match.bundle import ReferenceBundle
 from app.match.matcher import Matcher, MatchThresholds
-from app.vision.capture_sim import CaptureSimulator, SimOptions, load_card_texture
 from app.vision.detect import CardQuad
 from app.vision.finder import CardFinder, FoundCard
 from app.vision.warp import WarpedCard, inset_corners
+from models.sim.capture_sim import CaptureSimulator, SimOptions, load_card_texture
 from tests.toploaded import card_in_a_toploader
 
 
@@ -102,8 +102,8 @@ def test_json_output_has_the_public_fields(identifier: Identifier, catalog_dir: 
 def test_a_lookalike_printing_in_a_photo_is_named_by_its_number_not_its_picture(
     identifier: Identifier, catalog_dir: Path
 ) -> None:
-    from app.ocr.lookalike import bundle_with_card, renumber_card
     from app.ocr.reader import NumberReader
+    from models.sim.lookalike import bundle_with_card, renumber_card
 
     reader = NumberReader()
     original = load_card_texture(catalog_dir / "images" / "sv3pt5" / "sv3pt5-25.jpg")

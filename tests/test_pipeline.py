@@ -21,10 +21,10 @@ from app.match.bundle import ReferenceBundle
 from app.match.matcher import Matcher
 from app.match.voting import VotingConfig
 from app.ocr.fusion import NumberViews
-from app.ocr.lookalike import bundle_with_card, renumber_card
 from app.ocr.reader import NumberReader
 from app.pipeline import ScanEvent, ScanPipeline
-from app.vision.capture_sim import CaptureSimulator, ClipFrame, SimOptions, load_card_texture, render_clip
+from models.sim.capture_sim import CaptureSimulator, ClipFrame, SimOptions, load_card_texture, render_clip
+from models.sim.lookalike import bundle_with_card, renumber_card
 from tests.toploaded import card_in_a_toploader
 
 DECISIONS = {"identified", "uncertain", "unknown", "card_back"}

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from app.cli import main as cli_main
-from app.vision.capture_sim import CaptureSimulator, SimOptions, load_card_texture, render_clip, write_clip
+from models.sim.capture_sim import CaptureSimulator, SimOptions, load_card_texture, render_clip, write_clip
 from ui.app import main as app_main
 
 

@@ -12,9 +12,9 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from app.vision.capture_sim import CaptureSimulator, SimCapture, SimOptions, load_card_texture
 from app.vision.geometry import CANONICAL_SIZE
 from app.vision.segment import net_input_size, preprocess
+from models.sim.capture_sim import CaptureSimulator, SimCapture, SimOptions, load_card_texture
 
 logger = logging.getLogger(__name__)
 

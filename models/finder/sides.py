@@ -32,7 +32,6 @@ import numpy.typing as npt
 
 from app import PROJECT_ROOT
 from app.camera.base import BGRImage
-from app.vision.capture_sim import CaptureSimulator, SimOptions
 from app.vision.detect import CardDetector, FinderSettings
 from app.vision.geometry import (
     FloatArray,
@@ -54,6 +53,7 @@ from app.vision.sides import (
     side_geometry,
 )
 from models.finder.data import split_textures
+from models.sim.capture_sim import CaptureSimulator, SimOptions
 
 logger = logging.getLogger(__name__)
 

@@ -163,7 +163,7 @@ def train(args: argparse.Namespace) -> dict[str, Any]:
         "data": {
             "catalogue": f"{args.catalog} (up to {args.max_catalogue} scans, seeded choice)",
             "ebay": f"{args.ebay} card crops, source photos with even crc32 only (odd ones held out)",
-            "scenes": "capture simulator (app/vision/capture_sim.py): single, close-up, binder, multi, empty; "
+            "scenes": "capture simulator (models/sim/capture_sim.py): single, close-up, binder, multi, empty; "
             "sleeves 30 %, top-loaders 20 % of cards (models/finder/data.py)",
         },
     }

@@ -28,10 +28,10 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from app.vision.capture_sim import CaptureSimulator, SimOptions
 from app.vision.geometry import FloatArray, join_across_facing_sides, order_clockwise
 from app.vision.wholeness import DEFAULT_WEIGHTS, straightened_for_wholeness, wholeness_feature
 from models.finder.data import split_textures
+from models.sim.capture_sim import CaptureSimulator, SimOptions
 
 logger = logging.getLogger(__name__)
 

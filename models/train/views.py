@@ -26,9 +26,9 @@ from app.catalog.build import load_card_image, reference_views
 from app.catalog.pokemontcg import read_catalog
 from app.embed.preprocess import resize_whole_card
 from app.imageio import ImageReadError, read_image_bgr
-from app.vision.capture_sim import CaptureSimulator, SimOptions, load_card_texture
 from app.vision.finder import CardFinder
 from app.vision.segment import DEFAULT_MODEL
+from models.sim.capture_sim import CaptureSimulator, SimOptions, load_card_texture
 
 logger = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from app.embed.base import EmbedderError
 from app.embed.hailo_backend import HailoEmbedder, _SharedVDevice
 from app.embed.onnx_backend import OnnxEmbedder
 from app.embed.sidecar import load_model_sidecar
-from app.vision.capture_sim import load_card_texture
+from models.sim.capture_sim import load_card_texture
 from tests.fakes import fake_hailo_platform
 
 MODELS = PROJECT_ROOT / "models" / "card"

@@ -15,8 +15,8 @@ from app.camera.base import BGRImage
 from app.match.bundle import ReferenceBundle
 from app.match.layout import LayoutCheck, layout_agreement, layout_signature
 from app.match.matcher import Candidate, MatchResult, MatchThresholds
-from app.vision.capture_sim import CaptureSimulator, SimOptions, load_card_texture
 from app.vision.finder import CardFinder
+from models.sim.capture_sim import CaptureSimulator, SimOptions, load_card_texture
 from tests.match.test_matcher import synthetic_bundle
 
 SHIPPED_THUMBS = PROJECT_ROOT / "reference" / "default" / "thumbs"

@@ -15,7 +15,7 @@ from app.ocr.reader import corner_columns, strip_from_card_image, warp_number_st
 
 @pytest.fixture(scope="module")
 def strip(catalog_dir: Path) -> BGRImage:
-    from app.vision.capture_sim import load_card_texture
+    from models.sim.capture_sim import load_card_texture
 
     return strip_from_card_image(load_card_texture(catalog_dir / "images" / "sv3pt5" / "sv3pt5-25.jpg"))
 
@@ -69,7 +69,7 @@ def test_strips_of_other_sizes_are_refused(strip: BGRImage) -> None:
 
 
 def test_number_views_warp_each_frame_at_its_own_corners(catalog_dir: Path) -> None:
-    from app.vision.capture_sim import load_card_texture
+    from models.sim.capture_sim import load_card_texture
 
     card = load_card_texture(catalog_dir / "images" / "sv3pt5" / "sv3pt5-25.jpg")
     height, width = card.shape[:2]

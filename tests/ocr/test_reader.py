@@ -73,7 +73,7 @@ class SpyReader:
 
 
 def card_strip(catalog_dir: Path, set_id: str, card_id: str) -> BGRImage:
-    from app.vision.capture_sim import load_card_texture
+    from models.sim.capture_sim import load_card_texture
 
     return strip_from_card_image(load_card_texture(catalog_dir / "images" / set_id / f"{card_id}.jpg"))
 

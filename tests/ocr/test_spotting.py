@@ -83,7 +83,7 @@ def test_the_best_line_counts_and_too_short_a_line_cannot_hold_the_number() -> N
 
 def test_the_real_recogniser_fits_a_scans_own_number_and_not_another(catalog_dir: Path) -> None:
     from app.ocr.reader import NumberReader, strip_from_card_image
-    from app.vision.capture_sim import load_card_texture
+    from models.sim.capture_sim import load_card_texture
 
     reader = NumberReader()
     card = load_card_texture(catalog_dir / "images" / "sv3pt5" / "sv3pt5-25.jpg")

@@ -16,7 +16,7 @@ from app.camera.base import CameraDisconnected, Frame, FrameSource
 from app.camera.video_file import VideoFileSource
 from app.config import Settings, load_settings
 from app.engine import Engine, load_engine
-from app.vision.capture_sim import CaptureSimulator, SimOptions, load_card_texture, render_clip, write_clip
+from models.sim.capture_sim import CaptureSimulator, SimOptions, load_card_texture, render_clip, write_clip
 from ui.engine_thread import SourceInfo
 
 CLIP_CARDS = ["sv5-123", "sv3pt5-6"]

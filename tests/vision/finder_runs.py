@@ -6,9 +6,9 @@ from pathlib import Path
 
 import numpy as np
 
-from app.vision.capture_sim import CaptureSimulator, SimOptions, catalogue_image_paths
 from app.vision.detect import CardDetector, FinderSettings
 from app.vision.geometry import mean_corner_error, quad_diagonal
+from models.sim.capture_sim import CaptureSimulator, SimOptions, catalogue_image_paths
 
 
 def errors_with_and_without(

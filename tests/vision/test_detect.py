@@ -10,19 +10,19 @@ import cv2
 import numpy as np
 import pytest
 
-from app.vision.capture_sim import (
-    CaptureSimulator,
-    SimOptions,
-    catalogue_image_paths,
-    load_card_texture,
-    render_background,
-)
 from app.vision.detect import CardDetector, CardQuad, FinderSettings
 from app.vision.finder import CardFinder
 from app.vision.geometry import mean_corner_error, order_clockwise, quad_diagonal, quad_iou
 from app.vision.segment import SegmentationResult
 from app.vision.warp import warp_card
 from models.finder.wholeness import halves
+from models.sim.capture_sim import (
+    CaptureSimulator,
+    SimOptions,
+    catalogue_image_paths,
+    load_card_texture,
+    render_background,
+)
 from tests.vision.finder_runs import errors_with_and_without
 
 LOCATED = 0.05  # a card counts as found when its mean corner error is within 5 % of the diagonal

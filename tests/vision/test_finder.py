@@ -7,10 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.vision.capture_sim import CaptureSimulator, SimOptions, catalogue_image_paths, render_background
 from app.vision.detect import CardDetector
 from app.vision.finder import CardFinder, FollowSettings
 from app.vision.geometry import mean_corner_error, quad_diagonal
+from models.sim.capture_sim import CaptureSimulator, SimOptions, catalogue_image_paths, render_background
 
 #: A clean scene (no sleeve, finger, glare or blur, the card clear of the frame's edge): the network
 #: finds the card well on every frame, so what these tests see is following itself.

@@ -10,8 +10,8 @@ import pytest
 
 from app.config import load_settings
 from app.engine import make_finder
-from app.vision.capture_sim import CaptureSimulator, SimOptions, catalogue_image_paths
 from app.vision.segment import CardSegmenter
+from models.sim.capture_sim import CaptureSimulator, SimOptions, catalogue_image_paths
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ import cv2
 import numpy as np
 import pytest
 
-from app.vision.capture_sim import CaptureSimulator, SimOptions
 from app.vision.detect import CardDetector, FinderSettings
 from app.vision.geometry import line_through, mean_corner_error, order_clockwise, quad_diagonal, quad_iou
 from app.vision.sides import (
@@ -29,6 +28,7 @@ from app.vision.sides import (
 from app.vision.wholeness import quad_wholeness
 from models.finder.data import ebay_card_textures
 from models.finder.sides import displaced, offsets_to
+from models.sim.capture_sim import CaptureSimulator, SimOptions
 from tests.vision.finder_runs import errors_with_and_without
 
 

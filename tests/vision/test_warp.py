@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
-from app.vision.capture_sim import TOPLOADER_MM, project_card
 from app.vision.geometry import mean_corner_error, quad_diagonal
 from app.vision.warp import inset_corners, inset_image, warp_to
+from models.sim.capture_sim import TOPLOADER_MM, project_card
 
 
 @pytest.mark.parametrize("seed", range(5))

@@ -8,11 +8,11 @@ import cv2
 import numpy as np
 import pytest
 
-from app.vision.capture_sim import CaptureSimulator, SimOptions
 from app.vision.detect import CardDetector, FinderSettings
 from app.vision.wholeness import quad_wholeness, straightened_for_wholeness, wholeness_score
 from models.finder.data import ebay_card_textures
 from models.finder.wholeness import halves
+from models.sim.capture_sim import CaptureSimulator, SimOptions
 
 
 def test_whole_cards_score_whole_and_their_halves_do_not(ebay_dir: Path) -> None:

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from app.vision.capture_sim import CaptureSimulator, SimOptions, render_background, render_clip
 from app.vision.geometry import CARD_ASPECT, is_convex
+from models.sim.capture_sim import CaptureSimulator, SimOptions, render_background, render_clip
 
 
 def _textures(n: int = 3) -> list[np.ndarray]:

@@ -700,7 +700,7 @@ def write_clip(frames: Sequence[ClipFrame], path: str | Path, fps: float = 15.0)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m app.vision.capture_sim demo --catalog DIR --out assets/demo.mp4``: render the demo clip."""
+    """``python -m models.sim.capture_sim demo --catalog DIR --out assets/demo.mp4``: render the demo clip."""
     import argparse
 
     parser = argparse.ArgumentParser(description="Render the bundled demo clip with the capture simulator.")

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import numpy as np
 
-from app.ocr.lookalike import renumber_card
 from app.ocr.reader import NumberReader, strip_from_card_image
+from models.sim.lookalike import renumber_card
 
 
 def print_extent(card: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int, int, int, int, float]:
@@ -23,7 +23,7 @@ def print_extent(card: np.ndarray, box: tuple[int, int, int, int]) -> tuple[int,
 def test_a_renumbered_card_prints_the_new_number_as_large_and_as_bold_as_the_old(catalog_dir: Path) -> None:
     """A look-alike that is harder to read than a real print would make the number check look worse
     than it is (and easier to fool); one that is easier, better."""
-    from app.vision.capture_sim import load_card_texture
+    from models.sim.capture_sim import load_card_texture
 
     reader = NumberReader()
     card = load_card_texture(catalog_dir / "images" / "sv3pt5" / "sv3pt5-25.jpg")
