@@ -18,6 +18,7 @@ from app.embed.base import (
     backend_sidecar,
     register_backend,
 )
+from app.embed.ort_session import create_session
 from app.embed.preprocess import l2_normalise, prepare_batch
 
 logger = logging.getLogger(__name__)
@@ -49,20 +50,18 @@ class OnnxEmbedder(EmbedderBackend):
         model_path = Path(model_path)
         sidecar = backend_sidecar(model_path)
         super().__init__(sidecar, model_path)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # The arena keeps the high-water mark of every batch shape it saw, but the app embeds a few
-        # crops at a time (the bundle builder chunks its batches), and reusing its buffers beats
-        # allocating every layer's output again on each call, a real share of a ~3 ms call.
-        options.enable_cpu_mem_arena = True
-        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin_wait else "0")
-        options.add_session_config_entry("session.force_spinning_stop", "1")
         providers = choose_providers(ort.get_available_providers())
         try:
-            self._session: ort.InferenceSession | None = ort.InferenceSession(
-                str(model_path), options, providers=providers
+            # The arena keeps the high-water mark of every batch shape it saw, but the app embeds a
+            # few crops at a time (the bundle builder chunks its batches), and reusing its buffers
+            # beats allocating every layer's output again on each call, a real share of a ~3 ms call.
+            self._session: ort.InferenceSession | None = create_session(
+                model_path,
+                threads=threads,
+                providers=providers,
+                memory_arena=True,
+                spin_wait=spin_wait,
+                stop_spinning_after_call=True,
             )
         except Exception as error:  # ORT raises its own Fail/InvalidGraph types
             raise BackendUnavailable(f"ONNX Runtime cannot load {model_path}: {error}") from error

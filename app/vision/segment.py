@@ -17,6 +17,7 @@ import numpy.typing as npt
 
 from app import PROJECT_ROOT
 from app.camera.base import BGRImage
+from app.embed.ort_session import create_session
 from app.imageops import shrink_by_odd_factor
 
 logger = logging.getLogger(__name__)
@@ -69,8 +70,6 @@ class CardSegmenter:
     ``mirror_pass``: run it on the mirrored frame as well and average the two."""
 
     def __init__(self, model_path: str | Path = DEFAULT_MODEL, threads: int = 1, mirror_pass: bool = True) -> None:
-        import onnxruntime as ort
-
         self.model_path = Path(model_path)
         self.mirror_pass = mirror_pass
         if not self.model_path.is_file():
@@ -84,16 +83,10 @@ class CardSegmenter:
             meta = json.loads(sidecar.read_text())
             self.long_side = int(meta.get("input_long_side", INPUT_LONG_SIDE))
             self.offset = float(meta.get("map_pixel_centre_offset", 0.0))
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # No per-session arena: it keeps the high-water mark of every shape it saw (RSS, bench/live.py).
-        options.enable_cpu_mem_arena = False
-        # With more than one thread, ORT's workers would busy-wait between frames on the cores the
-        # embedder and the number reader share (see app/embed/onnx_backend.py).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = ort.InferenceSession(str(self.model_path), options, providers=["CPUExecutionProvider"])
+        # No spin-wait: with more than one thread, ORT's workers would busy-wait between frames on the
+        # cores the embedder and the number reader share (see app/embed/onnx_backend.py).
+        self._session = create_session(self.model_path, threads=threads, memory_arena=False, spin_wait=False)
         self._input = self._session.get_inputs()[0].name
 
     def segment(self, frame: BGRImage) -> SegmentationResult:
