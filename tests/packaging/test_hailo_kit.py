@@ -4,7 +4,6 @@ DFC calls (run against a stub `hailo` CLI that records its arguments — the DFC
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import numpy as np
 from app import PROJECT_ROOT
 from app.embed.sidecar import load_model_sidecar
 from models.hailo_kit import write_kit
+from tests.packaging.system_tools import require_tool
 
 MODEL = PROJECT_ROOT / "models" / "lite0_imagenet.onnx"
 COMPILE = PROJECT_ROOT / "packaging" / "hailo" / "compile.sh"
@@ -66,6 +66,8 @@ def test_compile_script_says_what_is_missing(tmp_path: Path) -> None:
         ["bash", str(COMPILE), str(tmp_path)], capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}
     )
     assert result.returncode == 1 and "not installed" in result.stderr
-    shellcheck = shutil.which("shellcheck")
-    assert shellcheck, "shellcheck missing (.ci/run installs it)"
-    assert subprocess.run([shellcheck, str(COMPILE)], capture_output=True).returncode == 0
+
+
+def test_compile_script_is_shellcheck_clean() -> None:
+    result = subprocess.run([require_tool("shellcheck"), str(COMPILE)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr

@@ -1,28 +1,21 @@
 """The Raspberry Pi installer and kiosk unit: shellcheck, systemd-analyze verify, and a dry run.
-(CI installs shellcheck; systemd-analyze ships with systemd.)"""
+(scripts/system-packages.sh installs shellcheck and systemd; without them those tests skip, naming the package.)"""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from app import PROJECT_ROOT
+from tests.packaging.system_tools import require_tool
 
 PI = PROJECT_ROOT / "packaging" / "pi"
 
 
-def tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        pytest.fail(f"{name} is not installed (.ci/run installs it: apt-get install shellcheck systemd)")
-    return path
-
-
 def test_installer_is_shellcheck_clean() -> None:
-    result = subprocess.run([tool("shellcheck"), "-S", "style", str(PI / "install.sh")], capture_output=True, text=True)
+    result = subprocess.run(
+        [require_tool("shellcheck"), "-S", "style", str(PI / "install.sh")], capture_output=True, text=True
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -36,7 +29,7 @@ def test_kiosk_unit_passes_systemd_analyze_verify(tmp_path: Path) -> None:
     assert "Restart=on-failure" in unit and "User=cardsight" in unit
     copy = tmp_path / "cardsight-kiosk.service"
     copy.write_text(unit.replace("/opt/cardsight/venv/bin/cardsight", str(stand_in)))
-    result = subprocess.run([tool("systemd-analyze"), "verify", str(copy)], capture_output=True, text=True)
+    result = subprocess.run([require_tool("systemd-analyze"), "verify", str(copy)], capture_output=True, text=True)
     assert result.returncode == 0 and not result.stderr.strip(), result.stdout + result.stderr
 
 
