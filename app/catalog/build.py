@@ -19,7 +19,15 @@ from app.camera.base import BGRImage
 from app.catalog.pokemontcg import Catalog, CatalogCard, card_sort_key, read_catalog
 from app.embed.base import EmbedderBackend
 from app.imageio import ImageReadError, read_image_bgr
-from app.match.bundle import BACK_PREFIX, BundleManifest, BundleSet, ReferenceBundle, safe_file_name
+from app.match.bundle import (
+    BACK_PREFIX,
+    BundleManifest,
+    BundleSet,
+    ReferenceBundle,
+    file_checksums,
+    safe_file_name,
+    write_manifest,
+)
 from app.vision.geometry import CANONICAL_SIZE
 
 logger = logging.getLogger(__name__)
@@ -253,6 +261,22 @@ def build_bundle(
         f"{len(report.skipped)} skipped, {report.seconds:.1f} s"
     )
     return report
+
+
+def write_checksums(bundle_dir: str | Path) -> BundleManifest:
+    """(Re)write the manifest's checksums from the bundle's files as they are now.
+
+    For a bundle written before checksums were recorded: the files are checked first as far as
+    they can be without checksums (shapes, counts, finite unit vectors), so obvious damage is not
+    sealed in. :meth:`ReferenceBundle.save` records the same checksums (:func:`file_checksums`)
+    when it writes a bundle.
+    """
+    bundle_dir = Path(bundle_dir)
+    manifest = ReferenceBundle.load(bundle_dir, verify_checksums=False).manifest
+    manifest = manifest.model_copy(update={"checksums": file_checksums(bundle_dir)})
+    write_manifest(bundle_dir, manifest)
+    logger.info("Recorded the checksums of %d file(s) in %s", len(manifest.checksums), bundle_dir)
+    return manifest
 
 
 def _seed(card_id: str) -> int:

@@ -3,7 +3,7 @@
 Layout (DESIGN.md)::
 
     manifest.json    format version, model name + sha256 + dim + preprocessing, metric, dtype,
-                     card count, vector count, sets, build time
+                     card count, vector count, sets, build time, sha256 of every other file
     embeddings.npy   float32 [N, D], L2-normalised, row i ↔ index key i
     usearch.index    HNSW, cosine
     index.json       row → card_id
@@ -12,10 +12,13 @@ Layout (DESIGN.md)::
 
 Writes go to a sibling temporary folder that replaces the bundle only when complete; a crash
 leaves the previous bundle in place (or as ``<name>.previous``, which :meth:`load` falls back to).
+:meth:`load` refuses a bundle whose files differ from the checksums its manifest recorded, or
+whose vectors are not finite unit vectors: a damaged bundle would otherwise name wrong cards.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -55,6 +58,10 @@ def search_expansion(connectivity: int) -> int:
 
 #: Reference rows that are card backs, not catalogue cards.
 BACK_PREFIX = "back:"
+MANIFEST = "manifest.json"
+#: How far a stored vector's length may be from 1: float32 rounding of a normalised 768-d vector
+#: stays within ~1e-6; a damaged row (zeros, random bits) is nowhere near.
+UNIT_NORM_TOLERANCE = 1e-3
 
 
 class BundleError(ValueError):
@@ -89,6 +96,8 @@ class BundleManifest(BaseModel):
     views_per_card: int = 1
     back_vectors: int = 0
     missing_images: list[str] = []
+    #: sha256 of every file of the bundle but the manifest, by path relative to the bundle (posix).
+    checksums: dict[str, str] = {}
 
 
 def rebuild_command(catalog: str, out: Path) -> str:
@@ -106,36 +115,21 @@ class ReferenceBundle:
 
     # ------------------------------------------------------------------ load
     @classmethod
-    def load(cls, path: str | Path, model_sha256: str | None = None, dim: int | None = None) -> ReferenceBundle:
-        """Load and check a bundle; refuse one built with another model (sha256 or dimension)."""
-        path = Path(path)
-        if not (path / "manifest.json").is_file():
-            previous = path.with_name(path.name + ".previous")
-            if (previous / "manifest.json").is_file():
-                logger.warning("Bundle %s is incomplete (interrupted rebuild?); using %s", path, previous)
-                path = previous
-            else:
-                raise BundleError(f"No reference bundle at {path} (build one: {rebuild_command('', path)})")
-        try:
-            manifest = BundleManifest.model_validate_json((path / "manifest.json").read_text())
-        except (ValidationError, OSError) as error:
-            raise BundleError(f"{path / 'manifest.json'} is unreadable: {error}") from error
-        if manifest.format_version != BUNDLE_FORMAT:
-            raise BundleError(
-                f"Bundle {path} has format {manifest.format_version}, this cardsight reads {BUNDLE_FORMAT}: "
-                f"rebuild it ({rebuild_command(manifest.catalog, path)})"
-            )
-        if model_sha256 is not None and manifest.model_sha256 != model_sha256:
-            raise BundleModelMismatch(
-                f"Bundle {path} was built with model {manifest.model_name} ({manifest.model_sha256[:12]}…), "
-                f"but the running model is {model_sha256[:12]}…; its vectors would be meaningless. "
-                f"Rebuild it: {rebuild_command(manifest.catalog, path)}"
-            )
-        if dim is not None and manifest.dim != dim:
-            raise BundleModelMismatch(
-                f"Bundle {path} holds {manifest.dim}-d vectors, the running model makes {dim}-d ones. "
-                f"Rebuild it: {rebuild_command(manifest.catalog, path)}"
-            )
+    def load(
+        cls,
+        path: str | Path,
+        model_sha256: str | None = None,
+        dim: int | None = None,
+        verify_checksums: bool = True,
+    ) -> ReferenceBundle:
+        """Load and check a bundle; refuse one built with another model (sha256 or dimension), one
+        whose files differ from its manifest's checksums (``verify_checksums``) and one whose
+        vectors are not finite unit vectors."""
+        path = _existing_bundle(Path(path))
+        manifest = _read_manifest(path)
+        _check_model(path, manifest, model_sha256, dim)
+        if verify_checksums:
+            _verify_checksums(path, manifest)
         try:
             embeddings = np.load(path / "embeddings.npy", allow_pickle=False)
             row_card_ids = json.loads((path / "index.json").read_text())
@@ -154,6 +148,7 @@ class ReferenceBundle:
                 f"Bundle {path} is inconsistent: {embeddings.shape[0]} vectors, {len(row_card_ids)} index rows, "
                 f"manifest says {manifest.vector_count}"
             )
+        _check_vectors(path, manifest, embeddings)
         missing = sorted({c for c in row_card_ids if c not in metadata})
         if missing:
             raise BundleError(f"Bundle {path}: metadata lacks {len(missing)} card(s), e.g. {missing[:3]}")
@@ -196,7 +191,8 @@ class ReferenceBundle:
             if thumbs_from is not None and thumbs_from.is_dir():
                 shutil.copytree(thumbs_from, staging / "thumbs")
             # The manifest goes last: a folder without it is never mistaken for a bundle.
-            (staging / "manifest.json").write_text(self.manifest.model_dump_json(indent=2) + "\n")
+            self.manifest = self.manifest.model_copy(update={"checksums": file_checksums(staging)})
+            write_manifest(staging, self.manifest)
             _fsync_tree(staging)
             previous = out.with_name(out.name + ".previous")
             if previous.exists():
@@ -217,6 +213,112 @@ class ReferenceBundle:
             self.manifest.card_count,
         )
         return out
+
+
+def write_manifest(folder: Path, manifest: BundleManifest) -> None:
+    """Replace ``folder``'s manifest in one rename, so a reader never sees half of one."""
+    partial = folder / f"{MANIFEST}.tmp-{os.getpid()}"
+    partial.write_text(manifest.model_dump_json(indent=2) + "\n")
+    os.replace(partial, folder / MANIFEST)
+
+
+def file_checksums(folder: Path) -> dict[str, str]:
+    """sha256 of every file under ``folder`` but the manifest, by posix path relative to it."""
+    return {
+        item.relative_to(folder).as_posix(): _sha256(item)
+        for item in sorted(folder.rglob("*"))
+        if item.is_file() and item.relative_to(folder).as_posix() != MANIFEST
+    }
+
+
+def _sha256(path: Path) -> str:
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, "sha256").hexdigest()
+
+
+def _existing_bundle(path: Path) -> Path:
+    """``path``, or its ``.previous`` sibling left by an interrupted rebuild."""
+    if (path / MANIFEST).is_file():
+        return path
+    previous = path.with_name(path.name + ".previous")
+    if (previous / MANIFEST).is_file():
+        logger.warning("Bundle %s is incomplete (interrupted rebuild?); using %s", path, previous)
+        return previous
+    raise BundleError(f"No reference bundle at {path} (build one: {rebuild_command('', path)})")
+
+
+def _read_manifest(path: Path) -> BundleManifest:
+    try:
+        manifest = BundleManifest.model_validate_json((path / MANIFEST).read_text())
+    except (ValidationError, OSError, UnicodeDecodeError) as error:
+        raise BundleError(
+            f"{path / MANIFEST} is unreadable ({_describe(error)}); rebuild the bundle: {rebuild_command('', path)}"
+        ) from error
+    if manifest.format_version != BUNDLE_FORMAT:
+        raise BundleError(
+            f"Bundle {path} has format {manifest.format_version}, this cardsight reads {BUNDLE_FORMAT}: "
+            f"rebuild it ({rebuild_command(manifest.catalog, path)})"
+        )
+    return manifest
+
+
+def _check_model(path: Path, manifest: BundleManifest, model_sha256: str | None, dim: int | None) -> None:
+    if model_sha256 is not None and manifest.model_sha256 != model_sha256:
+        raise BundleModelMismatch(
+            f"Bundle {path} was built with model {manifest.model_name} ({manifest.model_sha256[:12]}…), "
+            f"but the running model is {model_sha256[:12]}…; its vectors would be meaningless. "
+            f"Rebuild it: {rebuild_command(manifest.catalog, path)}"
+        )
+    if dim is not None and manifest.dim != dim:
+        raise BundleModelMismatch(
+            f"Bundle {path} holds {manifest.dim}-d vectors, the running model makes {dim}-d ones. "
+            f"Rebuild it: {rebuild_command(manifest.catalog, path)}"
+        )
+
+
+def _verify_checksums(path: Path, manifest: BundleManifest) -> None:
+    """Refuse a bundle with a file missing or different from when it was written."""
+    rebuild = rebuild_command(manifest.catalog, path)
+    if not manifest.checksums:
+        # Accepted, with a warning: bundles written before checksums were recorded are otherwise
+        # sound, and refusing them would stop every existing scanner until a full re-embed. The
+        # vector checks below still catch damaged vectors; a damaged thumbnail or index would not be.
+        logger.warning(
+            "Bundle %s records no checksums, so damage to its files cannot be detected; rebuild it to add them: %s",
+            path,
+            rebuild,
+        )
+        return
+    missing = [name for name in manifest.checksums if not (path / name).is_file()]
+    if missing:
+        more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        raise BundleError(f"Bundle file {path / missing[0]} is missing{more}; rebuild the bundle: {rebuild}")
+    for name, expected in manifest.checksums.items():
+        if _sha256(path / name) != expected:
+            raise BundleError(
+                f"Bundle file {path / name} is damaged (its sha256 differs from the manifest's); "
+                f"rebuild the bundle: {rebuild}"
+            )
+
+
+def _check_vectors(path: Path, manifest: BundleManifest, embeddings: npt.NDArray[np.float32]) -> None:
+    """Refuse vectors that are not finite unit vectors: they would match the wrong cards, or none."""
+    with np.errstate(over="ignore", invalid="ignore"):  # random bits overflow; isfinite catches them
+        norms = np.linalg.norm(embeddings, axis=1)
+    bad = np.flatnonzero(~np.isfinite(norms) | (np.abs(norms - 1.0) > UNIT_NORM_TOLERANCE))
+    if len(bad):
+        raise BundleError(
+            f"Bundle file {path / 'embeddings.npy'} is damaged: {len(bad)} of {len(embeddings)} vectors are "
+            f"not finite unit vectors (first: row {bad[0]}); rebuild the bundle: "
+            f"{rebuild_command(manifest.catalog, path)}"
+        )
+
+
+def _describe(error: Exception) -> str:
+    """One line for a user: pydantic's own message spans several lines and links."""
+    if isinstance(error, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'file'}: {e['msg']}" for e in error.errors()[:3])
+    return str(error).strip().replace("\n", " ") or type(error).__name__
 
 
 def safe_file_name(card_id: str) -> str:

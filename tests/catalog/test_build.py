@@ -139,3 +139,19 @@ def test_extra_views_are_deterministic_per_card_and_incremental_builds_keep_them
     assert np.allclose(inc.embeddings, full.embeddings, atol=1e-5)
     with pytest.raises(ValueError, match="view"):
         build_bundle(catalog, tmp_path / "inc", embedder, set_ids=["sv3pt5"], add=True, views=1)
+
+
+def test_adding_a_set_to_a_damaged_bundle_is_refused_and_leaves_it_as_it_was(
+    catalog_dir: Path, tmp_path: Path, embedder: OnnxEmbedder
+) -> None:
+    """The kept vectors would carry the damage into the new bundle, sealed with fresh checksums."""
+    catalog = small_catalog(catalog_dir, tmp_path / "cat", per_set=1, sets=("sv3pt5", "sv5", "xy12"))
+    build_bundle(catalog, tmp_path / "bundle", embedder, set_ids=["sv3pt5", "xy12"])
+    vectors = tmp_path / "bundle" / "embeddings.npy"
+    with open(vectors, "r+b") as handle:
+        handle.seek(200)
+        handle.write(bytes(64))
+    damaged = {p.name: p.read_bytes() for p in (tmp_path / "bundle").iterdir() if p.is_file()}
+    with pytest.raises(BundleError, match=r"embeddings\.npy"):
+        build_bundle(catalog, tmp_path / "bundle", embedder, set_ids=["sv5"], add=True)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "bundle").iterdir() if p.is_file()} == damaged

@@ -128,6 +128,7 @@ def test_a_bundle_saved_with_a_sparser_graph_is_searched_with_the_wider_expansio
     expansion they would find fewer true neighbours, so they get the expansion measured for them."""
     from usearch.index import Index
 
+    from app.catalog.build import write_checksums
     from app.match.bundle import SPARSE_GRAPH_SEARCH_EXPANSION
 
     rng = np.random.default_rng(4)
@@ -137,6 +138,7 @@ def test_a_bundle_saved_with_a_sparser_graph_is_searched_with_the_wider_expansio
     old_graph = Index(ndim=8, metric="cos", dtype="i8", connectivity=16)
     old_graph.add(np.arange(40, dtype=np.uint64), vectors)
     old_graph.save(str(saved / "usearch.index"))
+    write_checksums(saved)  # the old graph is the bundle's own, not damage
     loaded = ReferenceBundle.load(saved)
     assert loaded.index.connectivity == 16
     assert loaded.index.expansion_search == SPARSE_GRAPH_SEARCH_EXPANSION
