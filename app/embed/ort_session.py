@@ -18,8 +18,8 @@ logger = logging.getLogger(__name__)
 #: ONNX Runtime reads this once, when it is first imported: unset, its Python package writes a
 #: device id and a database under ~/.cache/Microsoft/DeveloperTools/.onnxruntime and a scan looks
 #: up Microsoft's telemetry host (``onnxruntime.disable_telemetry_events()`` stops neither).
-#: ``app/__init__.py`` sets it before anything can import onnxruntime; this is the same line for a
-#: caller that imports this module first.
+#: ``app/__init__.py`` sets it before anything can import onnxruntime; :func:`create_session` sets
+#: it again and says so when it comes too late.
 TELEMETRY_VARIABLE = "ORT_DISABLE_TELEMETRY"
 
 CPU_ONLY = ("CPUExecutionProvider",)
@@ -27,7 +27,8 @@ CPU_ONLY = ("CPUExecutionProvider",)
 
 def disable_telemetry() -> None:
     """Turn ONNX Runtime's telemetry off for this process (effective only before its first import)."""
-    if "onnxruntime" in sys.modules and os.environ.get(TELEMETRY_VARIABLE) != "1":
+    # A value the user set is theirs to keep; only an unset variable comes too late once ORT is in.
+    if TELEMETRY_VARIABLE not in os.environ and "onnxruntime" in sys.modules:
         logger.warning(
             "onnxruntime was imported before %s=1 was set; its telemetry may be on in this process",
             TELEMETRY_VARIABLE,
