@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import math
 import signal
 import sys
 import threading
-import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from app.camera import CameraError, choose_best_source, frames_with_reconnect, source_from_spec
+from app.camera import CameraError
 from app.camera.image_folder import IMAGE_SUFFIXES
 from app.config import ConfigError, Settings, load_settings
 from app.imageio import ImageReadError, read_image_bgr
@@ -117,62 +118,73 @@ def _detect_one(finder, frame: np.ndarray, out_dir: Path, stem: str, overlay: bo
 # ---------------------------------------------------------------------------- watch (headless run)
 
 
-def open_source(spec: str | None, settings: Settings):  # type: ignore[no-untyped-def]
-    """The source to scan (``auto`` picks the best one) and why it was chosen; says so when the demo
-    clip stands in for a missing camera."""
-    spec = spec or settings.camera.source
-    if spec == "auto":
-        choice = choose_best_source()
-        if choice.is_demo:
-            print("No camera found: playing the bundled demo clip (assets/demo.mp4).", flush=True)
-        return choice.source, choice.reason
-    return source_from_spec(spec, realtime=False), f"source {spec!r} given"
+def open_source(spec: str | None, settings: Settings, paced: bool = False):  # type: ignore[no-untyped-def]
+    """The source to scan (``auto`` picks the best one) and why it was chosen; says so on stderr when
+    the demo clip stands in for a missing camera. Nothing is opened yet: the scan loop opens it."""
+    from app.scanner import choose_source
+
+    choice = choose_source(spec, settings, paced)
+    if choice.is_demo and (spec or settings.camera.source) == "auto":
+        print("No camera found: playing the bundled demo clip (assets/demo.mp4).", file=sys.stderr, flush=True)
+    return choice.source, choice.reason
 
 
-def _stop_on_signals() -> threading.Event:
+@contextlib.contextmanager
+def _stop_on_signals() -> Iterator[threading.Event]:
+    """An event that Ctrl-C (SIGINT) and SIGTERM set instead of killing the command, so the scan loop
+    ends cleanly; the previous handlers come back afterwards. Off the main thread, a plain event."""
     stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
-    if hasattr(signal, "SIGTERM"):
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    return stop
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+    signals = [signal.SIGINT] + ([signal.SIGTERM] if hasattr(signal, "SIGTERM") else [])
+    previous = {number: signal.signal(number, lambda *_: stop.set()) for number in signals}
+    try:
+        yield stop
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _print_lost(message: str, retry_in_s: float) -> None:
+    print(f"Camera lost ({message}); retrying in {retry_in_s:.1f} s", file=sys.stderr, flush=True)
+
+
+def _print_restored() -> None:
+    print("Camera delivers frames again.", file=sys.stderr, flush=True)
+
+
+def _describe_cards(frame, cards) -> str:  # type: ignore[no-untyped-def]
+    summary = ", ".join(
+        f"card at ({c.corners[:, 0].mean():.0f},{c.corners[:, 1].mean():.0f}) "
+        f"sharpness {c.sharpness:.0f} glare {c.glare:.0%}"
+        for c in cards
+    )
+    return f"t={frame.timestamp:7.2f}s  {len(cards)} card(s) in view{': ' + summary if cards else ''}"
 
 
 def cmd_watch(args: argparse.Namespace, settings: Settings) -> int:
     """Headless finder view: print what the finder sees on the best (or given) source."""
-    source, reason = open_source(args.source, settings)
-    print(f"Source: {source.description} — {reason}", flush=True)
-    finder = _finder(settings)
-    stop = _stop_on_signals()
-    started = time.monotonic()
-    last_count = -1
-    frames = 0
-    try:
-        for frame in frames_with_reconnect(
-            source,
-            stop,
-            on_disconnect=lambda e, d: print(f"Camera lost ({e}); retrying in {d:.1f} s", flush=True),
-            initial_backoff_s=settings.camera.reconnect_initial_s,
-            max_backoff_s=settings.camera.reconnect_max_s,
-        ):
-            frames += 1
-            cards = finder.find_cards(frame.image)
+    from app.scanner import ScanListener, ScanLoop, ScanOptions
+
+    with _stop_on_signals() as stop:
+        # A live view: files play at their own speed.
+        source, reason = open_source(args.source, settings, paced=True)
+        print(f"Source: {source.description} — {reason}", flush=True)
+        finder = _finder(settings)
+        listener = ScanListener(on_lost=_print_lost, on_restored=_print_restored)
+        loop = ScanLoop(source, stop, ScanOptions.from_settings(settings, args.max_seconds), listener)
+        last_count = -1
+
+        def on_cards(frame, cards) -> None:  # type: ignore[no-untyped-def]
+            nonlocal last_count
             if len(cards) != last_count:
-                summary = ", ".join(
-                    f"card at ({c.corners[:, 0].mean():.0f},{c.corners[:, 1].mean():.0f}) "
-                    f"sharpness {c.sharpness:.0f} glare {c.glare:.0%}"
-                    for c in cards
-                )
-                print(
-                    f"t={frame.timestamp:7.2f}s  {len(cards)} card(s) in view{': ' + summary if cards else ''}",
-                    flush=True,
-                )
+                print(_describe_cards(frame, cards), flush=True)
                 last_count = len(cards)
-            if args.max_seconds and time.monotonic() - started > args.max_seconds:
-                break
-    finally:
-        source.close()
-    elapsed = max(time.monotonic() - started, 1e-6)
-    print(f"Stopped after {frames} frames ({frames / elapsed:.1f} fps).", flush=True)
+
+        summary = loop.watch(finder, on_cards)
+    fps = summary.frames / max(summary.elapsed_s, 1e-6)
+    print(f"Stopped ({summary.ended}) after {summary.frames} frames ({fps:.1f} fps).", flush=True)
     return 0
 
 
@@ -191,54 +203,49 @@ def format_event(event) -> str:  # type: ignore[no-untyped-def]
     return head
 
 
+def seconds_limit(text: str) -> float:
+    """``--max-seconds``: 0 or more (0: no limit)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not value >= 0.0:
+        raise argparse.ArgumentTypeError(f"expected 0 or more seconds, got {text!r}")
+    return value
+
+
 def cmd_scan(args: argparse.Namespace, settings: Settings) -> int:
-    """The live scanner, headless: one line (or JSON object) per event."""
-    from app.camera.exposure import GlareExposure
+    """The live scanner, headless: one line (or JSON object) per event, and a summary line at the end
+    (on stderr with ``--json``, so stdout stays one JSON object a line)."""
     from app.engine import load_engine
+    from app.scanner import ScanListener, ScanLoop, ScanOptions
 
     if args.no_ocr:
         settings.ocr.enabled = False
-    engine = load_engine(settings, args.bundle)
-    source, reason = open_source(args.source, settings)
-    if not args.json:
-        print(f"Source: {source.description} — {reason}", flush=True)
-        print(f"Embedding: {engine.embedder.description} ({engine.embedder.reason}); {engine.ocr_status}", flush=True)
-    stop = _stop_on_signals()
-    # Files replay by their own timestamps and wait for every answer: same events on any machine.
-    pipeline = engine.pipeline(settings, realtime=not source.is_recorded)
-    exposure = GlareExposure()
-    started = time.monotonic()
-    last_t = 0.0
-    errors = 0
+    with _stop_on_signals() as stop:
+        # Named before the engine loads: a wrong source is reported at once.
+        source, reason = open_source(args.source, settings)
+        engine = load_engine(settings, args.bundle)
+        try:
+            if not args.json:
+                print(f"Source: {source.description} — {reason}", flush=True)
+                print(
+                    f"Embedding: {engine.embedder.description} ({engine.embedder.reason}); {engine.ocr_status}",
+                    flush=True,
+                )
 
-    def emit(events) -> None:  # type: ignore[no-untyped-def]
-        nonlocal errors
-        for event in events:
-            errors += event.event == "error"
-            print(json.dumps(event.as_json(), ensure_ascii=False) if args.json else format_event(event), flush=True)
+            def emit(event) -> None:  # type: ignore[no-untyped-def]
+                print(json.dumps(event.as_json(), ensure_ascii=False) if args.json else format_event(event), flush=True)
 
-    try:
-        for frame in frames_with_reconnect(
-            source,
-            stop,
-            on_disconnect=lambda e, d: print(f"Camera lost ({e}); retrying in {d:.1f} s", file=sys.stderr, flush=True),
-            initial_backoff_s=settings.camera.reconnect_initial_s,
-            max_backoff_s=settings.camera.reconnect_max_s,
-        ):
-            last_t = frame.timestamp
-            result = pipeline.process(frame)
-            exposure.apply(source, result.worst_glare)
-            emit(result.events)
-            if pipeline.failed:
-                break
-            if args.max_seconds and time.monotonic() - started > args.max_seconds:
-                break
-        emit(pipeline.finish(last_t))
-    finally:
-        pipeline.close()
-        source.close()
-        engine.close()
-    return 1 if errors else 0
+            listener = ScanListener(on_event=emit, on_lost=_print_lost, on_restored=_print_restored)
+            # Files replay by their own timestamps and wait for every answer: same events on any machine.
+            pipeline = engine.pipeline(settings, realtime=not source.is_recorded)
+            loop = ScanLoop(source, stop, ScanOptions.from_settings(settings, args.max_seconds), listener)
+            summary = loop.scan(pipeline)
+        finally:
+            engine.close()
+    print(summary.describe(), file=sys.stderr if args.json else sys.stdout, flush=True)
+    return 1 if summary.errors else 0
 
 
 # ---------------------------------------------------------------------------- catalog / identify
@@ -498,12 +505,22 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--json", action="store_true", help="one JSON object per event")
     scan.add_argument("--bundle", help="reference bundle folder (default: the configured one)")
     scan.add_argument("--no-ocr", action="store_true", help="do not read collector numbers")
-    scan.add_argument("--max-seconds", type=float, default=0.0, help="stop after this long (0 = until the end)")
+    scan.add_argument(
+        "--max-seconds",
+        type=seconds_limit,
+        default=0.0,
+        help="stop after this long, opening and reconnecting included (0 = until the source ends)",
+    )
     scan.set_defaults(func=cmd_scan)
 
     watch = sub.add_parser("watch", help="headless live view: print the cards the finder sees")
     watch.add_argument("--source", help="auto, 0, picamera2, demo, URL, video file or image folder")
-    watch.add_argument("--max-seconds", type=float, default=0.0, help="stop after this long (0 = until Ctrl-C)")
+    watch.add_argument(
+        "--max-seconds",
+        type=seconds_limit,
+        default=0.0,
+        help="stop after this long, opening and reconnecting included (0 = until Ctrl-C)",
+    )
     watch.set_defaults(func=cmd_watch)
     return parser
 

@@ -37,11 +37,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from app.camera.base import Frame
-from app.camera.video_file import VideoFileSource
 from app.config import load_settings
 from app.engine import Engine, load_engine
 from app.pipeline import ScanEvent, ScanPipeline
+from app.scanner import ScanListener, ScanLoop, choose_source
 from bench.common import CATALOG, machine
 from models.sim.capture_sim import CaptureSimulator, SimOptions, iter_clip, load_card_texture
 from models.sim.lookalike import bundle_with_card, renumber_card
@@ -145,23 +144,17 @@ def score(events: list[ScanEvent], order: list[str]) -> dict[str, Any]:
 
 
 def run_pass(pipeline: ScanPipeline, clip: Path, paced: bool) -> dict[str, Any]:
-    """Feed the clip through a real video source (``paced``: at the file's frame rate, like a camera)."""
+    """Feed the clip through the app's scan loop and a real video source (``paced``: at the file's
+    frame rate, like a camera)."""
     events: list[ScanEvent] = []
     process_s: list[float] = []
-    source = VideoFileSource(clip, realtime=paced)
+    source = choose_source(str(clip), load_settings(), paced=paced).source
+    listener = ScanListener(on_frame=lambda result: process_s.append(result.process_s), on_event=events.append)
     cpu0 = time.process_time()
     wall0 = time.perf_counter()
-    last_t = 0.0
-    with source:
-        while (frame := source.read()) is not None:
-            result = pipeline.process(Frame(frame.image, frame.timestamp, frame.index))
-            process_s.append(result.process_s)
-            events += result.events
-            last_t = frame.timestamp
-    events += pipeline.finish(last_t)
+    ScanLoop(source, listener=listener).scan(pipeline)
     wall = time.perf_counter() - wall0
     cpu = time.process_time() - cpu0
-    pipeline.close()
     latencies = [e.latency_s * 1000 for e in events if e.latency_s is not None and e.event != "lost"]
     return {
         "events": events,

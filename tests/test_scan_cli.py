@@ -55,3 +55,18 @@ def test_app_without_a_display_runs_the_headless_scanner(
 def test_unknown_source_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli_main(["scan", "--source", "/no/such/camera.mp4", "--no-ocr"]) == 2
     assert "Unknown source" in capsys.readouterr().err
+
+
+def test_a_scanned_video_file_ends_with_a_summary_line(one_card_clip: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli_main(["scan", "--source", str(one_card_clip), "--no-ocr"]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert last.startswith("finished — 1 card (1 identified), ") and " frames in " in last
+
+
+def test_the_json_summary_goes_to_stderr_so_stdout_stays_json(
+    one_card_clip: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli_main(["scan", "--source", str(one_card_clip), "--json", "--no-ocr", "--max-seconds", "60"]) == 0
+    captured = capsys.readouterr()
+    assert all(json.loads(line) for line in captured.out.splitlines())
+    assert "finished — 1 card (1 identified)" in captured.err

@@ -1,8 +1,8 @@
-"""The capture + engine loop on a QThread: frames and scan events reach the UI as signals.
+"""The scan loop (:mod:`app.scanner`) on a QThread: frames and scan events reach the UI as signals.
 
 The UI thread only paints and handles clicks; the camera, the finder and the pipeline run here, the
-embedding in the pipeline's own worker. Stopping is cooperative (an Event checked every frame, and
-the reconnect backoff waits on it), and ``stop`` waits with a timeout.
+embedding in the pipeline's own worker. Stopping is cooperative (an Event the loop checks at least
+every few tens of milliseconds, even while a source blocks), and ``stop`` waits with a timeout.
 """
 
 from __future__ import annotations
@@ -16,11 +16,10 @@ from dataclasses import dataclass
 from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from app.camera.base import CameraError, FrameSource
-from app.camera.exposure import GlareExposure
-from app.camera.reconnect import frames_with_reconnect
 from app.config import Settings
 from app.engine import Engine
 from app.pipeline import FrameResult
+from app.scanner import ScanListener, ScanLoop, ScanOptions, ScanSummary, SourceFailed
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +38,8 @@ class ScanWorker(QObject):
     camera_lost = Signal(str)
     camera_restored = Signal()
     failed = Signal(str)
+    #: The loop ended on its own terms (a file's end, a stop request): what it saw.
+    scan_done = Signal(object)  # ScanSummary
     finished = Signal()
 
     def __init__(
@@ -84,44 +85,31 @@ class ScanWorker(QObject):
             return
         self.source_opened.emit(info)
         pipeline = self.engine.pipeline(self.settings, realtime=not source.is_recorded)
-        lost = False
-        exposure = GlareExposure()
-
-        def on_disconnect(error: Exception, delay: float) -> None:
-            nonlocal lost
-            lost = True
-            self.camera_lost.emit(f"Camera disconnected ({error}). Reconnecting in {delay:.0f} s…")
-
-        last_t = 0.0
+        listener = ScanListener(
+            on_frame=self._on_frame,
+            on_event=self.scan_event.emit,
+            on_lost=self._on_lost,
+            on_restored=self.camera_restored.emit,
+        )
+        loop = ScanLoop(source, self._stop, ScanOptions.from_settings(self.settings), listener)
         try:
-            for frame in frames_with_reconnect(
-                source,
-                self._stop,
-                on_disconnect=on_disconnect,
-                initial_backoff_s=self.settings.camera.reconnect_initial_s,
-                max_backoff_s=self.settings.camera.reconnect_max_s,
-            ):
-                if lost:
-                    lost = False
-                    self.camera_restored.emit()
-                result: FrameResult = pipeline.process(frame)
-                exposure.apply(source, result.worst_glare)
-                self.frames_processed += 1
-                last_t = frame.timestamp
-                if self._frame_taken.is_set():
-                    self._frame_taken.clear()
-                    self.frame_ready.emit(result)
-                else:
-                    self.frames_skipped_for_display += 1
-                for event in result.events:
-                    self.scan_event.emit(event)
-                if pipeline.failed or self._stop.is_set():
-                    break
-            for event in pipeline.finish(last_t):
-                self.scan_event.emit(event)
-        finally:
-            pipeline.close()
-            source.close()
+            summary: ScanSummary = loop.scan(pipeline)
+        except SourceFailed as error:
+            self.failed.emit(f"Cannot open the camera: {error}")
+            return
+        logger.info("Scanner %s", summary.describe())
+        self.scan_done.emit(summary)
+
+    def _on_frame(self, result: FrameResult) -> None:
+        self.frames_processed += 1
+        if self._frame_taken.is_set():
+            self._frame_taken.clear()
+            self.frame_ready.emit(result)
+        else:
+            self.frames_skipped_for_display += 1
+
+    def _on_lost(self, message: str, retry_in_s: float) -> None:
+        self.camera_lost.emit(f"Camera disconnected ({message}). Reconnecting in {retry_in_s:.0f} s…")
 
 
 class ScannerThread:

@@ -40,8 +40,8 @@ class CameraError(RuntimeError):
 class CameraDisconnected(CameraError):
     """A source that was working stopped delivering frames (unplugged, stream dropped).
 
-    The caller decides what to do; :func:`app.camera.reconnect.read_with_reconnect` retries with
-    backoff.
+    The caller decides what to do; :class:`app.scanner.ScanLoop` closes the source and reopens it
+    with backoff.
     """
 
 
@@ -89,6 +89,11 @@ class FrameSource(abc.ABC):
             self._close()
         finally:
             logger.info("Closed %s after %d frames", self.description, self._frames_read)
+
+    def interrupt(self) -> None:
+        """Wake a ``read`` blocked on another thread (it may then fail), so that a ``close`` waiting
+        behind it runs at once. Safe from any thread; sources whose reads return promptly need nothing."""
+        return None
 
     def __enter__(self) -> Self:
         self.open()

@@ -15,7 +15,8 @@ class OpenCVDeviceSource(FrameSource):
     """OpenCV camera by index (``0``) or URL (``rtsp://…``, ``http://…/video``).
 
     ``max_failed_reads`` consecutive failed grabs mean the device is gone: USB webcams that are
-    unplugged make ``read()`` return False rather than raise.
+    unplugged make ``read()`` return False rather than raise. Stream URLs get FFmpeg's open and read
+    timeouts (``timeout_s``): without them a server that accepts and never answers blocks ~30 s.
     """
 
     def __init__(
@@ -24,26 +25,45 @@ class OpenCVDeviceSource(FrameSource):
         width: int | None = None,
         height: int | None = None,
         max_failed_reads: int = 5,
+        timeout_s: float = 5.0,
     ) -> None:
         super().__init__()
         self.device = device
         self.width = width
         self.height = height
         self.max_failed_reads = max_failed_reads
-        self.description = f"OpenCV camera {device!r}"
+        self.timeout_s = timeout_s
+        self.description = f"stream {device}" if self.is_stream else f"OpenCV camera {device!r}"
         self._capture: cv2.VideoCapture | None = None
         self._failed_reads = 0
 
+    @property
+    def is_stream(self) -> bool:
+        return isinstance(self.device, str) and "://" in self.device
+
     def _open(self) -> None:
-        capture = cv2.VideoCapture(self.device)
+        capture = self._capture_for_device()
         if not capture.isOpened():
             capture.release()
+            if self.is_stream:
+                raise CameraError(
+                    f"Cannot open stream {self.device} (refused, unreachable, not a video stream, "
+                    f"or no answer within {self.timeout_s:.0f} s)"
+                )
             raise CameraError(f"Cannot open camera {self.device!r} (no such device, or it is busy)")
         if self.width and self.height:
             capture.set(cv2.CAP_PROP_FRAME_WIDTH, self.width)
             capture.set(cv2.CAP_PROP_FRAME_HEIGHT, self.height)
         self._capture = capture
         self._failed_reads = 0
+
+    def _capture_for_device(self) -> cv2.VideoCapture:
+        if not self.is_stream:
+            # Local devices answer at once; the timeouts are FFmpeg's options for network streams.
+            return cv2.VideoCapture(self.device)
+        timeout_ms = int(self.timeout_s * 1000)
+        params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, timeout_ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, timeout_ms]
+        return cv2.VideoCapture(self.device, cv2.CAP_ANY, params)
 
     def _read(self) -> Frame | None:
         assert self._capture is not None

@@ -72,6 +72,7 @@ class _LatestFrame:
         self.streams = streams
         self._arrays: list[Any] | None = None
         self._ready = threading.Condition()
+        self._interrupted = False
         self.delivered = 0
 
     def render_request(self, completed_request: Any) -> None:
@@ -83,10 +84,16 @@ class _LatestFrame:
 
     def take(self, timeout_s: float) -> list[Any] | None:
         with self._ready:
-            if self._arrays is None:
+            if self._arrays is None and not self._interrupted:
                 self._ready.wait(timeout_s)
             arrays, self._arrays = self._arrays, None
             return arrays
+
+    def interrupt(self) -> None:
+        """``take`` returns None at once from now on (the source is closing)."""
+        with self._ready:
+            self._interrupted = True
+            self._ready.notify_all()
 
 
 class Picamera2Source(FrameSource):
@@ -206,6 +213,12 @@ class Picamera2Source(FrameSource):
             analysis = cv2.cvtColor(arrays[1], cv2.COLOR_YUV2BGR_I420)
         # RGB888 gives 3 channels already in B,G,R order; XRGB8888 would give 4.
         return Frame(image=image[:, :, :3], timestamp=monotonic_seconds(), index=self._frames_read, analysis=analysis)
+
+    def interrupt(self) -> None:
+        # Frames arrive through the GUI thread, which may itself be waiting for the scanner to stop.
+        latest = self._latest
+        if latest is not None:
+            latest.interrupt()
 
     def _stop_watching(self) -> None:
         unwatch, self._unwatch = self._unwatch, None

@@ -36,7 +36,7 @@ def source_from_spec(
         return OpenCVDeviceSource(int(spec), width, height)
     if spec.startswith("picamera2"):
         _, _, num = spec.partition(":")
-        return Picamera2Source(camera_num=int(num or 0))
+        return Picamera2Source(camera_num=int(num or 0), size=size) if size else Picamera2Source(int(num or 0))
     if spec == "demo":
         return VideoFileSource(DEMO_CLIP, realtime=realtime, loop=realtime)
     if "://" in spec:

@@ -34,6 +34,8 @@ class VideoFileSource(FrameSource):
     def _open(self) -> None:
         if not self.path.is_file():
             raise CameraError(f"Video file not found: {self.path}")
+        if self.path.stat().st_size == 0:
+            raise CameraError(f"Video file {self.path} is empty (0 bytes)")
         capture = cv2.VideoCapture(str(self.path))
         if not capture.isOpened():
             capture.release()

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 from pathlib import Path
 
 import cv2
@@ -16,11 +17,12 @@ from app.camera import (
     OpenCVDeviceSource,
     Picamera2Source,
     VideoFileSource,
+    backoff_delays,
     choose_best_source,
-    frames_with_reconnect,
     source_from_spec,
 )
 from app.camera.base import FrameSource
+from tests.camera.silent_server import refused_port, silent_server
 from tests.fakes import fake_picamera2
 
 
@@ -134,35 +136,9 @@ def test_camera_that_dies_mid_stream_raises_the_typed_error() -> None:
             source.read()
 
 
-def test_reconnect_reopens_with_growing_backoff_and_resumes() -> None:
-    source = DyingSource(good=2, failures=3)
-    delays: list[float] = []
-    frames = list(
-        frames_with_reconnect(
-            source,
-            threading.Event(),
-            lambda e, d: delays.append(d),
-            initial_backoff_s=0.001,
-            max_backoff_s=0.004,
-        )
-    )
-    assert len(frames) == 5
-    assert delays == [0.001, 0.002, 0.004]
-    assert source.opens == 4
-
-
-def test_reconnect_stops_promptly_when_asked() -> None:
-    stop = threading.Event()
-    source = DyingSource(good=0, failures=10**6)
-    seen: list[float] = []
-
-    def on_disconnect(error: CameraError, delay: float) -> None:
-        seen.append(delay)
-        if len(seen) == 3:
-            stop.set()
-
-    assert list(frames_with_reconnect(source, stop, on_disconnect, initial_backoff_s=0.001)) == []
-    assert len(seen) == 3
+def test_backoff_doubles_up_to_its_maximum() -> None:
+    delays = backoff_delays(0.5, 3.0)
+    assert [next(delays) for _ in range(5)] == [0.5, 1.0, 2.0, 3.0, 3.0]
 
 
 def test_picamera2_source_configures_main_and_lores_and_reads_bgr_frames(picamera2_module) -> None:
@@ -259,3 +235,49 @@ def test_glare_steps_exposure_down_and_back_within_the_sensor_range(picamera2_mo
         assert camera.controls["ExposureValue"] == 0.0
         controller.apply(source, glare=None)  # no card in view: leave it
         assert source.set_exposure_compensation(-20.0) == -8.0  # clamped to what the sensor allows
+
+
+def test_a_stream_that_accepts_and_never_answers_fails_within_its_timeout() -> None:
+    with silent_server() as port:
+        source = OpenCVDeviceSource(f"rtsp://127.0.0.1:{port}/x", timeout_s=1.0)
+        started = time.monotonic()
+        with pytest.raises(CameraError, match="no answer within 1 s"):
+            source.open()
+    assert time.monotonic() - started < 3.0
+
+
+def test_a_refused_stream_names_the_url() -> None:
+    url = f"rtsp://127.0.0.1:{refused_port()}/x"
+    with pytest.raises(CameraError, match=f"Cannot open stream {url}"):
+        OpenCVDeviceSource(url).open()
+
+
+def test_an_empty_video_file_is_reported_as_empty(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    with pytest.raises(CameraError, match="is empty"):
+        VideoFileSource(empty).open()
+
+
+def test_a_pi_camera_read_waiting_for_the_gui_wakes_when_interrupted(picamera2_module) -> None:
+    # The notifier never fires (the GUI thread is busy stopping the scanner): only interrupt wakes it.
+    source = Picamera2Source(frame_timeout_s=30.0, watch_fd=lambda fd, on_ready: lambda: None)
+    source.open()
+    errors: list[Exception] = []
+
+    def read() -> None:
+        try:
+            source.read()
+        except CameraError as error:
+            errors.append(error)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    time.sleep(0.1)
+    started = time.monotonic()
+    source.interrupt()
+    reader.join(timeout=5.0)
+    assert not reader.is_alive() and time.monotonic() - started < 1.0
+    assert errors and isinstance(errors[0], CameraDisconnected)
+    source.close()
+    assert picamera2_module.INSTANCES[0].closed
