@@ -47,19 +47,29 @@ def draw_overlay(frame: np.ndarray, corners_list: Sequence[np.ndarray]) -> np.nd
 
 
 def expand_inputs(raw: Sequence[str], suffixes: frozenset[str]) -> list[Path]:
-    """Files as given; folders replaced by their files with one of ``suffixes``, in name order."""
+    """Files as given, each once; folders replaced by their files with one of ``suffixes``, in name
+    order. A folder that cannot be listed or holds no such file stays in the list as itself, for
+    :func:`read_or_report` to report."""
     inputs: list[Path] = []
+    seen: set[Path] = set()
     for item in raw:
         path = Path(item)
+        found = [path]
         if path.is_dir():
-            inputs.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in suffixes))
-        else:
-            inputs.append(path)
+            with contextlib.suppress(OSError):
+                found = sorted(p for p in path.iterdir() if p.suffix.lower() in suffixes and p.is_file()) or [path]
+        for file in found:
+            if file.absolute() not in seen:
+                seen.add(file.absolute())
+                inputs.append(file)
     return inputs
 
 
 def read_or_report(path: Path) -> np.ndarray | None:
     """The image, or None after one clear line on stderr (the caller counts the failure)."""
+    if path.is_dir():
+        print(f"cardsight: {path}: a folder without image files (or one that cannot be listed)", file=sys.stderr)
+        return None
     try:
         return read_image_bgr(path)
     except ImageReadError as error:
@@ -67,33 +77,110 @@ def read_or_report(path: Path) -> np.ndarray | None:
         return None
 
 
+def report_failure(path: Path, error: Exception) -> None:
+    """One line for an input whose processing failed; the batch goes on (``-v`` logs the traceback)."""
+    logger.debug("Processing %s failed", path, exc_info=error)
+    print(f"cardsight: {path}: {str(error) or type(error).__name__}", file=sys.stderr)
+
+
 # ---------------------------------------------------------------------------- detect
+
+
+def positive_count(text: str) -> int:
+    """``--every``: a whole number of frames, 1 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of 1 or more, got {text!r}")
+    return value
+
+
+def output_stems(paths: Sequence[Path]) -> list[str]:
+    """One distinct, deterministic output name per input: the file's stem; where stems collide, with
+    its extension, else its folder's name, else both (``a_photo_jpg``); a counter as the last resort."""
+    stems = [p.stem for p in paths]
+    groups: dict[str, list[int]] = {}
+    for i, stem in enumerate(stems):
+        groups.setdefault(stem.casefold(), []).append(i)
+    styles = (
+        lambda p: f"{p.stem}_{p.suffix.lstrip('.').lower()}",
+        lambda p: f"{p.absolute().parent.name}_{p.stem}",
+        lambda p: f"{p.absolute().parent.name}_{p.stem}_{p.suffix.lstrip('.').lower()}",
+    )
+    for members in (m for m in groups.values() if len(m) > 1):
+        for style in styles:
+            names = [style(paths[i]) for i in members]
+            if len({n.casefold() for n in names}) == len(names):
+                for i, name in zip(members, names, strict=True):
+                    stems[i] = name
+                break
+    taken: set[str] = set()
+    for i, stem in enumerate(stems):
+        name, n = stem, 2
+        while name.casefold() in taken:
+            name, n = f"{stem}-{n}", n + 1
+        taken.add(name.casefold())
+        stems[i] = name
+    return stems
+
+
+class DetectOutput:
+    """The files one ``detect`` run writes into its folder: no name twice (a file written in this run
+    is never overwritten), and the count of card images really written."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.cards = 0
+        self.failed_writes = 0
+        self._names: set[str] = set()
+
+    def _free_name(self, name: str) -> Path:
+        stem, n = name, 2
+        while name.casefold() in self._names:
+            name, n = f"{stem}-{n}", n + 1
+        self._names.add(name.casefold())
+        return self.folder / f"{name}.jpg"
+
+    def write(self, name: str, image: np.ndarray, card: bool) -> None:
+        path = self._free_name(name)
+        if not cv2.imwrite(str(path), image, [cv2.IMWRITE_JPEG_QUALITY, 92]):
+            print(f"cardsight: cannot write {path}", file=sys.stderr)
+            self.failed_writes += 1
+        elif card:
+            self.cards += 1
 
 
 def cmd_detect(args: argparse.Namespace, settings: Settings) -> int:
     finder = _finder(settings)
-    out_dir = Path(args.out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    output = DetectOutput(Path(args.out))
+    output.folder.mkdir(parents=True, exist_ok=True)
     failures = 0
-    written = 0
-    for path in expand_inputs(args.inputs, IMAGE_SUFFIXES | VIDEO_SUFFIXES):
-        if path.suffix.lower() in VIDEO_SUFFIXES:
-            try:
-                frames = _video_frames(path, args.every)
-                for index, frame in frames:
-                    written += _detect_one(finder, frame, out_dir, f"{path.stem}_f{index:05d}", args.overlay)
-            except (CameraError, OSError) as error:
-                print(f"cardsight: {path}: {error}", file=sys.stderr)
+    inputs = expand_inputs(args.inputs, IMAGE_SUFFIXES | VIDEO_SUFFIXES)
+    for path, stem in zip(inputs, output_stems(inputs), strict=True):
+        try:
+            if path.suffix.lower() in VIDEO_SUFFIXES and path.is_file():
+                for index, frame in _video_frames(path, args.every):
+                    _detect_one(finder, frame, output, f"{stem}_f{index:05d}", args.overlay)
+                continue
+            frame = read_or_report(path)
+            if frame is None:
                 failures += 1
-            continue
-        frame = read_or_report(path)
-        if frame is None:
+                continue
+            finder.reset()
+            _detect_one(finder, frame, output, stem, args.overlay)
+        except Exception as error:
+            # One bad input (a broken video, a picture the finder chokes on) must not end the batch.
+            report_failure(path, error)
             failures += 1
-            continue
-        finder.reset()
-        written += _detect_one(finder, frame, out_dir, path.stem, args.overlay)
-    print(f"{written} card image(s) written to {out_dir}" + (f"; {failures} input(s) failed" if failures else ""))
-    return 1 if failures else 0
+    summary = f"{output.cards} card image(s) written to {output.folder}"
+    if failures:
+        summary += f"; {failures} input(s) failed"
+    if output.failed_writes:
+        summary += f"; {output.failed_writes} file(s) could not be written"
+    print(summary)
+    return 1 if failures or output.failed_writes else 0
 
 
 def _video_frames(path: Path, every: int):  # type: ignore[no-untyped-def]
@@ -105,14 +192,13 @@ def _video_frames(path: Path, every: int):  # type: ignore[no-untyped-def]
                 yield frame.index, frame.image
 
 
-def _detect_one(finder, frame: np.ndarray, out_dir: Path, stem: str, overlay: bool) -> int:  # type: ignore[no-untyped-def]
+def _detect_one(finder, frame: np.ndarray, output: DetectOutput, stem: str, overlay: bool) -> None:  # type: ignore[no-untyped-def]
     cards = finder.find_cards(frame)
     for k, card in enumerate(cards):
-        cv2.imwrite(str(out_dir / f"{stem}_card{k}.jpg"), card.warped.image, [cv2.IMWRITE_JPEG_QUALITY, 92])
+        output.write(f"{stem}_card{k}", card.warped.image, card=True)
     if overlay:
-        cv2.imwrite(str(out_dir / f"{stem}_overlay.jpg"), draw_overlay(frame, [c.corners for c in cards]))
+        output.write(f"{stem}_overlay", draw_overlay(frame, [c.corners for c in cards]), card=False)
     logger.info("%s: %d card(s)", stem, len(cards))
-    return len(cards)
 
 
 # ---------------------------------------------------------------------------- watch (headless run)
@@ -318,14 +404,22 @@ def cmd_identify(args: argparse.Namespace, settings: Settings) -> int:
     )
     failures = 0
     inputs = expand_inputs(args.images, IMAGE_SUFFIXES)
+    # The whole path as given: photos named alike (eBay's long names) stay told apart.
+    width = max([len("image"), *(len(str(p)) for p in inputs)])
     if not args.json:
-        print(f"{'image':40} {'status':11} {'card':14} {'name':28} {'set':8} {'no.':6} conf")
+        print(f"{'image':{width}} {'status':11} {'card':14} {'name':28} {'set':8} {'no.':6} conf")
     for path in inputs:
         image = read_or_report(path)
         if image is None:
             failures += 1
             continue
-        cards = identifier.identify_image(image)
+        try:
+            cards = identifier.identify_image(image)
+        except Exception as error:
+            # One picture the engine cannot handle must not end the batch.
+            report_failure(path, error)
+            failures += 1
+            continue
         if args.json:
             print(
                 json.dumps({"image": str(path), "cards": [c.as_json() for c in cards]}, ensure_ascii=False),
@@ -333,11 +427,11 @@ def cmd_identify(args: argparse.Namespace, settings: Settings) -> int:
             )
             continue
         if not cards:
-            print(f"{path.name[:40]:40} {'no card':11}")
+            print(f"{path!s:{width}} {'no card':11}", flush=True)
         for card in cards:
             j = card.as_json()
             print(
-                f"{path.name[:40]:40} {j['status']:11} {j['card_id'] or '-':14} {(j['name'] or '-')[:28]:28} "
+                f"{path!s:{width}} {j['status']:11} {j['card_id'] or '-':14} {(j['name'] or '-')[:28]:28} "
                 f"{j['set_id'] or '-':8} {j['number'] or '-':6} {j['confidence']:.2f}",
                 flush=True,
             )
@@ -347,10 +441,10 @@ def cmd_identify(args: argparse.Namespace, settings: Settings) -> int:
 # ---------------------------------------------------------------------------- collection
 
 
-def _collection(args: argparse.Namespace, settings: Settings):  # type: ignore[no-untyped-def]
+def _collection(args: argparse.Namespace, settings: Settings, readonly: bool = False):  # type: ignore[no-untyped-def]
     from app.collection import Collection
 
-    return Collection(args.db or settings.collection.db, synchronous=settings.collection.synchronous)
+    return Collection(args.db or settings.collection.db, synchronous=settings.collection.synchronous, readonly=readonly)
 
 
 def _ensure_card(collection, card_id: str, settings: Settings) -> None:  # type: ignore[no-untyped-def]
@@ -437,7 +531,7 @@ def build_parser() -> argparse.ArgumentParser:
     detect = sub.add_parser("detect", help="write the straightened card images found in images or videos")
     detect.add_argument("inputs", nargs="+", help="image files, video files or folders")
     detect.add_argument("--out", required=True, help="output folder")
-    detect.add_argument("--every", type=int, default=15, help="video: look at every Nth frame (default 15)")
+    detect.add_argument("--every", type=positive_count, default=15, help="video: look at every Nth frame (default 15)")
     detect.add_argument("--no-overlay", dest="overlay", action="store_false", help="skip the outlined frame images")
     detect.set_defaults(func=cmd_detect)
 
