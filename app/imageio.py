@@ -77,8 +77,10 @@ def _check_size(image: Image.Image, path: Path) -> None:
 def _wide_to_uint8(samples: npt.NDArray[np.generic], mode: str) -> npt.NDArray[np.uint8]:
     """16-bit, 32-bit integer or float samples as 0–255. ``I;16*`` is 16-bit by definition; the
     ``I`` and ``F`` containers say nothing of their range, so the smallest usual one that holds the
-    data is taken (0–1 for floats, then 0–255, then 0–65535), else the data's own minimum–maximum."""
-    values = np.nan_to_num(samples.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    data is taken (0–1 for floats, then 0–255, then 0–65535), else the data's own minimum–maximum.
+    Float32, in place: a 100 MP picture stays within a few hundred MB."""
+    values = samples.astype(np.float32)
+    np.nan_to_num(values, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
     low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
     if mode.startswith("I;16"):
         scale_low, scale_high = 0.0, 65535.0
@@ -89,9 +91,12 @@ def _wide_to_uint8(samples: npt.NDArray[np.generic], mode: str) -> npt.NDArray[n
     elif low >= 0.0 and high <= 65535.0:
         scale_low, scale_high = 0.0, 65535.0
     else:
-        scale_low, scale_high = low, max(high, low + 1e-12)
-    scaled = (values - scale_low) * (255.0 / (scale_high - scale_low))
-    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+        scale_low, scale_high = low, max(high, low + 1e-6)
+    values -= scale_low
+    values *= 255.0 / (scale_high - scale_low)
+    np.rint(values, out=values)
+    np.clip(values, 0, 255, out=values)
+    return values.astype(np.uint8)
 
 
 def _on_white(image: Image.Image) -> Image.Image:
