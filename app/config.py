@@ -414,6 +414,8 @@ def _read_document(path: Path) -> dict[str, Any]:
 
 def _origin(loc: tuple[int | str, ...], path: Path, environ: dict[str, str]) -> str:
     """Where the value at ``loc`` came from: its variables when set, else the file."""
+    if not loc:
+        return str(path)
     section = _env_name(str(loc[0]))
     names = sorted({name.upper() for name in environ})
     if len(loc) >= 2:
