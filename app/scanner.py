@@ -281,11 +281,13 @@ class ScanLoop:
                 if time.monotonic() >= self.deadline:
                     self.ended = "time limit"
                     return
-                lost = self._lose(CameraError(f"{self.source.description} did not answer"), delays)
+                self._lose(CameraError(f"{self.source.description} did not answer"), delays)
+                lost = True
                 continue
             except CameraError as error:
                 self._check_delivered(error)
-                lost = self._lose(error, delays)
+                self._lose(error, delays)
+                lost = True
                 continue
             if frame is None:
                 self._check_delivered(None, "has no frames")
@@ -317,7 +319,7 @@ class ScanLoop:
         waited = min(self.deadline - self.started, self.options.open_timeout_s)
         raise SourceFailed(f"{self.source.description} {what or f'gave no frame in {waited:.1f} s'}")
 
-    def _lose(self, error: CameraError, delays: Iterator[float]) -> bool:
+    def _lose(self, error: CameraError, delays: Iterator[float]) -> None:
         """Close the lost source, tell the listener, wait before the next try (``stop`` and the time
         limit cut the wait short)."""
         self._close_source(time.monotonic() + CLOSE_TIMEOUT_S)
@@ -325,7 +327,6 @@ class ScanLoop:
         logger.warning("%s; retrying in %.1f s", error, delay)
         self.listener.on_lost(str(error), delay)
         self.stop.wait(max(0.0, min(delay, self.deadline - time.monotonic())))
-        return True
 
     def _close_source(self, until: float) -> None:
         if self._io is None:
