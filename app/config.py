@@ -19,7 +19,6 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal, Self, get_args, get_origin
 
-import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_core import ErrorDetails
@@ -300,16 +299,17 @@ def allowed_values(field: FieldInfo) -> str:
         return "one of " + ", ".join(repr(v) for v in get_args(field.annotation))
     bounds: dict[str, object] = {}
     words: list[str] = []
+    unit = "item(s)" if get_origin(field.annotation) is list else "characters"
     for item in field.metadata:
-        for name in ("ge", "gt", "le", "lt"):
-            if isinstance(item, getattr(annotated_types, name.capitalize())):
-                bounds[name] = getattr(item, name)
-        if isinstance(item, annotated_types.MinLen):
-            words.append(f"at least {item.min_length} long")
-        if isinstance(item, annotated_types.MaxLen):
-            words.append(f"at most {item.max_length} long")
-        if getattr(item, "pattern", None):
-            words.append("digits only" if item.pattern == r"^[0-9]+$" else f"matching {item.pattern}")
+        # Pydantic keeps each constraint as a small object named for it (Ge(ge=0), MinLen(min_length=4) …).
+        bounds.update({name: getattr(item, name) for name in ("ge", "gt", "le", "lt") if hasattr(item, name)})
+        if getattr(item, "min_length", None) is not None:
+            words.append(f"at least {item.min_length} {unit}")
+        if getattr(item, "max_length", None) is not None:
+            words.append(f"at most {item.max_length} {unit}")
+        pattern = getattr(item, "pattern", None)
+        if pattern:
+            words.append("digits only" if pattern == r"^[0-9]+$" else f"matching {pattern}")
     if "ge" in bounds and "le" in bounds:
         words.insert(0, f"{_number(bounds['ge'])} to {_number(bounds['le'])}")
     else:

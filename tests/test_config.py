@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any, Literal, get_args, get_origin
 from unittest import mock
 
-import annotated_types
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -328,8 +327,8 @@ def valid_values(field: FieldInfo) -> st.SearchStrategy[Any]:
     if annotation == list[str]:
         return st.lists(st.text(max_size=8), min_size=1, max_size=3)
     assert annotation is str, annotation
-    lengths = {m.min_length for m in field.metadata if isinstance(m, annotated_types.MinLen)} or {0}
-    limits = {m.max_length for m in field.metadata if isinstance(m, annotated_types.MaxLen)} or {40}
+    lengths = {m.min_length for m in field.metadata if getattr(m, "min_length", None) is not None} or {0}
+    limits = {m.max_length for m in field.metadata if getattr(m, "max_length", None) is not None} or {40}
     if any(getattr(m, "pattern", None) for m in field.metadata):
         return st.from_regex(rf"[0-9]{{{max(lengths)},{min(limits)}}}", fullmatch=True)
     return st.text(st.characters(blacklist_categories=("Cs",)), min_size=max(lengths), max_size=min(limits))
