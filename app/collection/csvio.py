@@ -10,12 +10,15 @@ import csv
 import io
 import json
 import logging
+import math
+import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from app.collection.store import CONDITIONS, FINISHES, Collection, CollectionError, InventoryKey
+from app.collection.store import CONDITIONS, FINISHES, MAX_QUANTITY, Collection, CollectionError, InventoryKey
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +42,9 @@ GENERIC_COLUMNS = [
     "date_added",
 ]
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+#: Imports read the whole file first (all-or-nothing); this keeps that bounded.
+MAX_IMPORT_BYTES = 200_000_000
+MAX_REPORTED_ERRORS = 20
 CONDITION_NAMES = {
     "NM": "Near Mint",
     "LP": "Lightly Played",
@@ -64,16 +70,23 @@ PRINTING_NAMES = {
 }
 
 
+def _looks_neutralised(value: str) -> bool:
+    return value.lstrip("'").startswith(FORMULA_START)
+
+
 def neutralise(value: Any) -> Any:
-    """Text that a spreadsheet would execute gets a leading apostrophe; numbers pass unchanged."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
+    """Text that a spreadsheet would execute gets a leading apostrophe; numbers pass unchanged.
+
+    Text that already starts with apostrophes before a formula character gets one more, so that
+    :func:`restore` gives back exactly what was written."""
+    if isinstance(value, str) and _looks_neutralised(value):
         return "'" + value
     return value
 
 
 def restore(value: str) -> str:
     """Undo :func:`neutralise` on import."""
-    if value.startswith("'") and value[1:].startswith(FORMULA_START):
+    if value.startswith("'") and _looks_neutralised(value):
         return value[1:]
     return value
 
@@ -210,11 +223,28 @@ def export_rows(collection: Collection, fmt: str, session_id: int | None = None)
 
 
 def write_csv(path: str | Path, header: list[str], rows: Iterable[list[Any]], sep_line: bool = False) -> int:
-    """Write atomically (temp file, then rename); returns the number of data rows."""
+    """Write atomically (a hidden temp file beside it, then a rename); returns the number of data rows.
+
+    Any failure leaves no temp file behind and names ``path`` — the file the user asked for."""
     path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
+    if path.is_dir():
+        raise CollectionError(f"cannot write {path}: it is a folder; give a file name such as {path / 'cards.csv'}")
+    if not path.parent.is_dir():
+        raise CollectionError(f"cannot write {path}: the folder {path.parent} does not exist")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        count = _write_rows(tmp, header, rows, sep_line)
+        tmp.replace(path)
+    except OSError as error:
+        raise CollectionError(f"cannot write {path}: {error.strerror or error}") from error
+    finally:
+        tmp.unlink(missing_ok=True)
+    return count
+
+
+def _write_rows(tmp: Path, header: list[str], rows: Iterable[list[Any]], sep_line: bool) -> int:
     count = 0
-    with open(tmp, "w", newline="", encoding="utf-8") as handle:
+    with open(tmp, "x", newline="", encoding="utf-8") as handle:
         if sep_line:
             handle.write("sep=,\r\n")
         writer = csv.writer(handle)
@@ -222,7 +252,8 @@ def write_csv(path: str | Path, header: list[str], rows: Iterable[list[Any]], se
         for row in rows:
             writer.writerow([neutralise(v) if v is not None else "" for v in row])
             count += 1
-    tmp.replace(path)
+        handle.flush()
+        os.fsync(handle.fileno())
     return count
 
 
@@ -257,39 +288,75 @@ class ImportPlan:
         return "\n".join(lines)
 
 
-def plan_import(collection: Collection, path: str | Path) -> ImportPlan:
-    """Read a generic CSV and check every row; nothing is written."""
-    plan = ImportPlan()
+class _Malformed(Exception):
+    """The file is not a readable CSV; the message names the line."""
+
+
+def _read_text(path: Path) -> str:
     try:
-        text = Path(path).read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as error:
-        plan.errors.append(f"cannot read {path}: {error}")
-        return plan
-    reader = csv.DictReader(io.StringIO(text))
-    missing = {"card_id", "quantity"} - set(reader.fieldnames or [])
-    if missing:
-        plan.errors.append(
-            f"line 1: missing column(s) {', '.join(sorted(missing))} (expected the generic export format)"
-        )
-        return plan
-    current = {
-        (r["card_id"], r["finish"], r["condition"], r["language"], r["location"]): r["quantity"]
-        for r in collection.inventory()
-    }
-    known = {r[0] for r in collection.conn.execute("SELECT card_id FROM cards")}
-    for line, raw in enumerate(reader, start=2):
-        row = {k: restore(v or "") for k, v in raw.items() if k is not None}
-        if None in raw:
-            plan.errors.append(f"line {line}: more cells than columns")
-            continue
-        try:
-            quantity = int(row["quantity"])
-        except ValueError:
-            plan.errors.append(f"line {line}: quantity {row['quantity']!r} is not a whole number")
-            continue
-        if quantity < 1:
-            plan.errors.append(f"line {line}: quantity must be at least 1")
-            continue
+        size = path.stat().st_size
+        if size > MAX_IMPORT_BYTES:
+            limit = MAX_IMPORT_BYTES // 1_000_000
+            raise _Malformed(f"{path} is {size / 1e6:.0f} MB; imports are limited to {limit} MB")
+        raw = path.read_bytes()
+    except OSError as error:
+        raise _Malformed(f"cannot read {path}: {error.strerror or error}") from error
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = raw[: error.start].count(b"\n") + 1
+        raise _Malformed(
+            f"line {line}: not UTF-8 text (byte 0x{raw[error.start]:02x}); save the file as CSV UTF-8"
+        ) from error
+    if not text.strip():
+        raise _Malformed(f"line 1: {path} is empty (expected a header line: {','.join(GENERIC_COLUMNS)})")
+    return text
+
+
+def _parse_csv(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """The header and the non-blank records, each with the line it starts on."""
+    reader = csv.reader(io.StringIO(_read_text(path), newline=""), strict=True)
+    records: list[tuple[int, list[str]]] = []
+    start = 1
+    try:
+        for cells in reader:
+            if cells:
+                records.append((start, cells))
+            start = reader.line_num + 1
+    except csv.Error as error:
+        if "unexpected end of data" in str(error):
+            raise _Malformed(
+                f"line {start}: malformed CSV: a quote is never closed (the quoted cell runs to the end of the file)"
+            ) from error
+        raise _Malformed(f"line {reader.line_num}: malformed CSV ({error})") from error
+    header = [h.strip() for h in records[0][1]]
+    duplicates = sorted({h for h in header if header.count(h) > 1})
+    if duplicates:
+        raise _Malformed(f"line 1: column(s) {', '.join(duplicates)} appear more than once")
+    return header, records[1:]
+
+
+def _whole_number(text: str) -> int | None:
+    """An optionally signed run of ASCII digits as an int; None for anything else."""
+    text = text.strip()
+    return int(text) if re.fullmatch(r"[+-]?[0-9]+", text) else None
+
+
+class _PlanBuilder:
+    """Checks one row at a time against the collection and the rows before it."""
+
+    def __init__(self, collection: Collection, plan: ImportPlan) -> None:
+        self.plan = plan
+        self.current = {
+            (r["card_id"], r["finish"], r["condition"], r["language"], r["location"]): r["quantity"]
+            for r in collection.inventory()
+        }
+        self.planned: dict[tuple[str, ...], int] = {}
+        self.known = {r[0] for r in collection.conn.execute("SELECT card_id FROM cards")}
+
+    def add_row(self, line: int, row: dict[str, str]) -> None:
+        """Adds the row to the plan, or raises ``_RowError`` naming what is wrong with it."""
+        quantity = self._quantity(row["quantity"])
         key = InventoryKey(
             row["card_id"],
             row.get("finish") or "normal",
@@ -298,56 +365,124 @@ def plan_import(collection: Collection, path: str | Path) -> ImportPlan:
             row.get("location") or "",
         )
         if not key.card_id:
-            plan.errors.append(f"line {line}: empty card_id")
-            continue
+            raise _RowError("empty card_id")
         if key.finish not in FINISHES or key.condition not in CONDITIONS:
-            plan.errors.append(f"line {line}: finish {key.finish!r} / condition {key.condition!r} not recognised")
-            continue
-        if key.card_id not in known:
-            if not row.get("name"):
-                plan.errors.append(f"line {line}: unknown card {key.card_id!r} and no name given")
-                continue
-            printed = row.get("printed_total") or ""
-            plan.new_cards.append(
-                {
-                    "card_id": key.card_id,
-                    "name": row["name"],
-                    "set_id": row.get("set_id"),
-                    "set_name": row.get("set_name"),
-                    "number": row.get("number"),
-                    "printed_total": int(printed) if printed.isdigit() else None,
-                    "rarity": row.get("rarity"),
-                    "set_code": row.get("set_code"),
-                }
+            raise _RowError(f"finish {key.finish!r} / condition {key.condition!r} not recognised")
+        price = _price(row.get("price_paid") or "")
+        new_card = None if key.card_id in self.known else _new_card(key.card_id, row)
+        existing = self.current.get(tuple(key.__dict__.values()), 0)
+        total = existing + self.planned.get(tuple(key.__dict__.values()), 0) + quantity
+        if total > MAX_QUANTITY:
+            raise _RowError(
+                f"{key.card_id} ({key.finish}, {key.condition}, {key.language}) would hold {total:,} cards;"
+                f" one inventory row holds at most {MAX_QUANTITY:,}"
             )
-            known.add(key.card_id)
-        price = row.get("price_paid") or ""
-        try:
-            price_value = float(price) if price else None
-        except ValueError:
-            plan.errors.append(f"line {line}: price_paid {price!r} is not a number")
-            continue
-        plan.additions.append(
+        if new_card is not None:
+            self.plan.new_cards.append(new_card)
+            self.known.add(key.card_id)
+        self.planned[tuple(key.__dict__.values())] = total - existing
+        self.plan.additions.append(
             {
                 **key.__dict__,
                 "quantity": quantity,
                 "line": line,
-                "price_paid": price_value,
+                "price_paid": price,
                 "notes": row.get("notes") or None,
-                "existing": current.get(tuple(key.__dict__.values()), 0),
+                "existing": existing,
             }
         )
+
+    @staticmethod
+    def _quantity(text: str) -> int:
+        quantity = _whole_number(text)
+        if quantity is None:
+            raise _RowError(f"quantity {text!r} is not a whole number")
+        if quantity < 1:
+            raise _RowError("quantity must be at least 1")
+        if quantity > MAX_QUANTITY:
+            raise _RowError(f"quantity {quantity} is over the limit of {MAX_QUANTITY:,} cards per inventory row")
+        return quantity
+
+
+class _RowError(Exception):
+    """What is wrong with one row (the caller adds the line number)."""
+
+
+def _price(text: str) -> float | None:
+    if not text:
+        return None
+    try:
+        price = float(text)
+    except ValueError:
+        price = math.nan
+    if not math.isfinite(price) or price < 0:
+        raise _RowError(f"price_paid {text!r} is not a number of 0 or more")
+    return price
+
+
+def _new_card(card_id: str, row: dict[str, str]) -> dict[str, Any]:
+    if not row.get("name"):
+        raise _RowError(f"unknown card {card_id!r} and no name given")
+    printed = row.get("printed_total") or ""
+    printed_total = _whole_number(printed) if printed else None
+    if printed and (printed_total is None or not 0 < printed_total <= 99_999):
+        raise _RowError(f"printed_total {printed!r} is not a whole number from 1 to 99999")
+    return {
+        "card_id": card_id,
+        "name": row["name"],
+        "set_id": row.get("set_id"),
+        "set_name": row.get("set_name"),
+        "number": row.get("number"),
+        "printed_total": printed_total,
+        "rarity": row.get("rarity"),
+        "set_code": row.get("set_code"),
+    }
+
+
+def plan_import(collection: Collection, path: str | Path) -> ImportPlan:
+    """Read a generic CSV and check every row; nothing is written. A file that is not a well-formed
+    CSV (an unclosed quote, a row with the wrong number of cells, bytes that are not UTF-8, nothing
+    at all) is refused as a whole, with the line it goes wrong on."""
+    plan = ImportPlan()
+    try:
+        header, records = _parse_csv(Path(path))
+    except _Malformed as error:
+        plan.errors.append(str(error))
+        return plan
+    missing = {"card_id", "quantity"} - set(header)
+    if missing:
+        plan.errors.append(
+            f"line 1: missing column(s) {', '.join(sorted(missing))} (expected the generic export format)"
+        )
+        return plan
+    builder = _PlanBuilder(collection, plan)
+    for line, cells in records:
+        if len(cells) != len(header):
+            plan.errors.append(
+                f"line {line}: malformed CSV: {len(cells)} cell(s) where the header has {len(header)}"
+                " (check quotes and commas)"
+            )
+            continue
+        try:
+            builder.add_row(line, {k: restore(v) for k, v in zip(header, cells, strict=True)})
+        except _RowError as error:
+            plan.errors.append(f"line {line}: {error}")
+    if len(plan.errors) > MAX_REPORTED_ERRORS:
+        more = len(plan.errors) - MAX_REPORTED_ERRORS
+        plan.errors[MAX_REPORTED_ERRORS:] = [f"… and {more} more problem(s)"]
     return plan
 
 
 def apply_import(collection: Collection, plan: ImportPlan) -> int:
-    """Apply a checked plan in one transaction (one undoable action). Returns cards added."""
+    """Apply a checked plan in one transaction (one undoable action, new cards included): it all
+    happens or none of it does. Returns cards added."""
     if plan.errors:
         raise CollectionError(plan.report())
-    if plan.new_cards:
-        collection.upsert_cards(plan.new_cards)
+    if not plan.additions:
+        return 0
     total = 0
     with collection.write() as conn:
+        collection.store_cards(plan.new_cards)
         action_id = collection._action(conn, "import", None, {"rows": len(plan.additions)})
         for a in plan.additions:
             key = InventoryKey(a["card_id"], a["finish"], a["condition"], a["language"], a["location"])

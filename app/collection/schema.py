@@ -67,5 +67,7 @@ def migrate(db: sqlite_utils.Database) -> int:
         logger.info("Migrating collection schema to v%d", number + 1)
         MIGRATIONS[number](db)
         db.execute(f"PRAGMA user_version = {number + 1}")
-    db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    # Written only when it changes: opening an up-to-date collection writes nothing.
+    if db.execute("PRAGMA application_id").fetchone()[0] != APPLICATION_ID:
+        db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     return len(MIGRATIONS)

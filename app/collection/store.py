@@ -5,12 +5,18 @@ Durability: WAL journal with ``synchronous=FULL`` — a call that returns has it
 busy timeout, so a GUI and a CLI export can share the file. Every inventory change is a row in
 ``inventory_changes`` tied to an ``actions`` row (and to the scan that caused it, if any); undo
 replays those rows backwards.
+
+Opening never writes to a file it then refuses: the file is inspected through a read-only connection
+(header, application id, schema version, a bounded ``PRAGMA quick_check``) before anything — the WAL
+switch, a migration — touches it. ``readonly=True`` opens for reading only (list, export, backup).
+Quantities are whole numbers from 0 to :data:`MAX_QUANTITY` per inventory row.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import sqlite3
 import time
@@ -22,13 +28,24 @@ from typing import Any
 
 import sqlite_utils
 
-from app.collection.schema import APPLICATION_ID, migrate
+from app.collection.schema import APPLICATION_ID, MIGRATIONS, migrate
 
 logger = logging.getLogger(__name__)
 
 FINISHES = ("normal", "holo", "reverse holo", "1st edition", "1st edition holo", "shadowless", "stamped")
 CONDITIONS = ("NM", "LP", "MP", "HP", "DMG")
 SQLITE_HEADER = b"SQLite format 3\x00"
+#: The most cards one inventory row (card, finish, condition, language, location) may hold; far above
+#: any real collection, and far below where SQLite integers overflow into floats.
+MAX_QUANTITY = 1_000_000
+#: The most actions one undo may take back (each is listed before it is undone).
+MAX_UNDO = 100
+#: How long the integrity check on open may run before it is skipped (with a warning).
+QUICK_CHECK_SECONDS = 10.0
+RECOVERY = (
+    "restore a backup made by `cardsight collection backup`, or move the file away to start a new "
+    "collection (experts: sqlite3's `.recover`)"
+)
 
 
 class CollectionError(ValueError):
@@ -69,56 +86,182 @@ def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z"
 
 
-def check_database_file(path: Path) -> None:
-    """Refuse a file that is not SQLite, or an SQLite database that is not a cardsight collection."""
+def check_quantity(quantity: int, smallest: int = 1) -> None:
+    """Refuse a quantity outside ``smallest``..:data:`MAX_QUANTITY` (before it reaches SQLite, which
+    would overflow on huge numbers)."""
+    if isinstance(quantity, bool) or not isinstance(quantity, int):
+        raise CollectionError(f"quantity must be a whole number, not {quantity!r}")
+    if quantity < smallest:
+        raise CollectionError(
+            "quantity cannot be negative" if smallest == 0 else f"quantity must be at least {smallest}"
+        )
+    if quantity > MAX_QUANTITY:
+        raise CollectionError(f"quantity {quantity} is over the limit of {MAX_QUANTITY:,} cards per inventory row")
+
+
+def check_price(price: float | None) -> None:
+    if price is not None and (not math.isfinite(price) or price < 0):
+        raise CollectionError(f"price paid must be a number of 0 or more, not {price!r}")
+
+
+def _read_only_uri(path: Path, snapshot: bool = False) -> str:
+    """A URI that opens ``path`` without write access; ``snapshot`` also skips locking and side files
+    (only right while no other connection can be changing the file)."""
+    return path.resolve().as_uri() + ("?mode=ro&immutable=1" if snapshot else "?mode=ro")
+
+
+def _has_side_files(path: Path) -> bool:
+    """A -wal or -journal file means another connection is open or a write was interrupted: the file
+    alone is not the whole database then."""
+    return any(path.with_name(path.name + suffix).exists() for suffix in ("-wal", "-journal"))
+
+
+def check_database_file(path: Path, busy_timeout_ms: int = 10_000) -> int:
+    """Refuse anything but a sound cardsight collection (or a missing/empty file, a new one), and
+    return its schema version (0 when new).
+
+    Reads only: a refused file, and the folder it is in, are left exactly as they were.
+    """
     if not path.exists():
-        return
+        return 0
     if path.is_dir():
         raise CollectionError(f"{path} is a folder, not a collection database")
-    with open(path, "rb") as handle:
-        header = handle.read(16)
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(len(SQLITE_HEADER))
+    except OSError as error:
+        raise CollectionError(f"cannot read {path}: {error.strerror or error}") from error
     if len(header) == 0:
-        return  # an empty file: a new collection
+        return 0  # an empty file: a new collection
     if header != SQLITE_HEADER:
         raise CollectionError(f"{path} is not a cardsight collection (not an SQLite database); refusing to touch it")
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    # Without side files the file is the whole database, and a snapshot read creates no -wal/-shm.
+    snapshot = not _has_side_files(path)
+    conn = sqlite3.connect(_read_only_uri(path, snapshot), uri=True, timeout=busy_timeout_ms / 1000)
     try:
-        app_id = conn.execute("PRAGMA application_id").fetchone()[0]
-        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        version = _check_identity(conn, path)
+        _quick_check(conn, path)
     except sqlite3.DatabaseError as error:
-        raise CollectionError(f"{path} is damaged ({error}); restore a backup (cardsight collection backup)") from error
+        raise CollectionError(_damaged(path, error)) from error
     finally:
         conn.close()
-    if app_id != APPLICATION_ID and tables:
+    return version
+
+
+def _damaged(path: Path, error: object) -> str:
+    return f"{path} is damaged ({error}); it was left untouched. To recover: {RECOVERY}"
+
+
+def _check_identity(conn: sqlite3.Connection, path: Path) -> int:
+    """The schema version of a cardsight collection; refuses other programs' databases."""
+    app_id = conn.execute("PRAGMA application_id").fetchone()[0]
+    version = conn.execute("PRAGMA user_version").fetchone()[0]
+    tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+    if app_id != APPLICATION_ID:
+        if tables:
+            raise CollectionError(
+                f"{path} is an SQLite database of another program (tables: {', '.join(tables[:5])}); refusing"
+            )
+        if version or app_id:
+            raise CollectionError(
+                f"{path} is an SQLite database of another program (application id {app_id},"
+                f" version {version}); refusing"
+            )
+        return 0
+    if version > len(MIGRATIONS):
         raise CollectionError(
-            f"{path} is an SQLite database of another program (tables: {', '.join(tables[:5])}); refusing"
+            f"{path} is a collection of a newer cardsight (schema v{version}, this one reads up to"
+            f" v{len(MIGRATIONS)}); update cardsight. The file was left untouched."
         )
+    return int(version)
+
+
+def _quick_check(conn: sqlite3.Connection, path: Path) -> None:
+    """``PRAGMA quick_check`` (every page and record, not index contents), first 3 problems, at most
+    :data:`QUICK_CHECK_SECONDS`: a huge file is opened unchecked rather than kept waiting."""
+    deadline = time.monotonic() + QUICK_CHECK_SECONDS
+    conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+    try:
+        problems = [str(r[0]) for r in conn.execute("PRAGMA quick_check(3)").fetchall()]
+    except sqlite3.OperationalError as error:
+        if "interrupted" not in str(error):
+            raise
+        logger.warning("Integrity check of %s skipped after %.0f s", path, QUICK_CHECK_SECONDS)
+        return
+    finally:
+        conn.set_progress_handler(None, 0)
+    if problems != ["ok"]:
+        raise CollectionError(_damaged(path, "; ".join(" ".join(p.split()) for p in problems)[:300]))
 
 
 class Collection:
     """One open collection database. Not shared between threads; open one per thread or process."""
 
-    def __init__(self, path: str | Path, busy_timeout_ms: int = 10_000, synchronous: str = "FULL") -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        busy_timeout_ms: int = 10_000,
+        synchronous: str = "FULL",
+        readonly: bool = False,
+    ) -> None:
         """``synchronous="FULL"`` (default) fsyncs every transaction: an acknowledged scan survives a
         crash of the app *and* a power cut. ``"NORMAL"`` survives the app being killed but may lose
-        the last seconds on a power cut; it is ~3× faster (bench/collection.py)."""
+        the last seconds on a power cut; it is ~3× faster (bench/collection.py).
+
+        ``readonly=True`` never writes the file (nor creates it: a missing collection reads as empty)."""
         if synchronous not in ("FULL", "NORMAL"):
             raise CollectionError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
         self.path = Path(path)
-        check_database_file(self.path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.readonly = readonly
+        version = check_database_file(self.path, busy_timeout_ms)
+        #: True when a read-only open of a missing or empty file stands in an empty in-memory collection.
+        self.stand_in = readonly and version == 0
+        try:
+            if readonly:
+                conn = self._connect_readonly(version, busy_timeout_ms)
+            else:
+                conn = self._connect_writable(busy_timeout_ms, synchronous)
+        except sqlite3.DatabaseError as error:
+            raise CollectionError(f"cannot open the collection {self.path} ({error})") from error
+        self.conn = conn
+        self.db = sqlite_utils.Database(conn)
+        if not readonly or self.stand_in:
+            with self.write(migrating=True):
+                migrate(self.db)
+        if self.stand_in:
+            conn.execute("PRAGMA query_only = ON")
+        self.crops_dir = self.path.with_name(self.path.name + ".crops")
+        self._known_cards: set[str] = set()
+
+    def _connect_writable(self, busy_timeout_ms: int, synchronous: str) -> sqlite3.Connection:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise CollectionError(f"cannot create the folder {self.path.parent}: {error.strerror or error}") from error
         conn = sqlite3.connect(str(self.path), timeout=busy_timeout_ms / 1000, isolation_level=None)
         conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         conn.execute("PRAGMA journal_mode = WAL")
         conn.execute(f"PRAGMA synchronous = {synchronous}")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.row_factory = sqlite3.Row
-        self.conn = conn
-        self.db = sqlite_utils.Database(conn)
-        with self.write():
-            migrate(self.db)
-        self.crops_dir = self.path.with_name(self.path.name + ".crops")
-        self._known_cards: set[str] = set()
+        return conn
+
+    def _connect_readonly(self, version: int, busy_timeout_ms: int) -> sqlite3.Connection:
+        if self.stand_in:
+            conn = sqlite3.connect(":memory:", isolation_level=None)
+        elif version < len(MIGRATIONS):
+            raise CollectionError(
+                f"{self.path} has an older schema (v{version}); open it once for writing (e.g. `cardsight"
+                " collection add`, or the app) to upgrade it"
+            )
+        else:
+            conn = sqlite3.connect(
+                _read_only_uri(self.path), uri=True, timeout=busy_timeout_ms / 1000, isolation_level=None
+            )
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+            conn.execute("PRAGMA query_only = ON")
+        conn.row_factory = sqlite3.Row
+        return conn
 
     def close(self) -> None:
         self.conn.close()
@@ -130,28 +273,63 @@ class Collection:
         self.close()
 
     @contextmanager
-    def write(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction, taken at once (IMMEDIATE) so two writers queue instead of deadlocking."""
+    def write(self, migrating: bool = False) -> Iterator[sqlite3.Connection]:
+        """One write transaction, taken at once (IMMEDIATE) so two writers queue instead of deadlocking.
+
+        Any SQLite failure inside rolls the whole transaction back and becomes a :class:`CollectionError`."""
+        if self.readonly and not migrating:
+            raise CollectionError(f"the collection {self.path} was opened read-only")
         try:
             self.conn.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as error:
             raise CollectionError(f"the collection {self.path} is busy or locked ({error}); try again") from error
+        except sqlite3.DatabaseError as error:
+            raise CollectionError(_damaged(self.path, error)) from error
         try:
             yield self.conn
         except sqlite3.IntegrityError as error:
-            self.conn.execute("ROLLBACK")
+            self._rollback()
             raise CollectionError(f"change refused, nothing was written ({error})") from error
+        except sqlite3.DatabaseError as error:
+            self._rollback()
+            raise CollectionError(self._write_failed(error)) from error
         except BaseException:
-            self.conn.execute("ROLLBACK")
+            self._rollback()
             raise
-        self.conn.execute("COMMIT")
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.DatabaseError as error:
+            self._rollback()
+            raise CollectionError(self._write_failed(error)) from error
+
+    def _write_failed(self, error: sqlite3.DatabaseError) -> str:
+        if isinstance(error, sqlite3.OperationalError) and "locked" in str(error):
+            return f"the collection {self.path} is busy or locked ({error}); nothing was written, try again"
+        return (
+            f"the collection {self.path} could not be changed ({error}); nothing was written."
+            f" If it persists: {RECOVERY}"
+        )
+
+    def _rollback(self) -> None:
+        # SQLite has already rolled back after some errors (a full disk, a damaged page).
+        if not self.conn.in_transaction:
+            return
+        try:
+            self.conn.execute("ROLLBACK")
+        except sqlite3.DatabaseError as error:
+            logger.warning("Rollback of %s failed: %s", self.path, error)
 
     # ------------------------------------------------------------------ cards
     def upsert_cards(self, cards: Sequence[dict[str, Any]]) -> None:
         """Catalogue metadata the collection refers to (exports work without the bundle)."""
+        with self.write():
+            self.store_cards(cards)
+
+    def store_cards(self, cards: Sequence[dict[str, Any]]) -> None:
+        """:meth:`upsert_cards` inside the caller's :meth:`write` transaction."""
         columns = ("card_id", "name", "set_id", "set_name", "number", "printed_total", "rarity", "supertype")
         rows = [{**{k: c.get(k) for k in columns}, "set_code": c.get("set_code") or c.get("ptcgo_code")} for c in cards]
-        with self.write():
+        if rows:
             self.db.table("cards").upsert_all(rows, pk="card_id")
 
     def has_card(self, card_id: str) -> bool:
@@ -235,6 +413,7 @@ class Collection:
 
     def accept_scan(self, scan_id: int, key: InventoryKey | None = None, quantity: int = 1) -> None:
         """Confirm mode: the user accepts a scan (optionally choosing the card) and it is added."""
+        check_quantity(quantity)
         with self.write() as conn:
             row = self._scan(conn, scan_id)
             if row["action"] in ("accepted", "corrected"):
@@ -284,8 +463,8 @@ class Collection:
         self, key: InventoryKey, quantity: int = 1, notes: str | None = None, price_paid: float | None = None
     ) -> int:
         """Add cards by hand (no scan). Returns the inventory row id."""
-        if quantity < 1:
-            raise CollectionError("quantity must be at least 1")
+        check_quantity(quantity)
+        check_price(price_paid)
         key.validate()
         with self.write() as conn:
             self._require_card(key.card_id)
@@ -301,8 +480,7 @@ class Collection:
             return inventory_id
 
     def set_quantity(self, inventory_id: int, quantity: int) -> None:
-        if quantity < 0:
-            raise CollectionError("quantity cannot be negative")
+        check_quantity(quantity, smallest=0)
         with self.write() as conn:
             current = self._inventory(conn, inventory_id)["quantity"]
             if quantity != current:
@@ -348,22 +526,28 @@ class Collection:
                 self._change(conn, action_id, keep_id, other["quantity"], None)
 
     # ------------------------------------------------------------------ undo
-    def undo(self, count: int = 1) -> list[dict[str, Any]]:
-        """Undo the last ``count`` actions (newest first); returns what was undone."""
+    def undoable(self, count: int = 1) -> list[dict[str, Any]]:
+        """The actions :meth:`undo` with this ``count`` would take back, newest first (nothing changes)."""
+        check_undo_count(count)
+        return [dict(r) for r in self._undoable(self.conn, count)]
+
+    def undo(self, count: int = 1, expected: Sequence[int] | None = None) -> list[dict[str, Any]]:
+        """Undo the last ``count`` actions (newest first); returns what was undone.
+
+        ``expected``: the action ids the user was shown (:meth:`undoable`); if another program has
+        acted since, nothing is undone."""
+        check_undo_count(count)
         undone = []
         with self.write() as conn:
-            actions = conn.execute(
-                "SELECT * FROM actions WHERE undone = 0 ORDER BY id DESC LIMIT ?", (count,)
-            ).fetchall()
+            actions = self._undoable(conn, count)
+            if expected is not None and [a["id"] for a in actions] != list(expected):
+                raise CollectionError("the collection changed since the list was shown; nothing was undone, try again")
             for action in actions:
                 for change in conn.execute(
                     "SELECT inventory_id, delta FROM inventory_changes WHERE action_id = ? ORDER BY id DESC",
                     (action["id"],),
                 ).fetchall():
-                    conn.execute(
-                        "UPDATE inventory SET quantity = quantity - ? WHERE id = ?",
-                        (change["delta"], change["inventory_id"]),
-                    )
+                    self._apply_delta(conn, change["inventory_id"], -change["delta"])
                 payload = json.loads(action["payload"] or "{}")
                 before = payload.get("scan_before")
                 if before:
@@ -380,6 +564,10 @@ class Collection:
                 conn.execute("UPDATE actions SET undone = 1, undone_at = ? WHERE id = ?", (_now(), action["id"]))
                 undone.append(dict(action))
         return undone
+
+    @staticmethod
+    def _undoable(conn: sqlite3.Connection, count: int) -> list[sqlite3.Row]:
+        return conn.execute("SELECT * FROM actions WHERE undone = 0 ORDER BY id DESC LIMIT ?", (count,)).fetchall()
 
     # ------------------------------------------------------------------ reading
     def inventory(
@@ -485,16 +673,42 @@ class Collection:
         return {int(r[0]): int(r[1]) for r in self.conn.execute("SELECT id, quantity FROM inventory")}
 
     def backup(self, out: str | Path) -> Path:
-        """A consistent copy while the collection is in use (SQLite online backup API)."""
+        """A consistent copy while the collection is in use (SQLite online backup API), checked with
+        ``PRAGMA integrity_check`` before it takes the name ``out``: a copy that fails is deleted."""
         out = Path(out)
-        if out.exists():
+        if self.stand_in:
+            raise CollectionError(f"there is no collection at {self.path} to back up")
+        if out.exists() or out.is_symlink():
             raise CollectionError(f"{out} exists; choose a new file name")
-        target = sqlite3.connect(str(out))
+        if not out.parent.is_dir():
+            raise CollectionError(f"cannot back up to {out}: the folder {out.parent} does not exist")
+        partial = out.with_name(f".{out.name}.{os.getpid()}.partial")
+        try:
+            self._copy_to(partial)
+            problems = integrity_problems(partial)
+            if problems:
+                raise CollectionError(
+                    f"the backup copy failed its integrity check ({problems}); the bad copy was deleted and"
+                    f" {out} was not written. The collection itself may be damaged: {RECOVERY}"
+                )
+            _fsync(partial)
+            partial.rename(out)
+        except sqlite3.DatabaseError as error:
+            raise CollectionError(f"backup to {out} failed ({error}); {out} was not written") from error
+        except OSError as error:
+            raise CollectionError(f"cannot back up to {out}: {error.strerror or error}") from error
+        finally:
+            _remove_with_side_files(partial)
+        return out
+
+    def _copy_to(self, target_path: Path) -> None:
+        target = sqlite3.connect(str(target_path))
         try:
             self.conn.backup(target)
+            # One self-contained file: the copy needs no -wal beside it wherever it is taken.
+            target.execute("PRAGMA journal_mode = DELETE")
         finally:
             target.close()
-        return out
 
     # ------------------------------------------------------------------ internals
     def _write_crop(self, jpeg: bytes) -> str:
@@ -560,11 +774,72 @@ class Collection:
     ) -> None:
         if delta == 0:
             return
+        self._apply_delta(conn, inventory_id, delta)
         conn.execute(
             "INSERT INTO inventory_changes (action_id, inventory_id, delta, scan_id) VALUES (?, ?, ?, ?)",
             (action_id, inventory_id, delta, scan_id),
         )
+
+    def _apply_delta(self, conn: sqlite3.Connection, inventory_id: int, delta: int) -> None:
+        """Change a row's quantity, refusing (so the caller's transaction rolls back) a result above
+        :data:`MAX_QUANTITY`; below zero the table's CHECK refuses."""
+        if abs(delta) > MAX_QUANTITY:
+            raise CollectionError(f"a change of {delta} cards is over the limit of {MAX_QUANTITY:,} per inventory row")
         conn.execute("UPDATE inventory SET quantity = quantity + ? WHERE id = ?", (delta, inventory_id))
+        row = conn.execute(
+            "SELECT quantity, card_id, finish, condition, language, location FROM inventory WHERE id = ?",
+            (inventory_id,),
+        ).fetchone()
+        if row is not None and row[0] > MAX_QUANTITY:
+            where = ", ".join(str(v) for v in tuple(row)[2:] if v)
+            raise CollectionError(
+                f"{row[1]} ({where}) would hold {row[0]:,} cards; one inventory row holds at most {MAX_QUANTITY:,}"
+            )
+
+
+def check_undo_count(count: int) -> None:
+    if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_UNDO:
+        raise CollectionError(f"undo takes back 1 to {MAX_UNDO} actions at a time, not {count}")
+
+
+def describe_action(action: dict[str, Any]) -> str:
+    """One line naming an action for the user: what, when, and which card(s)."""
+    payload = json.loads(action.get("payload") or "{}")
+    key = payload.get("key") or {}
+    detail = ""
+    if action["kind"] == "import":
+        detail = f" of {payload.get('rows', '?')} row(s)"
+    elif key.get("card_id"):
+        detail = f" {payload.get('quantity', 1)} × {key['card_id']}"
+    elif payload.get("inventory_id"):
+        detail = f" of inventory row {payload['inventory_id']}"
+    scan = f" (scan {action['scan_id']})" if action.get("scan_id") else ""
+    return f"{action['kind']} #{action['id']}{detail}{scan} at {action['time']}"
+
+
+def integrity_problems(path: Path) -> str:
+    """'' when ``PRAGMA integrity_check`` passes on the database file at ``path``, else its first problems."""
+    conn = sqlite3.connect(_read_only_uri(path, snapshot=True), uri=True)
+    try:
+        rows = [str(r[0]) for r in conn.execute("PRAGMA integrity_check(3)").fetchall()]
+    except sqlite3.DatabaseError as error:
+        return str(error)
+    finally:
+        conn.close()
+    return "" if rows == ["ok"] else "; ".join(" ".join(r.split()) for r in rows)[:300]
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_with_side_files(path: Path) -> None:
+    for suffix in ("", "-journal", "-wal", "-shm"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
 
 
 def _key_rest(key: InventoryKey | None) -> tuple[str, str, str, str]:

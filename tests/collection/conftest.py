@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import pytest
 
-from app.collection import Collection
+from app.collection import Collection, InventoryKey
 
 CARDS = [
     {"card_id": "sv3pt5-25", "name": "Pikachu", "set_id": "sv3pt5", "set_name": "151", "number": "25",
@@ -26,3 +27,52 @@ def collection(tmp_path: Path) -> Collection:
     c.upsert_cards(CARDS)
     yield c
     c.close()
+
+
+def stocked_file(path: Path, rows: int = 300) -> Path:
+    """A closed collection with enough rows to span many pages."""
+    with Collection(path) as c:
+        c.upsert_cards(CARDS)
+        for i in range(rows):
+            c.add(InventoryKey("xy12-1", location=f"box {i}"), 1, notes="x" * 50)
+    return path
+
+
+def overwrite_pages(path: Path, offset: int = 3 * 4096, size: int = 8192) -> None:
+    """What a failing disk does: 8 KB of 0xFF over pages of the file."""
+    data = bytearray(path.read_bytes())
+    data[offset : offset + size] = b"\xff" * size
+    path.write_bytes(bytes(data))
+
+
+def make_index_stale(path: Path) -> None:
+    """Damage only an index's contents: ``quick_check`` passes, ``integrity_check`` fails."""
+    conn = sqlite3.connect(path)
+    sql, root = conn.execute("SELECT sql, rootpage FROM sqlite_master WHERE name = 'changes_action'").fetchone()
+    conn.execute("PRAGMA writable_schema = ON")
+    conn.execute("DELETE FROM sqlite_master WHERE name = 'changes_action'")
+    conn.commit()
+    conn.close()
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE inventory_changes SET action_id = action_id + 100")
+    conn.execute("PRAGMA writable_schema = ON")
+    conn.execute("INSERT INTO sqlite_master VALUES ('index', 'changes_action', 'inventory_changes', ?, ?)", (root, sql))
+    conn.commit()
+    conn.close()
+
+
+def foreign_database(path: Path, application_id: int = 0, user_version: int = 42, table: str = "") -> Path:
+    """An SQLite file in the default rollback-journal mode, as another program leaves it."""
+    conn = sqlite3.connect(path)
+    conn.execute(f"PRAGMA application_id = {application_id}")
+    conn.execute(f"PRAGMA user_version = {user_version}")
+    if table:
+        conn.execute(f"CREATE TABLE {table} (id INTEGER)")
+    conn.commit()
+    conn.close()
+    return path
+
+
+def folder_state(path: Path) -> tuple[bytes, list[str]]:
+    """The file's bytes and every file beside it (side files -wal, -shm, -journal included)."""
+    return path.read_bytes(), sorted(p.name for p in path.parent.iterdir())

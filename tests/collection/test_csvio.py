@@ -1,12 +1,23 @@
 from __future__ import annotations
 
 import csv
+import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from app.collection import Collection, InventoryKey, ScanRecord
-from app.collection.csvio import apply_import, export_csv, neutralise, plan_import
+from app.collection import Collection, CollectionError, InventoryKey, ScanRecord
+from app.collection.csvio import (
+    GENERIC_COLUMNS,
+    apply_import,
+    export_csv,
+    neutralise,
+    plan_import,
+    restore,
+    write_csv,
+)
+from app.collection.store import MAX_QUANTITY
 
 
 def read_rows(path: Path) -> list[list[str]]:
@@ -168,3 +179,125 @@ def test_import_of_a_non_generic_csv_is_refused(collection: Collection, tmp_path
     (tmp_path / "x.csv").write_text("Quantity,Name\n1,Pikachu\n")
     plan = plan_import(collection, tmp_path / "x.csv")
     assert plan.errors == ["line 1: missing column(s) card_id, quantity (expected the generic export format)"]
+
+
+@pytest.mark.parametrize("text", ["'=x", "''=1+1", "'-3", "'abc", "'", "=cmd|' /C calc'!A0"])
+def test_neutralised_text_is_restored_exactly(text: str) -> None:
+    assert restore(neutralise(text)) == text
+
+
+# ---------------------------------------------------------------------------- malformed CSV
+
+
+HEADER = ",".join(GENERIC_COLUMNS)
+GOOD = "xy12-1,Venusaur-EX,xy12,Evolutions,EVO,1,108,Rare Holo EX,normal,NM,English,,2,,,"
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (f'{HEADER}\r\n{GOOD}\r\nxy12-1,"Venusaur,xy12,,,1,,,normal,NM,English,,1,,,\r\n{GOOD}\r\n'.encode(),
+         "line 3: malformed CSV: a quote is never closed"),
+        (f"{HEADER}\r\n{GOOD}\r\n{GOOD},extra\r\n".encode(),
+         "line 3: malformed CSV: 17 cell(s) where the header has 16"),
+        (f"{HEADER}\r\n{GOOD}\r\nxy12-1,Venusaur-EX,2\r\n".encode(), "line 3: malformed CSV: 3 cell(s)"),
+        (f"{HEADER}\r\n{GOOD}\r\n".encode() + b"xy12-1,Caf\xe9,,,,,,,normal,NM,English,,1,,,\r\n",
+         "line 3: not UTF-8 text (byte 0xe9)"),
+        (b"", "line 1: "),
+        (b"\xef\xbb\xbf\r\n\r\n", "is empty"),
+        (b'card_id,quantity,card_id\r\nxy12-1,1,x\r\n', "line 1: column(s) card_id appear more than once"),
+        (f'{HEADER}\r\n{GOOD}\r\nxy12-1,"Venu"saur",,,,,,,normal,NM,English,,1,,,\r\n'.encode(),
+         "line 3: malformed CSV"),
+    ],
+)  # fmt: skip
+def test_a_malformed_csv_is_named_with_its_line_and_nothing_changes(
+    stocked: Collection, tmp_path: Path, content: bytes, reason: str
+) -> None:
+    (tmp_path / "bad.csv").write_bytes(content)
+    before = stocked.inventory()
+    plan = plan_import(stocked, tmp_path / "bad.csv")
+    assert plan.errors and reason in plan.errors[0]
+    assert "whole number" not in plan.report()
+    with pytest.raises(CollectionError, match="nothing changed"):
+        apply_import(stocked, plan)
+    assert stocked.inventory() == before
+
+
+@pytest.mark.parametrize(
+    ("quantities", "reason"),
+    [
+        (["9223372036854775807"], "over the limit of 1,000,000"),
+        (["99999999999999999999"], "over the limit of 1,000,000"),
+        (["600000", "400001"], "line 3: xy12-1 (normal, NM, English) would hold 1,000,001 cards"),
+        (["-5"], "at least 1"),
+        (["1.5"], "not a whole number"),
+        (["١٢"], "not a whole number"),
+    ],
+)
+def test_import_quantities_are_bounded(
+    collection: Collection, tmp_path: Path, quantities: list[str], reason: str
+) -> None:
+    rows = [f"xy12-1,Venusaur-EX,xy12,Evolutions,EVO,1,108,Rare Holo EX,normal,NM,English,,{q},,," for q in quantities]
+    (tmp_path / "q.csv").write_text("\r\n".join([HEADER, *rows]) + "\r\n", encoding="utf-8")
+    plan = plan_import(collection, tmp_path / "q.csv")
+    assert any(reason in e for e in plan.errors), plan.errors
+    assert collection.inventory() == []
+
+
+def test_an_import_counts_what_the_collection_already_holds(collection: Collection, tmp_path: Path) -> None:
+    collection.add(InventoryKey("xy12-1"), MAX_QUANTITY)
+    (tmp_path / "one.csv").write_text(f"{HEADER}\r\n{GOOD}\r\n", encoding="utf-8")
+    plan = plan_import(collection, tmp_path / "one.csv")
+    assert plan.errors == [
+        "line 2: xy12-1 (normal, NM, English) would hold 1,000,002 cards; one inventory row holds at most 1,000,000"
+    ]
+
+
+def test_an_import_that_fails_while_applying_changes_nothing(collection: Collection, tmp_path: Path) -> None:
+    new_card = "zz-9,Brand New,zz,Zed,ZZ,9,99,Common,normal,NM,English,,1,,,"
+    (tmp_path / "a.csv").write_text(f"{HEADER}\r\n{new_card}\r\n{GOOD}\r\n", encoding="utf-8")
+    plan = plan_import(collection, tmp_path / "a.csv")
+    assert not plan.errors
+    # Between the plan and the apply, another program fills the row this import adds to.
+    with Collection(collection.path) as other:
+        other.add(InventoryKey("xy12-1"), MAX_QUANTITY - 1)
+    with pytest.raises(CollectionError, match="1,000,000"):
+        apply_import(collection, plan)
+    assert not collection.has_card("zz-9")
+    assert [a["kind"] for a in collection.conn.execute("SELECT kind FROM actions")] == ["add"]
+
+
+# ---------------------------------------------------------------------------- export failures
+
+
+def test_export_to_a_folder_names_it_and_leaves_no_temp_file(stocked: Collection, tmp_path: Path) -> None:
+    (tmp_path / "adir").mkdir()
+    with pytest.raises(CollectionError, match=re.escape(f"cannot write {tmp_path / 'adir'}: it is a folder")):
+        export_csv(stocked, tmp_path / "adir")
+    with pytest.raises(CollectionError, match=re.escape(f"cannot write {tmp_path / 'nope' / 'x.csv'}: the folder")):
+        export_csv(stocked, tmp_path / "nope" / "x.csv")
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("collection.db")) == ["adir"]
+    assert list((tmp_path / "adir").iterdir()) == []
+
+
+def test_a_failed_write_names_the_file_asked_for_and_leaves_no_temp_file(tmp_path: Path) -> None:
+    def rows() -> Iterator[list[object]]:
+        yield ["a"]
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(CollectionError, match=re.escape(f"cannot write {tmp_path / 'x.csv'}: No space left on device")):
+        write_csv(tmp_path / "x.csv", ["h"], rows())
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_export_keeps_the_previous_file(stocked: Collection, tmp_path: Path) -> None:
+    (tmp_path / "x.csv").write_text("the old export", encoding="utf-8")
+
+    def rows() -> Iterator[list[object]]:
+        raise OSError(5, "Input/output error")
+        yield []
+
+    with pytest.raises(CollectionError, match=re.escape(str(tmp_path / "x.csv"))):
+        write_csv(tmp_path / "x.csv", ["h"], rows())
+    assert (tmp_path / "x.csv").read_text(encoding="utf-8") == "the old export"
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("collection.db")) == ["x.csv"]

@@ -6,6 +6,9 @@ from pathlib import Path
 import pytest
 
 from app.collection import Collection, CollectionError, InventoryKey, ScanRecord
+from app.collection.store import MAX_QUANTITY, MAX_UNDO, describe_action, integrity_problems
+
+from .conftest import folder_state, foreign_database, make_index_stale, overwrite_pages, stocked_file
 
 
 def quantities(collection: Collection) -> dict[tuple[str, str, str], int]:
@@ -159,3 +162,166 @@ def test_durability_mode_is_full_by_default_and_configurable(tmp_path: Path) -> 
         assert normal.conn.execute("PRAGMA synchronous").fetchone()[0] == 1
     with pytest.raises(CollectionError, match="FULL or NORMAL"):
         Collection(tmp_path / "c.db", synchronous="OFF")
+
+
+# ---------------------------------------------------------------------------- undo bounds
+
+
+@pytest.mark.parametrize("count", [-1, 0, MAX_UNDO + 1])
+def test_undo_refuses_a_count_outside_1_to_100(collection: Collection, count: int) -> None:
+    collection.add(InventoryKey("xy12-1"), 2)
+    collection.add(InventoryKey("sv3pt5-25"), 1)
+    with pytest.raises(CollectionError, match=f"1 to {MAX_UNDO}"):
+        collection.undo(count)
+    with pytest.raises(CollectionError, match=f"1 to {MAX_UNDO}"):
+        collection.undoable(count)
+    assert quantities(collection) == {("xy12-1", "normal", "NM"): 2, ("sv3pt5-25", "normal", "NM"): 1}
+
+
+def test_undo_lists_first_and_refuses_when_the_list_went_stale(collection: Collection) -> None:
+    collection.add(InventoryKey("xy12-1"), 2)
+    collection.add(InventoryKey("sv3pt5-25"), 1)
+    shown = collection.undoable(2)
+    assert [a["kind"] for a in shown] == ["add", "add"]
+    assert "1 × sv3pt5-25" in describe_action(shown[0])
+    collection.add(InventoryKey("xy12-2"), 1)  # another program acts meanwhile
+    with pytest.raises(CollectionError, match="nothing was undone"):
+        collection.undo(2, expected=[a["id"] for a in shown])
+    assert len(quantities(collection)) == 3
+
+
+# ---------------------------------------------------------------------------- opening damaged or foreign files
+
+
+def test_a_damaged_collection_is_refused_untouched(tmp_path: Path) -> None:
+    db = stocked_file(tmp_path / "c.db")
+    overwrite_pages(db)
+    before = folder_state(db)
+    for readonly in (False, True):
+        with pytest.raises(CollectionError, match="damaged") as refused:
+            Collection(db, readonly=readonly)
+        assert "cardsight collection backup" in str(refused.value) and "move the file away" in str(refused.value)
+    assert folder_state(db) == before
+
+
+@pytest.mark.parametrize(
+    ("application_id", "user_version", "table", "reason"),
+    [
+        (0, 42, "", "another program"),  # no tables yet, but a version cardsight never wrote
+        (0x43645374, 99, "cards", "newer cardsight"),
+        (7, 0, "", "another program"),
+        (0, 0, "photos", "another program"),
+    ],
+)
+def test_a_refused_file_is_not_switched_to_wal_or_migrated(
+    tmp_path: Path, application_id: int, user_version: int, table: str, reason: str
+) -> None:
+    db = foreign_database(tmp_path / "other.db", application_id, user_version, table)
+    before = folder_state(db)
+    for readonly in (False, True):
+        with pytest.raises(CollectionError, match=reason):
+            Collection(db, readonly=readonly)
+    assert folder_state(db) == before
+    assert db.read_bytes()[18:20] == b"\x01\x01"  # still a rollback-journal file
+
+
+def test_read_only_open_never_writes_the_file(tmp_path: Path) -> None:
+    db = stocked_file(tmp_path / "c.db", rows=3)
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA journal_mode = DELETE")  # a collection restored as a plain file
+    conn.close()
+    before = db.read_bytes()
+    with Collection(db, readonly=True) as c:
+        assert sum(r["quantity"] for r in c.inventory()) == 3
+        with pytest.raises(CollectionError, match="read-only"):
+            c.add(InventoryKey("xy12-1"))
+    assert db.read_bytes() == before
+
+
+def test_read_only_open_of_a_missing_file_reads_empty_and_creates_nothing(tmp_path: Path) -> None:
+    with Collection(tmp_path / "sub" / "none.db", readonly=True) as c:
+        assert c.inventory() == [] and c.stand_in
+        with pytest.raises(CollectionError, match="no collection"):
+            c.backup(tmp_path / "b.db")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_opening_an_up_to_date_collection_writes_nothing(tmp_path: Path) -> None:
+    db = stocked_file(tmp_path / "c.db", rows=2)
+    before = db.read_bytes()
+    Collection(db).close()
+    assert db.read_bytes() == before
+
+
+def test_an_sqlite_failure_inside_a_write_rolls_back_as_a_collection_error(collection: Collection) -> None:
+    collection.add(InventoryKey("xy12-1"), 1)
+    with pytest.raises(CollectionError, match="nothing was written"), collection.write() as conn:
+        conn.execute("UPDATE inventory SET quantity = 5")
+        conn.execute("SELECT * FROM no_such_table")
+    assert quantities(collection) == {("xy12-1", "normal", "NM"): 1}
+    assert not collection.conn.in_transaction
+
+
+# ---------------------------------------------------------------------------- backup
+
+
+def test_backup_into_a_missing_folder_is_refused_clearly(collection: Collection, tmp_path: Path) -> None:
+    with pytest.raises(CollectionError, match=r"folder .* does not exist"):
+        collection.backup(tmp_path / "nope" / "b.db")
+    assert not (tmp_path / "nope").exists()
+
+
+def test_backup_copy_is_verified_and_a_failed_copy_is_deleted(tmp_path: Path) -> None:
+    db = stocked_file(tmp_path / "c.db", rows=3)
+    make_index_stale(db)  # passes the quick check on open, fails the full check of the copy
+    with Collection(db, readonly=True) as c, pytest.raises(CollectionError, match=r"integrity check.*deleted"):
+        c.backup(tmp_path / "b.db")
+    assert [p.name for p in tmp_path.iterdir() if not p.name.startswith("c.db")] == []
+
+
+def test_backup_is_one_self_contained_file(collection: Collection, tmp_path: Path) -> None:
+    collection.add(InventoryKey("xy12-1"), 2)
+    out = collection.backup(tmp_path / "copy.db")
+    assert integrity_problems(out) == ""
+    assert out.read_bytes()[18:20] == b"\x01\x01"  # no -wal needed beside it
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []
+
+
+# ---------------------------------------------------------------------------- quantity bound
+
+
+def test_quantity_over_the_bound_is_refused_with_the_bound_in_the_message(collection: Collection) -> None:
+    for quantity in (MAX_QUANTITY + 1, 9223372036854775807, 99999999999999999999):
+        with pytest.raises(CollectionError, match="1,000,000"):
+            collection.add(InventoryKey("xy12-1"), quantity)
+    row = collection.add(InventoryKey("xy12-1"), MAX_QUANTITY)
+    with pytest.raises(CollectionError, match=r"would hold 1,000,001 cards; .* at most 1,000,000"):
+        collection.add(InventoryKey("xy12-1"), 1)
+    with pytest.raises(CollectionError, match="1,000,000"):
+        collection.set_quantity(row, MAX_QUANTITY + 1)
+    scan = collection.record_scan(ScanRecord("identified", "xy12-1", 0.9))
+    with pytest.raises(CollectionError, match="1,000,000"):
+        collection.accept_scan(scan)
+    other = collection.add(InventoryKey("xy12-1", location="box"), 5)
+    with pytest.raises(CollectionError, match="1,000,000"):
+        collection.merge(row, other)
+    with pytest.raises(CollectionError, match="1,000,000"):
+        collection.move(other, location="")
+    assert collection.stored_quantities() == {row: MAX_QUANTITY, other: 5}
+    assert collection.scans()[0]["action"] == "pending"
+    stored, replayed = collection.stored_quantities(), collection.replayed_quantities()
+    assert all(stored[r] == replayed.get(r, 0) for r in stored)
+
+
+def test_a_kiosk_auto_add_onto_a_full_row_logs_nothing(collection: Collection) -> None:
+    collection.add(InventoryKey("xy12-1"), MAX_QUANTITY)
+    with pytest.raises(CollectionError, match="1,000,000"):
+        collection.record_scan(ScanRecord("identified", "xy12-1", 0.9), auto_add=InventoryKey(""))
+    assert collection.scans() == []
+
+
+@pytest.mark.parametrize("price", [float("nan"), float("inf"), -1.0])
+def test_a_price_that_is_not_a_real_amount_is_refused(collection: Collection, price: float) -> None:
+    with pytest.raises(CollectionError, match="price"):
+        collection.add(InventoryKey("xy12-1"), 1, price_paid=price)
+    assert quantities(collection) == {}
