@@ -464,56 +464,23 @@ def _ensure_card(collection, card_id: str, settings: Settings) -> None:  # type:
 
 
 def cmd_collection(args: argparse.Namespace, settings: Settings) -> int:
-    from app.collection import CollectionError, InventoryKey
-    from app.collection.csvio import apply_import, export_csv, plan_import
+    """One collection subcommand; any problem with the file or the request is one line on stderr and
+    exit status 1, never a traceback."""
+    import sqlite3
+
+    from app.collection import CollectionError
+    from app.collection.commands import database_error_message, opens_read_only, run_command
 
     try:
-        with _collection(args, settings) as collection:
-            action = args.collection_command
-            if action == "add":
-                _ensure_card(collection, args.card_id, settings)
-                key = InventoryKey(args.card_id, args.finish, args.condition, args.language, args.location)
-                row = collection.add(key, args.qty, notes=args.notes, price_paid=args.price)
-                print(f"Added {args.qty} × {args.card_id} (inventory row {row})")
-            elif action == "list":
-                rows = collection.inventory(args.search or "", set_id=args.set, rarity=args.rarity)
-                if args.json:
-                    print(json.dumps(rows, ensure_ascii=False))
-                else:
-                    for r in rows:
-                        print(
-                            f"{r['quantity']:4} × {r['card_id']:12} {r['name'][:28]:28} {r['finish']:12} "
-                            f"{r['condition']:3} {r['language']:8} {r['location']}"
-                        )
-                    print(f"{sum(r['quantity'] for r in rows)} card(s) in {len(rows)} row(s)")
-            elif action == "correct":
-                _ensure_card(collection, args.card_id, settings)
-                collection.correct_scan(args.scan_id, args.card_id)
-                print(f"Scan {args.scan_id} is now {args.card_id}")
-            elif action == "undo":
-                undone = collection.undo(args.n)
-                for a in undone:
-                    print(f"Undid {a['kind']} #{a['id']}" + (f" (scan {a['scan_id']})" if a["scan_id"] else ""))
-                if not undone:
-                    print("Nothing to undo")
-            elif action == "export":
-                n = export_csv(collection, args.out, args.format, args.session, sep_line=args.sep_line)
-                print(f"Wrote {n} row(s) to {args.out} ({args.format})")
-            elif action == "import":
-                plan = plan_import(collection, args.csv)
-                print(plan.report())
-                if plan.errors:
-                    return 1
-                if not args.dry_run:
-                    added = apply_import(collection, plan)
-                    print(f"Imported {added} card(s) (undo with: cardsight collection undo)")
-            elif action == "backup":
-                collection.backup(args.out)
-                print(f"Backed up {collection.path} to {args.out}")
+        with _collection(args, settings, readonly=opens_read_only(args)) as collection:
+            return run_command(collection, args, lambda c, card_id: _ensure_card(c, card_id, settings))
     except CollectionError as error:
         print(f"cardsight: {error}", file=sys.stderr)
-        return 1
-    return 0
+    except sqlite3.DatabaseError as error:
+        print(f"cardsight: {database_error_message(args.db or settings.collection.db, error)}", file=sys.stderr)
+    except OSError as error:
+        print(f"cardsight: {error}", file=sys.stderr)
+    return 1
 
 
 # ---------------------------------------------------------------------------- main
@@ -580,8 +547,9 @@ def build_parser() -> argparse.ArgumentParser:
     correct = csub.add_parser("correct", help="a scan was another card")
     correct.add_argument("scan_id", type=int)
     correct.add_argument("card_id")
-    undo = csub.add_parser("undo", help="undo the last N actions")
+    undo = csub.add_parser("undo", help="undo the last N actions (1 to 100; more than 1 asks first)")
     undo.add_argument("n", type=int, nargs="?", default=1)
+    undo.add_argument("-y", "--yes", action="store_true", help="undo more than one action without asking")
     export = csub.add_parser("export", help="CSV export")
     export.add_argument("out")
     export.add_argument("--format", default="generic", choices=["generic", "tcgplayer", "dragonshield", "collectr"])
@@ -590,7 +558,7 @@ def build_parser() -> argparse.ArgumentParser:
     importing = csub.add_parser("import", help="import a generic CSV")
     importing.add_argument("csv")
     importing.add_argument("--dry-run", action="store_true", help="only report what would change")
-    backup = csub.add_parser("backup", help="consistent copy of the database while in use")
+    backup = csub.add_parser("backup", help="consistent, verified copy of the database while in use")
     backup.add_argument("out")
     collection.set_defaults(func=cmd_collection)
 
