@@ -183,7 +183,24 @@ class LiveConfig(Section):
     )
     max_glare: float = Field(default=0.25, ge=0, le=1, description="Blown-out share above which a crop is skipped.")
     steady_frames: int = Field(default=2, ge=1, le=100, description="Still frames before a card is looked at.")
-    lost_after_s: float = Field(default=0.7, gt=0, le=60.0, description="Unseen this long, a card was taken away.")
+    #: Twice the longest a card lay hidden under a passing hand in bench/scenarios.py (5 frames at 30 fps),
+    #: and shorter than a card taken away and laid again (20 frames): that is a second copy.
+    lost_after_s: float = Field(default=0.4, gt=0, le=60.0, description="Unseen this long, a card was taken away.")
+    same_card_above: float = Field(
+        default=0.6,
+        ge=0,
+        le=1.0,
+        description="A new picture in a card's place this like it (embedding) is the same card, else a new one.",
+    )
+    changed_below: float = Field(
+        default=0.8,
+        ge=0,
+        le=1.0,
+        description="A card's picture less like its steady picture than this has changed (checked by embedding).",
+    )
+    changed_frames: int = Field(
+        default=3, ge=1, le=100, description="Frames a changed picture must hold before it is checked."
+    )
     min_votes: int = Field(default=2, ge=1, le=100, description="Agreeing frames before a card is named.")
     min_votes_reject: int = Field(
         default=3, ge=1, le=100, description="Agreeing frames before 'not in the catalogue' or 'card back'."

@@ -100,6 +100,8 @@ class Engine:
                 max_glare=live.max_glare,
                 steady_frames=live.steady_frames,
                 lost_after_s=live.lost_after_s,
+                changed_below=live.changed_below,
+                changed_frames=live.changed_frames,
             ),
             VotingConfig(
                 min_votes=live.min_votes,
@@ -108,6 +110,7 @@ class Engine:
                 lookalike_within=live.lookalike_within,
                 max_ocr_attempts=live.max_ocr_attempts,
                 number_frames=live.number_frames,
+                same_card_above=live.same_card_above,
             ),
             realtime=realtime,
         )

@@ -5,17 +5,24 @@ crop of each track to the worker and folds in whatever the worker has finished. 
 (``realtime=False``) it waits for the worker after each frame (with a timeout), so a file gives the
 same events on any machine.
 
-Exactly one decision event (``identified | uncertain | unknown | card_back``) per presentation of a
-card, then ``lost`` when it leaves the view.
+One presentation of a card gives one decision event (``identified | uncertain | unknown |
+card_back``), then ``lost`` when it leaves the view or another card takes its place (the tracker flags
+a new, stable picture; the embedding confirms it is another card before the track is split). A
+presentation decided ``uncertain`` or ``unknown`` keeps looking while it stays: when its later frames
+name the card clearly, one ``identified`` event follows for the same track.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
 
 from app.camera.base import BGRImage, Frame
 from app.embed.base import EmbedderBackend
@@ -33,6 +40,9 @@ from app.vision.tracker import CardTracker, Track, TrackerConfig, TrackState
 from app.vision.warp import inset_corners
 
 logger = logging.getLogger(__name__)
+
+#: Decisions after which a presentation keeps looking for a clearer answer while it stays.
+SECOND_LOOK_STATES = ("uncertain", "unknown")
 
 EventKind = Literal["identified", "uncertain", "unknown", "card_back", "lost", "error"]
 
@@ -120,6 +130,15 @@ class _TrackWork:
     #: The pending read is to split look-alike printings: more votes cannot (the pictures are the
     #: same), so the track's crops are not embedded until it is back — its two cores go to the read.
     votes_wait_for_number: bool = False
+    #: The tracker saw a new picture at this time: the next embedding from then on says whether it is
+    #: still the same card.
+    recheck_from: float | None = None
+    #: The presentation's mean embedding (upright) when it was decided: what a new picture is checked
+    #: against.
+    decided_vector: npt.NDArray[np.float32] | None = None
+    #: Votes after an ``uncertain``/``unknown`` decision (a second look, on fresh evidence).
+    second_votes: TrackVotes = field(default_factory=TrackVotes)
+    last_second_look: float = -math.inf
 
 
 class ScanPipeline:
@@ -164,13 +183,23 @@ class ScanPipeline:
                 work.still_views.append((frame.image, track.card.corners))
             else:
                 work.still_views.clear()  # moved, or decided: whole frames are not kept for nothing
-            if track.state == "steady":
+            if track.appearance_changed and work.recheck_from is None:
+                work.recheck_from = t
+                self.worker.submit_crop(track.track_id, track.card.warped.image, t)
+            elif track.state == "steady":
                 if work.steady_wall is None:
                     work.steady_wall = time.monotonic()
                 # Votes go on while a number is read (its own thread) for a card the picture is unsure
                 # of: they may settle it first. Not for a look-alike (``votes_wait_for_number``).
                 if not (work.ocr_pending and work.votes_wait_for_number):
                     self.worker.submit_crop(track.track_id, track.card.warped.image, t)
+            elif (
+                track.state in SECOND_LOOK_STATES
+                and track.still_frames > 0
+                and t - work.last_second_look >= self.voting.second_look_every_s
+            ):
+                work.last_second_look = t
+                self.worker.submit_crop(track.track_id, track.card.warped.image, t)
         if (
             not self.realtime
             and not self._failed
@@ -218,13 +247,56 @@ class ScanPipeline:
                 continue
             track = self.tracker.tracks.get(result.track_id)
             work = self._work.get(result.track_id)
-            if track is None or work is None or track.decided:
+            if track is None or work is None:
                 continue
             if isinstance(result, EmbedResult):
-                events += self._on_embedding(track, work, result, t)
-            elif isinstance(result, OcrResult):
+                if work.recheck_from is not None and result.timestamp >= work.recheck_from:
+                    if self._is_another_card(track, work, result):
+                        events += self._split(track, t)
+                        continue
+                    self.tracker.confirm_same(track)
+                    work.recheck_from = None
+                if not track.decided:
+                    events += self._on_embedding(track, work, result, t)
+                elif track.state in SECOND_LOOK_STATES:
+                    events += self._on_second_look(track, work, result, t)
+            elif isinstance(result, OcrResult) and not track.decided:
                 events += self._on_reading(track, work, result, t)
         return events
+
+    def _is_another_card(self, track: Track, work: _TrackWork, result: EmbedResult) -> bool:
+        """The new picture the tracker saw is another card (or the card's other side): its embedding,
+        either way up, is not close to what the presentation was decided (or is being decided) on."""
+        reference = work.decided_vector
+        if reference is None and work.votes.count:
+            reference = work.votes.mean_vectors()[0]
+        if reference is None:
+            return False  # nothing seen yet to differ from
+        similarity = max(float(np.dot(result.upright, reference)), float(np.dot(result.turned, reference)))
+        logger.debug("Track %d: new picture, %.2f like the presentation's", track.track_id, similarity)
+        return similarity < self.voting.same_card_above
+
+    def _split(self, track: Track, t: float) -> list[ScanEvent]:
+        """Another card took ``track``'s place: its presentation ends here and a new one begins."""
+        self.tracker.split(track, t)
+        return self._end_track(track, t)
+
+    def _on_second_look(self, track: Track, work: _TrackWork, result: EmbedResult, t: float) -> list[ScanEvent]:
+        """A presentation decided ``uncertain``/``unknown`` that stays: identified when its later
+        frames, on their own, name the card as clearly as a first decision needs (and more frames)."""
+        votes = work.second_votes
+        votes.add(result.upright, result.turned, frame_best(result.frame_match))
+        outcome = self._confirm_by_layout(combined_match(self.matcher, votes), result)
+        match = outcome.match
+        if (
+            outcome.consistent
+            and outcome.votes >= max(self.voting.min_votes, self.voting.min_votes_reject)
+            and match.status == "identified"
+            and not self._wants_number_check(match)
+        ):
+            work.last_crop = result.crop
+            return [self._decide(track, work, "identified", outcome, t)]
+        return []
 
     def _on_embedding(self, track: Track, work: _TrackWork, result: EmbedResult, t: float) -> list[ScanEvent]:
         work.votes.add(result.upright, result.turned, frame_best(result.frame_match))
@@ -349,6 +421,8 @@ class ScanPipeline:
         track.reported = True
         track.decided_card_id = card_id if kind == "identified" else None
         latency = time.monotonic() - work.steady_wall if work.steady_wall is not None else None
+        if work.votes.count:
+            work.decided_vector = work.votes.mean_vectors()[0]
         event = ScanEvent(
             t=t,
             track=track.track_id,

@@ -35,6 +35,12 @@ class VotingConfig:
     #: The number is read from this many of the card's latest still frames, aligned and averaged
     #: (``app.ocr.fusion``): bench/number_frames.py measures how much more often it reads right.
     number_frames: int = 5
+    #: A new picture in a presentation's place whose embedding (either way up) is less like the
+    #: presentation's than this is another card (or its back): the presentation ends, a new one begins.
+    same_card_above: float = 0.6
+    #: A presentation decided ``uncertain``/``unknown`` embeds at most one crop this often while it
+    #: stays (it keeps looking for a clearer answer without taking the worker from undecided cards).
+    second_look_every_s: float = 0.2
 
 
 @dataclass

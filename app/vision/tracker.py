@@ -1,8 +1,14 @@
 """Follows each card across frames and decides when it is steady enough to identify.
 
 One track = one *presentation* of a card: it starts when a card appears, survives short detection
-drop-outs (a finger, a glare flash), and ends when the card has been out of view for ``lost_after_s``.
-Time is the frames' own timestamps, so a recorded file gives the same tracks on any machine.
+drop-outs (a finger, a hand passing over, a glare flash), and ends when the card has been out of view
+for ``lost_after_s``. A card replaced in place (another card slid onto the stand, the card turned to
+its back) keeps the outline but not the picture: each track compares the card's straightened picture
+(the finder's tiny thumbnail) with the one it had when it turned steady, and flags a *new, stable*
+picture (``Track.appearance_changed``) for the pipeline to confirm with the embedding and split
+(:meth:`CardTracker.split`). A passing hand changes the picture from frame to frame, so it never makes
+a stable new picture. Time is the frames' own timestamps, so a recorded file gives the same tracks on
+any machine.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from app.vision.finder import FoundCard
 from app.vision.geometry import FloatArray, quad_diagonal, quad_iou
@@ -19,6 +26,7 @@ from app.vision.geometry import FloatArray, quad_diagonal, quad_iou
 logger = logging.getLogger(__name__)
 
 TrackState = Literal["looking", "steady", "identified", "uncertain", "unknown", "card_back"]
+Thumbnail = npt.NDArray[np.float32]
 
 
 @dataclass(frozen=True)
@@ -32,9 +40,16 @@ class TrackerConfig:
     #: Consecutive still frames before a track is steady.
     steady_frames: int = 2
     #: A track unseen this long is over: the card was taken away.
-    lost_after_s: float = 0.7
+    lost_after_s: float = 0.4
     #: Overlap (IoU of the quads) a detection needs to continue a track.
     min_iou: float = 0.3
+    #: Correlation of the card's thumbnail with its steady picture under which the picture changed
+    #: (the same card between frames: ≥ 0.95; two catalogue cards: ~0.16 typically — see
+    #: ``FollowSettings.min_similarity``).
+    changed_below: float = 0.8
+    #: Consecutive frames showing one changed picture (each like the frame before) that make it a new
+    #: picture: a card laid in place holds still, a passing hand never does.
+    changed_frames: int = 3
 
 
 @dataclass
@@ -51,7 +66,13 @@ class Track:
     #: Whether the pipeline has emitted an event for this track (then ``lost`` is reported too).
     reported: bool = False
     decided_card_id: str | None = None
-    extra: dict[str, object] = field(default_factory=dict)
+    #: The card's thumbnail when it turned steady, or when its picture was last confirmed the same.
+    reference: Thumbnail | None = field(default=None, repr=False)
+    #: Consecutive frames showing one picture other than ``reference`` (see ``changed_frames``).
+    changed_run: int = 0
+    #: The changed picture of the last such frame.
+    changed_to: Thumbnail | None = field(default=None, repr=False)
+    appearance_changed: bool = False
 
     @property
     def corners(self) -> FloatArray:
@@ -116,21 +137,60 @@ class CardTracker:
         track.card = card
         track.last_seen = timestamp
         track.frames_seen += 1
+        self._watch_appearance(track, card)
         if track.decided:
             return
         if track.still_frames >= config.steady_frames:
             if track.state == "looking":
                 track.state = "steady"
                 track.steady_since = timestamp
+                track.reference = card.thumbnail
         elif track.state == "steady" and motion > 4 * config.max_motion:
             # Moved a lot (re-positioned): back to looking; gentle shake keeps it steady.
             track.state = "looking"
             track.steady_since = None
 
+    def _watch_appearance(self, track: Track, card: FoundCard) -> None:
+        config = self.config
+        thumbnail = card.thumbnail
+        if track.reference is None or thumbnail is None:
+            return
+        if picture_similarity(thumbnail, track.reference) >= config.changed_below:
+            track.changed_run, track.changed_to = 0, None
+            return
+        held = track.changed_to is not None and picture_similarity(thumbnail, track.changed_to) >= config.changed_below
+        track.changed_run = track.changed_run + 1 if held else 1
+        track.changed_to = thumbnail
+        if track.changed_run >= config.changed_frames and not track.appearance_changed:
+            track.appearance_changed = True
+            logger.debug("Track %d shows a new picture", track.track_id)
+
+    def confirm_same(self, track: Track) -> None:
+        """The changed picture is the same card after all (light, a sleeve's glare): it becomes the
+        reference."""
+        track.reference = track.changed_to if track.changed_to is not None else track.card.thumbnail
+        track.changed_run, track.changed_to, track.appearance_changed = 0, None, False
+
+    def split(self, track: Track, timestamp: float) -> Track:
+        """The card in ``track``'s place is another presentation: ``track`` ends (the caller reports
+        it) and a new track continues from its latest find."""
+        del self.tracks[track.track_id]
+        fresh = Track(self._next_id, timestamp, timestamp, track.card)
+        self._next_id += 1
+        self.tracks[fresh.track_id] = fresh
+        logger.debug("Track %d split: track %d continues in its place", track.track_id, fresh.track_id)
+        return fresh
+
     def end_all(self) -> list[Track]:
         ended = list(self.tracks.values())
         self.tracks.clear()
         return ended
+
+
+def picture_similarity(a: Thumbnail, b: Thumbnail) -> float:
+    """Normalised correlation of two card thumbnails, either way up (the orientation classifier may
+    turn a card between frames; a card's picture turned over is still its picture)."""
+    return max(float(np.dot(a.ravel(), b.ravel())), float(np.dot(a.ravel(), b[::-1, ::-1].ravel())))
 
 
 def _aligned(previous: FloatArray, current: FloatArray) -> FloatArray:
