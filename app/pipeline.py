@@ -136,8 +136,9 @@ class _TrackWork:
     #: The presentation's mean embedding (upright) when it was decided: what a new picture is checked
     #: against.
     decided_vector: npt.NDArray[np.float32] | None = None
-    #: Votes after an ``uncertain``/``unknown`` decision (a second look, on fresh evidence).
-    second_votes: TrackVotes = field(default_factory=TrackVotes)
+    #: The latest embeddings after an ``uncertain``/``unknown`` decision (a second look, on the card
+    #: as it lies now: earlier frames may have been the ones that left it unsure).
+    second_look: deque[EmbedResult] = field(default_factory=deque)
     last_second_look: float = -math.inf
 
 
@@ -282,16 +283,23 @@ class ScanPipeline:
         return self._end_track(track, t)
 
     def _on_second_look(self, track: Track, work: _TrackWork, result: EmbedResult, t: float) -> list[ScanEvent]:
-        """A presentation decided ``uncertain``/``unknown`` that stays: identified when its later
-        frames, on their own, name the card as clearly as a first decision needs (and more frames)."""
-        votes = work.second_votes
-        votes.add(result.upright, result.turned, frame_best(result.frame_match))
+        """A presentation decided ``uncertain``/``unknown`` that stays: identified when its latest
+        frames, on their own, name the card as clearly as a first decision needs — more of them, and
+        each of them naming it."""
+        window = max(self.voting.min_votes, self.voting.min_votes_reject)
+        work.second_look.append(result)
+        while len(work.second_look) > window:
+            work.second_look.popleft()
+        if len(work.second_look) < window:
+            return []
+        votes = TrackVotes()
+        for seen in work.second_look:
+            votes.add(seen.upright, seen.turned, frame_best(seen.frame_match))
         outcome = self._confirm_by_layout(combined_match(self.matcher, votes), result)
         match = outcome.match
         if (
-            outcome.consistent
-            and outcome.votes >= max(self.voting.min_votes, self.voting.min_votes_reject)
-            and match.status == "identified"
+            match.status == "identified"
+            and all(best == match.card_id for best in votes.frame_best)
             and not self._wants_number_check(match)
         ):
             work.last_crop = result.crop

@@ -97,9 +97,26 @@ class ScanSession:
         entry = ScanEntry(scan_id, event, record.card_id, added=auto is not None, alternatives=event.alternatives)
         if entry.added:
             self.added_count += 1
+        self._drop_superseded(event)
         self.recent.insert(0, entry)
         del self.recent[50:]
         return entry
+
+    def _drop_superseded(self, event: ScanEvent) -> None:
+        """An ``identified`` event for a presentation that was ``uncertain``/``unknown`` (it stayed and
+        its later frames named it): the user sees the presentation once, named. The earlier scan stays
+        in the collection's log; an entry the user already acted on stays in the list too."""
+        if event.event != "identified" or not self.recent:
+            return
+        latest = self.recent[0]
+        if (
+            latest.event.track == event.track
+            and latest.event.event in ("uncertain", "unknown")
+            and latest.event.t <= event.t
+            and not latest.added
+            and latest.card_id is None
+        ):
+            self.recent.pop(0)
 
     # ------------------------------------------------------------------ intents
     def add(self, entry: ScanEntry) -> None:

@@ -355,3 +355,38 @@ def test_the_number_frames_setting_reaches_the_pipeline(engine: Engine, monkeypa
         assert pipeline.voting.number_frames == 3
     finally:
         pipeline.close()
+
+
+class BlurredFirstEmbedder:
+    """The real embedder, but its first ``blurred_calls`` answers are pulled halfway towards one fixed
+    random direction: a camera still hunting for focus, then sharp."""
+
+    def __init__(self, embedder, blurred_calls: int) -> None:  # type: ignore[no-untyped-def]
+        self.embedder = embedder
+        self.dim = embedder.dim
+        self.blurred_calls = blurred_calls
+        self.calls = 0
+        self.noise = np.random.default_rng(0).standard_normal(embedder.dim).astype(np.float32)
+        self.noise /= np.linalg.norm(self.noise)
+
+    def embed(self, cards):  # type: ignore[no-untyped-def]
+        vectors = self.embedder.embed(cards)
+        self.calls += 1
+        if self.calls <= self.blurred_calls:
+            vectors = vectors + 2.5 * self.noise[None, :]
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+        return vectors
+
+
+def test_an_unsure_presentation_that_stays_is_identified_once_its_frames_are_clear(
+    engine: Engine, catalog_dir: Path
+) -> None:
+    sim = CaptureSimulator([texture(catalog_dir, "sv5-123")])
+    quad = sim.pose(np.random.default_rng(2), 420.0)
+    embedder = BlurredFirstEmbedder(engine.embedder, blurred_calls=30)
+    pipeline = ScanPipeline(engine.finder, embedder, engine.bundle, engine.matcher, realtime=False)  # type: ignore[arg-type]
+    events = run(pipeline, held_clip(sim, 2, [(0, quad)], 5.0, fps=15))
+    decided = decisions(events)
+    assert [e.event for e in decided][-1] == "identified" and decided[-1].card_id == "sv5-123"
+    assert decided[0].event in ("uncertain", "unknown") and len(decided) == 2
+    assert len({e.track for e in events}) == 1  # one presentation: the same track says so

@@ -87,3 +87,27 @@ def test_uncertain_scan_can_be_resolved_by_picking_a_card(tmp_path: Path, bundle
     session.correct(entry, hits[0]["card_id"])
     session.add(entry)
     assert [r["card_id"] for r in collection.inventory()] == [hits[0]["card_id"]]
+
+
+def test_a_presentation_named_after_it_was_uncertain_is_listed_once_and_both_scans_are_logged(
+    tmp_path: Path, bundle: ReferenceBundle
+) -> None:
+    collection = Collection(tmp_path / "c.db", synchronous="NORMAL")
+    session = ScanSession(collection, bundle, auto_add=True)
+    session.record(event("uncertain", "sv5-10", ["sv5-10", "sv5-9"]))
+    named = session.record(event("identified", "sv5-10", ["sv5-10"]))
+    assert named is not None and session.recent == [named] and session.added_count == 1
+    assert [s["status"] for s in collection.scans()] == ["uncertain", "identified"]
+    assert [(r["card_id"], r["quantity"]) for r in collection.inventory()] == [("sv5-10", 1)]
+
+
+def test_an_uncertain_entry_the_user_resolved_stays_listed_when_the_card_is_named_later(
+    tmp_path: Path, bundle: ReferenceBundle
+) -> None:
+    collection = Collection(tmp_path / "c.db", synchronous="NORMAL")
+    session = ScanSession(collection, bundle)
+    unsure = session.record(event("uncertain", "sv5-10", ["sv5-10", "sv5-9"]))
+    assert unsure is not None
+    session.correct(unsure, "sv5-9")
+    named = session.record(event("identified", "sv5-10", ["sv5-10"]))
+    assert session.recent == [named, unsure]

@@ -11,6 +11,7 @@ from pytestqt.qtbot import QtBot
 
 from app.config import Settings
 from app.engine import Engine
+from models.sim.scenarios import Material, seeded_suite, write_clip
 from tests.ui.conftest import CLIP_CARDS, replay
 from ui.app import build_kiosk, create_application, open_collection
 from ui.controller import ScanController
@@ -103,3 +104,23 @@ def test_sigterm_ends_even_the_kiosk_cleanly(qtbot: QtBot, settings: Settings, m
         signal.signal(signal.SIGINT, previous[1])
         kiosk._may_close = True
         kiosk.close()
+
+
+def test_kiosk_counts_each_card_of_a_stack_laid_on_one_spot(
+    qtbot: QtBot, settings: Settings, engine_for: Engine, catalog_dir: Path, ebay_dir: Path, tmp_path: Path
+) -> None:
+    """The kiosk's job: cards laid one after another where the last one lay, no gap between them."""
+    material = Material(catalog_dir, ebay_dir)
+    (swap,) = [s for s in seeded_suite(engine_for.bundle, material, 3, hold=45) if s.name == "kiosk_swap_gap0"]
+    clip = write_clip(swap, material, tmp_path, 3, (1280, 720))
+    kiosk, controller = make_kiosk(qtbot, settings, engine_for, clip)
+    with qtbot.waitSignal(controller.worker.finished, timeout=120_000):
+        controller.start()
+    qtbot.waitUntil(lambda: kiosk.count.text() == "4", timeout=10_000)
+    laid = [card for event, card in swap.expected]
+    assert sorted((r["card_id"], r["quantity"]) for r in controller.collection.inventory()) == sorted(
+        (card, 1) for card in laid
+    )
+    controller.stop()
+    kiosk._may_close = True
+    kiosk.close()
