@@ -203,7 +203,8 @@ class ScanLoop:
         self.ended: EndReason = "finished"
         self.frames = 0
         self.delivered = False
-        self.cards = 0
+        #: Tracks that got a decision (one per presentation: an unsure one later named counts once).
+        self._decided_tracks: set[int] = set()
         self.identified = 0
         self.errors = 0
         self._io: SourceThread | None = None
@@ -245,7 +246,7 @@ class ScanLoop:
 
     def summary(self) -> ScanSummary:
         elapsed = time.monotonic() - self.started
-        return ScanSummary(self.ended, self.frames, self.cards, self.identified, self.errors, elapsed)
+        return ScanSummary(self.ended, self.frames, len(self._decided_tracks), self.identified, self.errors, elapsed)
 
     def close(self) -> None:
         """Close the source (bounded: a source stuck in a call is left to its daemon thread). Idempotent."""
@@ -344,7 +345,8 @@ class ScanLoop:
         return self._io
 
     def _emit(self, event: ScanEvent) -> None:
-        self.cards += event.event in DECISIONS
+        if event.event in DECISIONS:
+            self._decided_tracks.add(event.track)
         self.identified += event.event == "identified"
         self.errors += event.event == "error"
         self.listener.on_event(event)

@@ -17,11 +17,11 @@ from PySide6.QtCore import QObject, QTimer, Signal
 
 from app.camera.base import FrameSource
 from app.camera.picamera2_source import Picamera2Source
-from app.camera.select import choose_best_source, source_from_spec
 from app.collection.store import Collection, CollectionError
 from app.config import Settings
 from app.engine import Engine
 from app.pipeline import FrameResult, ScanEvent
+from app.scanner import ScanSummary, choose_source
 from app.session import AddOptions, ScanEntry, ScanSession
 from ui.engine_thread import ScannerThread, ScanWorker, SourceInfo
 from ui.fd_watcher import QtFdWatcher
@@ -31,17 +31,12 @@ logger = logging.getLogger(__name__)
 
 def default_source_opener(settings: Settings, watcher: QtFdWatcher | None = None) -> Any:
     def open_source() -> tuple[FrameSource, SourceInfo]:
-        spec = settings.camera.source
-        if spec == "auto":
-            choice = choose_best_source()
-            source, info = choice.source, SourceInfo(choice.source.description, choice.reason, choice.is_demo)
-        else:
-            source = source_from_spec(spec, realtime=True, size=(settings.camera.width, settings.camera.height))
-            info = SourceInfo(source.description, "chosen in settings", spec == "demo")
+        choice = choose_source(settings.camera.source, settings, paced=True)
+        source = choice.source
         if isinstance(source, Picamera2Source) and watcher is not None:
             # The Pi camera's own notifier drives its frames from the GUI event loop.
             source.watch_fd = watcher.watch
-        return source, info
+        return source, SourceInfo(source.description, choice.reason, choice.is_demo)
 
     return open_source
 
@@ -85,6 +80,7 @@ class ScanController(QObject):
         self.worker.camera_lost.connect(self.banner.emit)
         self.worker.camera_restored.connect(lambda: self.banner.emit(""))
         self.worker.failed.connect(self._on_failed)
+        self.worker.scan_done.connect(self._on_scan_done)
         self._pending: deque[ScanEvent] = deque()
         self._retry = QTimer(self)
         self._retry.setInterval(2000)
@@ -162,6 +158,12 @@ class ScanController(QObject):
             if entry.added:
                 self._confirm_added()
             self.count_changed.emit(self.session.added_count)
+
+    def _on_scan_done(self, summary: ScanSummary) -> None:
+        """A video file or an image folder came to its end: say so, with what it gave."""
+        if self.source_info is not None and self.source_info.is_demo:
+            return
+        self.banner.emit(summary.describe().capitalize())
 
     def _on_failed(self, message: str) -> None:
         self.banner.emit(message)

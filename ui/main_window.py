@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from app import PROJECT_ROOT
-from app.config import Settings, save_settings
+from app.config import ConfigError, Settings, save_settings
 from app.pipeline import FrameResult
 from app.session import ScanEntry
 from ui.collection_view import CollectionBrowser, ExportDialog
@@ -251,7 +251,7 @@ class MainWindow(QMainWindow):
         self.settings.ui.welcomed = True
         try:
             save_settings(self.settings)
-        except OSError as error:
+        except (OSError, ConfigError) as error:
             logger.warning("Cannot save settings: %s", error)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override

@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.camera.opencv_device import list_devices
-from app.config import Settings, save_settings
+from app.config import ConfigError, Settings, save_settings
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ class SettingsDialog(QDialog):
         self.apply()
         try:
             self.saved_to = save_settings(self.settings, self.config_path)
-        except OSError as error:
+        except (OSError, ConfigError) as error:
             # The settings stay in effect for this run; the dialog stays open to try elsewhere/again.
             QMessageBox.warning(self, "Settings not saved", f"Cannot write the settings file: {error}")
             return
