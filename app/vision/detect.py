@@ -45,6 +45,7 @@ from app.vision.geometry import (
     quad_iou,
     side_lengths,
 )
+from app.vision.groups import cell_quads, even_grids, grid_hypotheses, straighten
 from app.vision.segment import DEFAULT_MODEL, CardSegmenter, SegmentationResult
 from app.vision.sides import DEFAULT_WEIGHTS as EDGE_WEIGHTS
 from app.vision.sides import corrected_sides, load_scorer, outline_judged_whole
@@ -64,6 +65,17 @@ class FinderSettings:
     card_threshold: float = 0.5
     outline_threshold: float = 0.5
     min_area_frac: float = 0.01  # of the frame
+    #: The network sees the frame at its usual size (256 px the long side): a card less than about a
+    #: tenth of the frame high — a binder page or a table of cards seen whole — is a few map pixels
+    #: across, too few to outline. When a frame shows signs of such cards (a card found smaller than
+    #: ``fine_pass_below_area`` of the frame, or card-like blobs too small to outline), the network runs
+    #: again at this long side, where cards down to ``fine_min_area_frac`` of the frame are outlined;
+    #: its cards replace those of the first pass they overlap. None turns it off.
+    fine_long_side: int | None = 512
+    fine_pass_below_area: float = 0.04
+    fine_min_area_frac: float = 0.004
+    #: A first-pass card at least this large (of the frame) is kept over the fine pass's outline of it.
+    fine_keeps_first_above: float = 0.02
     #: short/long side ratio of a card seen with up to ~40° tilt (a flat card is 0.716).
     min_aspect: float = 0.50
     max_aspect: float = 0.98
@@ -140,6 +152,30 @@ class FinderSettings:
     rebuild_corner_min_deviation: float | None = 0.2
     rebuild_corner_min_wholeness: float = 0.5
     rebuild_corner_min_gain: float = 0.2
+    #: Last of all, an outline may be a group of cards: a binder page of 2×2 or 3×3 pockets or cards
+    #: lying edge to edge nearly have a card's shape, and the network can outline the group as one
+    #: card (the network shipped before multi-card scenes were in its training did so on most pages;
+    #: the retrained one on none of bench/multicard.py's). An outline ``group_min_area_ratio`` times
+    #: larger than the median other card found, or whose crop looks less whole than
+    #: ``group_split_below``, is tried as grids of card-shaped cells (``app.vision.groups``: the grids
+    #: whose lines the picture shows as edges across the whole outline, and the even splits); each
+    #: cell's sides go through the edge check, and the grid whose cells look whole replaces the outline
+    #: by its cards. The wholeness trigger is off by default: it tries ~4 % of single cards (those
+    #: looking least whole) at ~50–300 ms each and found no group the retrained network had missed.
+    #: None turns that trigger, or the size trigger, off.
+    group_min_area_ratio: float | None = 2.5
+    group_split_below: float | None = None
+    #: Grids looked at: the best supported ones whose lines run along edges over this share of the outline.
+    group_min_support: float = 0.25
+    group_max_grids: int = 4
+    #: A grid is taken when at least ``group_min_whole_share`` of its cells (and two), after the edge
+    #: check, look at least ``group_cell_min_wholeness`` whole, ``group_min_gain`` more whole on average
+    #: than the outline. Its cards are then the cells looking at least ``group_cell_keep_wholeness``
+    #: whole (a sleeve's shine or a pocket's rim lowers a card's wholeness; an empty pocket's is lower).
+    group_cell_min_wholeness: float = 0.3
+    group_min_whole_share: float = 0.4
+    group_min_gain: float = 0.3
+    group_cell_keep_wholeness: float = -0.4
 
 
 @dataclass(frozen=True)
@@ -193,8 +229,15 @@ class CardDetector:
         self.segmenter = segmenter or CardSegmenter(
             self.settings.model_path, self.settings.threads, self.settings.mirror_pass
         )
-        # Fail at start-up, not mid-stream.
         s = self.settings
+        #: The finder of the fine pass (``FinderSettings.fine_long_side``): the same network and steps,
+        #: smaller cards allowed.
+        self._fine = (
+            CardDetector(replace(s, fine_long_side=None, min_area_frac=s.fine_min_area_frac), self.segmenter)
+            if s.fine_long_side
+            else None
+        )
+        # Fail at start-up, not mid-stream.
         rechecks = s.edge_recheck_below is not None or s.grow_piece_below is not None
         if s.rejoin_gap > 0 or s.wide_reach_map_px > 0 or (s.edge_check and rechecks):
             load_wholeness_weights(str(self.settings.wholeness_weights))
@@ -207,15 +250,38 @@ class CardDetector:
         if frame.ndim != 3 or frame.shape[2] != 3 or frame.dtype != np.uint8:
             raise ValueError(f"expected a BGR uint8 frame, got shape {frame.shape} {frame.dtype}")
         if analysis is None:
-            return self.quads_from_segmentation(frame, self.segmenter.segment(frame))
-        ratio = frame.shape[1] / analysis.shape[1]
-        if abs(frame.shape[0] / analysis.shape[0] - ratio) > 0.02 * ratio:
-            raise ValueError(f"analysis picture {analysis.shape[:2]} is not the frame {frame.shape[:2]} scaled")
-        seg = self.segmenter.segment(analysis)
-        seg = replace(seg, frame_per_map_px=seg.frame_per_map_px * ratio)
-        return self.quads_from_segmentation(frame, seg)
+            seg = self.segmenter.segment(frame)
+        else:
+            ratio = frame.shape[1] / analysis.shape[1]
+            if abs(frame.shape[0] / analysis.shape[0] - ratio) > 0.02 * ratio:
+                raise ValueError(f"analysis picture {analysis.shape[:2]} is not the frame {frame.shape[:2]} scaled")
+            seg = self.segmenter.segment(analysis)
+            seg = replace(seg, frame_per_map_px=seg.frame_per_map_px * ratio)
+        found = self.quads_from_segmentation(frame, seg)
+        if self._fine is not None and self._wants_fine_pass(frame, seg, found):
+            fine = self._fine.quads_from_segmentation(
+                frame, self.segmenter.segment(frame, self.settings.fine_long_side)
+            )
+            found = _merged_passes(fine, found, self.settings.fine_keeps_first_above)
+        return found
 
-    def quads_from_segmentation(self, frame: BGRImage, seg: SegmentationResult) -> list[CardQuad]:
+    def _wants_fine_pass(self, frame: BGRImage, seg: SegmentationResult, found: list[CardQuad]) -> bool:
+        """Whether the frame may hold cards too small for the network's usual resolution: a card found
+        is small, or the network saw card-like blobs too small to be outlined (a binder page far away)."""
+        s = self.settings
+        if any(quad.area_frac < s.fine_pass_below_area for quad in found):
+            return True
+        card, interior = self._interior(frame, seg)
+        count, _, stats, _ = cv2.connectedComponentsWithStats(interior, connectivity=4)
+        min_area = s.min_area_frac * card.size * 0.6
+        areas = stats[1:count, cv2.CC_STAT_AREA]
+        return bool(((areas >= min_area / 8) & (areas < min_area)).sum() >= 2)
+
+    def _interior(
+        self, frame: BGRImage, seg: SegmentationResult
+    ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint8]]:
+        """The card map over the frame (thin inner dips bridged) and its card interiors (card pixels off
+        the outline band)."""
         s = self.settings
         height, width = frame.shape[:2]
         f = seg.frame_per_map_px
@@ -223,9 +289,14 @@ class CardDetector:
         map_h = min(seg.card.shape[0], math.ceil(height / f))
         outline = seg.outline[:map_h, :map_w]
         card = bridge_inner_lines(seg.card[:map_h, :map_w], outline, s.bridge_map_px, s.outline_threshold)
-        interior = ((card > s.card_threshold) & (outline < s.outline_threshold)).astype(np.uint8)
+        return card, ((card > s.card_threshold) & (outline < s.outline_threshold)).astype(np.uint8)
+
+    def quads_from_segmentation(self, frame: BGRImage, seg: SegmentationResult) -> list[CardQuad]:
+        s = self.settings
+        f = seg.frame_per_map_px
+        card, interior = self._interior(frame, seg)
         count, labels, stats, _ = cv2.connectedComponentsWithStats(interior, connectivity=4)
-        min_area = s.min_area_frac * map_w * map_h * 0.6
+        min_area = s.min_area_frac * card.size * 0.6
         blobs = [label for label in range(1, count) if stats[label, cv2.CC_STAT_AREA] >= min_area]
         claimed = _grown_labels(labels, blobs, card > s.card_threshold, s.wide_reach_map_px) if blobs else labels
         found: list[CardQuad] = []
@@ -256,6 +327,8 @@ class CardDetector:
         if s.edge_check:
             for quad in found:
                 self._move_sides_to_card_edges(frame, quad)
+        if s.edge_check and (s.group_split_below is not None or s.group_min_area_ratio is not None):
+            found = self._drop_duplicates(self._groups_split_into_cards(frame, found))
         return found
 
     # ------------------------------------------------------------------ steps
@@ -609,12 +682,102 @@ class CardDetector:
                 best = (whole, checked)
         return best
 
+    def _groups_split_into_cards(self, frame: BGRImage, found: list[CardQuad]) -> list[CardQuad]:
+        """``found`` with each outline of a group of cards replaced by its cards (see
+        ``FinderSettings.group_min_area_ratio``)."""
+        s = self.settings
+        height, width = frame.shape[:2]
+        areas = [quad.area_frac for quad in found]
+        result: list[CardQuad] = []
+        for i, quad in enumerate(found):
+            others = areas[:i] + areas[i + 1 :]
+            large = (
+                s.group_min_area_ratio is not None
+                and bool(others)
+                and quad.area_frac >= s.group_min_area_ratio * float(np.median(others))
+            )
+            own = self._wholeness_of(frame, quad.corners) if large or s.group_split_below is not None else 0.0
+            unlike_a_card = s.group_split_below is not None and own < s.group_split_below
+            cards = self._cards_of_group(frame, quad.corners, own) if large or unlike_a_card else []
+            if not cards:
+                result.append(quad)
+                continue
+            logger.debug("An outline (wholeness %.2f) is a group of %d cards", own, len(cards))
+            for corners, whole in cards:
+                result.append(
+                    CardQuad(
+                        corners,
+                        quad.score,
+                        quad.edge_strength,
+                        polygon_area(corners) / float(width * height),
+                        refined=quad.refined,
+                        touches_border=quad_touches_border(corners, width, height),
+                        extras={"split_from_group": 1.0, "wholeness": whole},
+                    )
+                )
+        return result
+
+    def _cards_of_group(self, frame: BGRImage, corners: FloatArray, own: float) -> list[tuple[FloatArray, float]]:
+        """The cards (corners, wholeness) of the grid that best explains ``corners`` as a group of cards,
+        or [] when no grid's cells look like whole cards (a single card's pieces do not)."""
+        s = self.settings
+        picture, to_frame = straighten(frame, corners)
+        grids = grid_hypotheses(picture, s.group_min_support)[: s.group_max_grids]
+        grids += even_grids(picture.shape[1], picture.shape[0])
+        best: list[tuple[FloatArray, float]] = []
+        best_key = (0, -math.inf)
+        for grid in grids:
+            cells = []
+            for cell in cell_quads(grid, to_frame):
+                if not self.plausible_shape(order_clockwise(cell)):
+                    continue
+                checked, _ = self._edge_checked(frame, order_clockwise(cell))
+                if self.plausible_shape(checked):
+                    cells.append((checked, self._wholeness_of(frame, checked)))
+            whole = [w for _, w in cells if w >= s.group_cell_min_wholeness]
+            if len(whole) < max(2, s.group_min_whole_share * grid.rows * grid.cols):
+                continue
+            mean = float(np.mean(whole))
+            if mean < own + s.group_min_gain:
+                continue
+            key = (len(whole), mean)
+            if key > best_key:
+                best = [(c, w) for c, w in cells if w >= s.group_cell_keep_wholeness]
+                best_key = key
+        return best
+
     def _drop_duplicates(self, found: list[CardQuad]) -> list[CardQuad]:
         kept: list[CardQuad] = []
         for quad in sorted(found, key=lambda c: -c.score * c.area_frac):
             if all(quad_iou(quad.corners, k.corners) < self.settings.duplicate_iou for k in kept):
                 kept.append(quad)
         return kept
+
+
+def _merged_passes(fine: list[CardQuad], coarse: list[CardQuad], small_area: float) -> list[CardQuad]:
+    """The two passes' cards together: a first-pass card of at least ``small_area`` of the frame stays
+    (the network outlines it best at its usual size) unless it holds two or more fine cards' centres (a
+    group of them), and the fine cards overlapping none that stays."""
+
+    def overlap(a: CardQuad, b: CardQuad) -> bool:
+        return (
+            _holds(a.corners, b.corners.mean(axis=0))
+            or _holds(b.corners, a.corners.mean(axis=0))
+            or quad_iou(a.corners, b.corners) > 0.2
+        )
+
+    kept = [
+        quad
+        for quad in coarse
+        if quad.area_frac >= small_area and sum(_holds(quad.corners, f.corners.mean(axis=0)) for f in fine) < 2
+    ]
+    fine_kept = [f for f in fine if not any(overlap(f, quad) for quad in kept)]
+    rest = [q for q in coarse if all(q is not k for k in kept) and not any(overlap(q, f) for f in fine)]
+    return kept + fine_kept + rest
+
+
+def _holds(quad: FloatArray, point: FloatArray) -> bool:
+    return cv2.pointPolygonTest(quad.astype(np.float32), (float(point[0]), float(point[1])), False) > 0
 
 
 def _grown_labels(

@@ -89,8 +89,10 @@ class CardSegmenter:
         self._session = create_session(self.model_path, threads=threads, memory_arena=False, spin_wait=False)
         self._input = self._session.get_inputs()[0].name
 
-    def segment(self, frame: BGRImage) -> SegmentationResult:
-        x, scale = preprocess(frame, self.long_side)
+    def segment(self, frame: BGRImage, long_side: int | None = None) -> SegmentationResult:
+        """The network's maps of ``frame`` scaled to ``long_side`` (default: the size it was trained at;
+        the network is fully convolutional, so a larger size shows small cards at its usual card size)."""
+        x, scale = preprocess(frame, long_side or self.long_side)
         logits = self._session.run(None, {self._input: x})[0][0]
         if self.mirror_pass:
             # The mean of the logits of the frame and of its mirror image (mirrored back): the two passes

@@ -15,6 +15,7 @@ import numpy.typing as npt
 from app.vision.geometry import CANONICAL_SIZE
 from app.vision.segment import net_input_size, preprocess
 from models.sim.capture_sim import CaptureSimulator, SimCapture, SimOptions, load_card_texture
+from models.sim.multicard import SCENE_KINDS, MultiCardSimulator
 
 logger = logging.getLogger(__name__)
 
@@ -113,8 +114,20 @@ def targets_for(capture: SimCapture, net_w: int, net_h: int, scale: float) -> np
 
 
 def render_sample(
-    sims: dict[tuple[int, int], CaptureSimulator], rng: np.random.Generator
+    sims: dict[tuple[int, int], CaptureSimulator],
+    rng: np.random.Generator,
+    multi: MultiCardSimulator | None = None,
+    multi_share: float = 0.0,
 ) -> tuple[npt.NDArray[np.float32], npt.NDArray[np.uint8]]:
+    """One training sample: the network's input and its targets. ``multi_share`` of them are
+    multi-card scenes of ``multi`` (binder pages, top-loader rows, touching and cut cards), whose pages
+    and groups are no card but every card in them, cut ones too, is."""
+    if multi is not None and rng.random() < multi_share:
+        scene = multi.render(rng, SCENE_KINDS[int(rng.integers(0, len(SCENE_KINDS)))])
+        height, width = scene.image.shape[:2]
+        x, scale = preprocess(scene.image)
+        net_w, net_h, _ = net_input_size(width, height)
+        return x[0], targets_for(SimCapture(scene.image, scene.cards + scene.cut), net_w, net_h, scale)
     size = FRAME_SIZES[int(rng.choice(len(FRAME_SIZES), p=[0.4, 0.25, 0.15, 0.2]))]
     sim = sims[size]
     kind = rng.random()
