@@ -25,7 +25,7 @@ from app.collection.store import (
 logger = logging.getLogger(__name__)
 
 #: Subcommands that only read: they open the file read-only (and never create it).
-READ_ONLY_COMMANDS = frozenset({"list", "export", "backup"})
+READ_ONLY_COMMANDS = frozenset({"list", "export", "backup", "sessions"})
 
 EnsureCard = Callable[[Collection, str], None]
 
@@ -48,6 +48,7 @@ def run_command(collection: Collection, args: argparse.Namespace, ensure_card: E
         "export": _export,
         "import": _import,
         "backup": _backup,
+        "sessions": _sessions,
     }
     return commands[args.collection_command](collection, args, ensure_card)
 
@@ -121,8 +122,42 @@ def _confirmed(prompt: str, stdin: TextIO) -> bool:
 
 
 def _export(collection: Collection, args: argparse.Namespace, ensure_card: EnsureCard) -> int:
-    n = export_csv(collection, args.out, args.format, args.session, sep_line=args.sep_line)
-    print(f"Wrote {n} row(s) to {args.out} ({args.format})")
+    # The session is found before the file is opened: a wrong one writes nothing.
+    session_id = None if args.session is None else collection.resolve_session(args.session)
+    n = export_csv(collection, args.out, args.format, session_id, sep_line=args.sep_line)
+    print(f"Wrote {n} row(s) to {args.out} ({args.format})" + _session_note(collection, session_id, n))
+    return 0
+
+
+def _session_note(collection: Collection, session_id: int | None, rows: int) -> str:
+    if session_id is None:
+        return ""
+    summary = collection.session_summary(session_id)
+    note = f" from session {session_id} {summary['label']!r}"
+    if rows == 0:
+        note += f": it holds no cards now ({summary['scans']} scan(s), {summary['cards_added']} card(s) added)"
+    return note
+
+
+def _sessions(collection: Collection, args: argparse.Namespace, ensure_card: EnsureCard) -> int:
+    sessions = collection.sessions()
+    if args.json:
+        print(json.dumps(sessions, ensure_ascii=False))
+        return 0
+    if collection.stand_in:
+        print(f"No collection at {collection.path} yet.")
+    elif not sessions:
+        print("No sessions yet (the kiosk starts one each time it runs).")
+    else:
+        print(f"{'ID':>4}  {'STARTED (UTC)':19}  {'LABEL':24}  {'KIOSK / SOURCE':20}  {'SCANS':>5}  {'CARDS':>5}")
+    for s in sessions:
+        where = ", ".join(filter(None, [s["kiosk_id"], *s["sources"]])) or "-"
+        started = str(s["started_at"])[:19].replace("T", " ")
+        print(
+            f"{s['id']:>4}  {started:19}  {str(s['label'])[:24]:24}  {where[:20]:20}"
+            f"  {s['scans']:>5}  {s['cards_added']:>5}"
+        )
+    print(f"{len(sessions)} session(s)")
     return 0
 
 

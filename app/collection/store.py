@@ -796,6 +796,57 @@ class Collection:
                 f"{row[1]} ({where}) would hold {row[0]:,} cards; one inventory row holds at most {MAX_QUANTITY:,}"
             )
 
+    # ------------------------------------------------------------------ session listing
+    def sessions(self) -> list[dict[str, Any]]:
+        """Every session, oldest first: who/where/when, the sources its scans came from, how many scans
+        it logged and how many cards it added (net of corrections and undo, as :meth:`session_summary`)."""
+        rows = self.conn.execute(
+            "SELECT s.*,"
+            " (SELECT COUNT(*) FROM scans WHERE session_id = s.id) AS scans,"
+            " (SELECT json_group_array(DISTINCT source) FROM scans WHERE session_id = s.id AND source != '')"
+            " AS sources,"
+            " (SELECT COALESCE(SUM(c.delta), 0) FROM inventory_changes c JOIN actions a ON a.id = c.action_id"
+            " JOIN scans sc ON sc.id = c.scan_id WHERE a.undone = 0 AND sc.session_id = s.id) AS cards_added"
+            " FROM sessions s ORDER BY s.id"
+        ).fetchall()
+        return [{**dict(r), "sources": json.loads(r["sources"] or "[]")} for r in rows]
+
+    def find_sessions(self, ref: str) -> list[dict[str, Any]]:
+        """The sessions ``ref`` names: the one with that id (a whole number), else every session with
+        that label (exactly, else ignoring case)."""
+        ref = ref.strip()
+        # A number too long for an SQLite integer can only be a label.
+        if ref.isascii() and ref.isdigit() and len(ref) <= 18:
+            by_id = self.conn.execute("SELECT * FROM sessions WHERE id = ?", (int(ref),)).fetchall()
+            if by_id:
+                return [dict(r) for r in by_id]
+        exact = self.conn.execute("SELECT * FROM sessions WHERE label = ? ORDER BY id", (ref,)).fetchall()
+        if exact:
+            return [dict(r) for r in exact]
+        folded = ref.casefold()
+        return [
+            dict(r)
+            for r in self.conn.execute("SELECT * FROM sessions ORDER BY id")
+            if str(r["label"]).strip().casefold() == folded
+        ]
+
+    def resolve_session(self, ref: str) -> int:
+        """The id of the one session ``ref`` (an id or a label) names; a :class:`CollectionError` when it
+        names none, or several (their ids listed)."""
+        if not ref.strip():
+            raise CollectionError("a session is named by its id or its label, not an empty text")
+        found = self.find_sessions(ref)
+        if not found:
+            raise CollectionError(
+                f"no session with the id or label {ref.strip()!r}; `cardsight collection sessions` lists them"
+            )
+        if len(found) > 1:
+            ids = ", ".join(str(s["id"]) for s in found)
+            raise CollectionError(
+                f"the label {ref.strip()!r} names {len(found)} sessions (ids {ids}); choose one by its id"
+            )
+        return int(found[0]["id"])
+
 
 def check_undo_count(count: int) -> None:
     if isinstance(count, bool) or not isinstance(count, int) or not 1 <= count <= MAX_UNDO:
