@@ -21,12 +21,17 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Generic, Literal, Protocol, TypeVar
 
+import cv2
+
 from app.camera.base import CameraError, Frame, FrameSource
 from app.camera.exposure import GlareExposure
+from app.camera.image_folder import ImageFolderSource
 from app.camera.reconnect import backoff_delays
 from app.camera.select import SourceChoice, choose_best_source, source_from_spec
 from app.config import Settings
-from app.pipeline import FrameResult, ScanEvent
+from app.identify import IdentifiedCard, Identifier
+from app.match.bundle import ReferenceBundle
+from app.pipeline import FrameResult, ScanEvent, ScanPipeline, TrackView
 from app.vision.finder import CardFinder, FoundCard
 
 logger = logging.getLogger(__name__)
@@ -39,7 +44,10 @@ CLOSE_TIMEOUT_S = 0.5
 POLL_S = 0.05
 
 DECISIONS = frozenset({"identified", "uncertain", "unknown", "card_back"})
+#: How many photos of a folder a display shows a second (a headless scan does not wait).
+PHOTOS_PER_SECOND = 1.0
 
+DecisionKind = Literal["identified", "uncertain", "unknown", "card_back"]
 EndReason = Literal["finished", "stopped", "time limit", "recogniser failed"]
 
 T = TypeVar("T")
@@ -124,7 +132,112 @@ def choose_source(spec: str | None, settings: Settings, paced: bool) -> SourceCh
     if spec == "auto":
         return choose_best_source(realtime_demo=paced)
     size = (settings.camera.width, settings.camera.height)
-    return SourceChoice(source_from_spec(spec, realtime=paced, size=size), f"source {spec!r} given", spec == "demo")
+    source = source_from_spec(spec, realtime=paced, size=size)
+    if paced and isinstance(source, ImageFolderSource) and source.fps is None:
+        # Each photo stays on screen long enough to be seen with its outline.
+        source.fps = PHOTOS_PER_SECOND
+    return SourceChoice(source, f"source {spec!r} given", spec == "demo")
+
+
+def decision_kind(card: IdentifiedCard) -> DecisionKind:
+    status = card.match.status
+    return status if status in ("identified", "uncertain", "card_back") else "unknown"
+
+
+def photo_event(card: IdentifiedCard, t: float, track: int, bundle: ReferenceBundle) -> ScanEvent:
+    """One photo's card as a decision, by the live scanner's rule for what an event names."""
+    match = card.match
+    kind = decision_kind(card)
+    card_id = match.card_id if kind in ("identified", "uncertain") else None
+    if kind == "uncertain" and card_id is None and match.alternatives:
+        card_id = match.alternatives[0].card_id
+    meta = bundle.metadata.get(card_id, {}) if card_id else {}
+    crop = card.found.warped.image
+    alternatives = [
+        {
+            "card_id": a.card_id,
+            "name": bundle.metadata.get(a.card_id, {}).get("name"),
+            "set_id": bundle.metadata.get(a.card_id, {}).get("set_id"),
+            "number": bundle.metadata.get(a.card_id, {}).get("number"),
+            "similarity": round(a.similarity, 4),
+            "confidence": round(a.confidence, 4),
+        }
+        for a in match.alternatives[:5]
+    ]
+    return ScanEvent(
+        t=t,
+        track=track,
+        event=kind,
+        card_id=card_id,
+        name=meta.get("name"),
+        set_id=meta.get("set_id"),
+        number=meta.get("number"),
+        confidence=match.confidence if kind != "unknown" else 0.0,
+        alternatives=alternatives,
+        crop=cv2.rotate(crop, cv2.ROTATE_180) if card.turned else crop,
+        ocr=card.number_read,
+    )
+
+
+class PhotoByPhoto:
+    """A :class:`ScanProcessor` for unrelated photos (an image folder): every card of a photo is
+    identified at once, as ``cardsight identify`` does, and is a presentation of its own. Tracking them
+    across photos as if they were frames of one video would make one blurred presentation of many."""
+
+    def __init__(self, identifier: Identifier, close: Callable[[], None] = _ignore) -> None:
+        self.identifier = identifier
+        self._close = close
+        self._next_track = 1
+        self._failed = False
+        self.photos_without_card = 0
+
+    @property
+    def failed(self) -> bool:
+        return self._failed
+
+    def process(self, frame: Frame) -> FrameResult:
+        started, started_at = time.perf_counter(), time.monotonic()
+        try:
+            cards = self.identifier.identify_image(frame.image)
+        except Exception as error:  # the recogniser's own failure ends the scan as an error event
+            logger.exception("Identification of photo %d failed", frame.index)
+            self._failed = True
+            event = ScanEvent(t=frame.timestamp, track=0, event="error", message=str(error))
+            return FrameResult(frame, [], [event], time.perf_counter() - started, started_at)
+        if not cards:
+            self.photos_without_card += 1
+            logger.info("Photo %d: no card found", frame.index)
+        events, views = [], []
+        for card in cards:
+            event = photo_event(card, frame.timestamp, self._next_track, self.identifier.bundle)
+            self._next_track += 1
+            events.append(event)
+            named = event.card_id if event.event == "identified" else None
+            views.append(TrackView(event.track, card.found.corners, decision_kind(card), named, card.found.glare))
+        return FrameResult(frame, views, events, time.perf_counter() - started, started_at)
+
+    def finish(self, t: float) -> list[ScanEvent]:
+        return []
+
+    def close(self) -> None:
+        self._close()
+
+
+def per_photo(pipeline: ScanProcessor) -> ScanProcessor:
+    """The live pipeline's finder, embedder, matcher and number reader, photo by photo; a processor
+    that is not a :class:`ScanPipeline` is used as it is."""
+    if not isinstance(pipeline, ScanPipeline):
+        return pipeline
+    finder = CardFinder(pipeline.finder.detector, pipeline.finder.size)  # no following: photos are unrelated
+    identifier = Identifier(
+        finder,
+        pipeline.worker.embedder,
+        pipeline.bundle,
+        pipeline.matcher,
+        pipeline.reader,
+        pipeline.voting.lookalike_within,
+    )
+    return PhotoByPhoto(identifier, pipeline.close)
 
 
 class _GaveUp(Exception):
@@ -214,7 +327,10 @@ class ScanLoop:
     def scan(self, pipeline: ScanProcessor) -> ScanSummary:
         """The live scanner: each frame through the pipeline, glare steering the exposure where the
         source can, events to the listener; ``pipeline.finish`` settles the rest at the end. Raises
-        :class:`SourceFailed` when the source never delivered. Closes the pipeline and the source."""
+        :class:`SourceFailed` when the source never delivered. Closes the pipeline and the source.
+        A source of unrelated photos (``stills``, an image folder) is identified photo by photo."""
+        if getattr(self.source, "stills", False):
+            pipeline = per_photo(pipeline)
         exposure = GlareExposure()
         last_t = 0.0
         try:

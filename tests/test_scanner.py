@@ -386,3 +386,65 @@ def test_the_gui_worker_reports_a_lost_camera_and_its_return_then_the_summary() 
     (summary,) = heard["done"]
     assert summary.frames == 4 and summary.cards == 2  # type: ignore[attr-defined]
     assert [e.event for e in heard["events"]] == ["identified", "identified", "lost"]  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------------- a folder of photos
+
+
+def write_photos(folder: Path, catalog_dir: Path, card_ids: list[str]) -> None:
+    """One simulated photo per card, in name order."""
+    import cv2
+
+    from models.sim.capture_sim import CaptureSimulator, SimOptions, load_card_texture
+
+    textures = [load_card_texture(catalog_dir / "images" / c.split("-")[0] / f"{c}.jpg") for c in card_ids]
+    sim = CaptureSimulator(textures, SimOptions(dim_prob=0.0, defocus_prob=0.0))
+    rng = np.random.default_rng(5)
+    folder.mkdir()
+    for i in range(len(card_ids)):
+        cv2.imwrite(str(folder / f"photo{i:02d}.jpg"), sim.render(rng, card_index=i).image)
+
+
+def test_an_image_folder_gives_one_decision_per_photo_like_identify(tmp_path: Path, catalog_dir: Path) -> None:
+    from app.engine import load_engine
+    from app.identify import Identifier
+    from app.vision.finder import CardFinder
+
+    settings = Settings()
+    settings.ocr.enabled = False
+    cards = ["sv5-123", "sv3pt5-6", "sv5-123", "sv3pt5-6"]
+    folder = tmp_path / "photos"
+    write_photos(folder, catalog_dir, cards)
+    engine = load_engine(settings)
+    try:
+        identifier = Identifier(CardFinder(engine.finder.detector), engine.embedder, engine.bundle, engine.matcher)
+        expected = [[c.match.card_id for c in identifier.identify_image(cv2_read(p))] for p in sorted(folder.iterdir())]
+        events: list[ScanEvent] = []
+        source = choose_source(str(folder), settings, paced=False).source
+        loop = ScanLoop(source, listener=ScanListener(on_event=events.append))
+        summary = loop.scan(engine.pipeline(settings, realtime=False))
+    finally:
+        engine.close()
+    assert [[c] for c in cards] == expected  # what `cardsight identify` names on each photo
+    decisions = [e for e in events if e.event in ("identified", "uncertain", "unknown", "card_back")]
+    assert [e.card_id for e in decisions] == cards
+    assert len({e.track for e in decisions}) == len(cards)  # each photo its own presentation
+    assert summary.ended == "finished" and summary.cards == len(cards) and summary.identified == len(cards)
+    assert summary.describe().startswith("finished — 4 cards")
+
+
+def cv2_read(path: Path) -> np.ndarray:
+    from app.imageio import read_image_bgr
+
+    return read_image_bgr(path)
+
+
+def test_a_paced_image_folder_shows_each_photo_for_a_while(tmp_path: Path) -> None:
+    from app.camera.image_folder import ImageFolderSource
+    from app.scanner import PHOTOS_PER_SECOND
+
+    (tmp_path / "a.jpg").write_bytes(b"")
+    shown = choose_source(str(tmp_path), Settings(), paced=True).source
+    unpaced = choose_source(str(tmp_path), Settings(), paced=False).source
+    assert isinstance(shown, ImageFolderSource) and shown.fps == PHOTOS_PER_SECOND
+    assert isinstance(unpaced, ImageFolderSource) and unpaced.fps is None

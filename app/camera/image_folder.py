@@ -16,9 +16,14 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".
 
 class ImageFolderSource(FrameSource):
     """Images in name order, one frame each. ``fps=None`` replays as fast as possible; otherwise
-    frames are paced to ``fps`` and stamped ``index / fps``. Unreadable files are logged and skipped."""
+    frames are paced to ``fps`` and stamped ``index / fps``. Unreadable files are logged and skipped.
+
+    Each photo is its own scene (``stills``): the scan loop identifies every photo on its own rather
+    than tracking cards across photos as if they were frames of one video."""
 
     is_recorded = True
+    #: Frames are unrelated photos, not a stream (see :meth:`app.scanner.ScanLoop.scan`).
+    stills = True
 
     def __init__(self, folder: str | Path, fps: float | None = None, loop: bool = False) -> None:
         super().__init__()
