@@ -148,3 +148,96 @@ def test_an_sqlite_error_during_a_command_is_a_message(
     assert run(db, "list") == 1
     err = capsys.readouterr().err
     assert err.startswith("cardsight: the collection") and "malformed" in err and "backup" in err
+
+
+# ---------------------------------------------------------------------------- sessions
+
+
+def kiosk_sessions(db: Path, runs: list[tuple[str, list[str]]]) -> list[int]:
+    """Kiosk runs as the kiosk leaves them: one session each, its identified cards auto-added."""
+    from app.collection import InventoryKey, ScanRecord
+
+    from .conftest import CARDS
+
+    ids = []
+    with Collection(db) as c:
+        c.upsert_cards(CARDS)
+        for label, cards in runs:
+            session = c.start_session(label)
+            for card in cards:
+                c.record_scan(ScanRecord("identified", card, source="demo", session_id=session), InventoryKey(card))
+            ids.append(session)
+    return ids
+
+
+def exported_cards(path: Path) -> list[str]:
+    import csv
+
+    with path.open(encoding="utf-8", newline="") as handle:
+        return sorted(row["card_id"] for row in csv.DictReader(handle))
+
+
+def test_sessions_lists_each_session_as_text_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    db = tmp_path / "c.db"
+    first, second = kiosk_sessions(db, [("Saturday intake", ["xy12-1", "xy12-2"]), ("Sunday", ["sv3pt5-29"])])
+    capsys.readouterr()
+    assert run(db, "sessions") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "LABEL" in lines[0] and "CARDS" in lines[0] and lines[-1] == "2 session(s)"
+    assert lines[1].split()[0] == str(first) and "Saturday intake" in lines[1] and lines[1].split()[-2:] == ["2", "2"]
+    assert lines[2].split()[0] == str(second) and "Sunday" in lines[2] and "demo" in lines[2]
+    assert run(db, "sessions", "--json") == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(s["id"], s["label"], s["cards_added"], s["scans"]) for s in listed] == [
+        (first, "Saturday intake", 2, 2),
+        (second, "Sunday", 1, 1),
+    ]
+    assert all(s["started_at"] and s["sources"] == ["demo"] for s in listed)
+
+
+def test_sessions_of_a_missing_collection_says_so_and_creates_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "none" / "c.db"
+    assert run(missing, "sessions") == 0
+    assert "No collection" in capsys.readouterr().out
+    assert not (tmp_path / "none").exists()
+
+
+@pytest.mark.parametrize("how", ["id", "label"])
+def test_export_of_one_session_by_id_or_label_writes_only_its_cards(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], how: str
+) -> None:
+    db = tmp_path / "c.db"
+    _, sunday = kiosk_sessions(db, [("Saturday", ["xy12-1"]), ("Sunday", ["sv3pt5-29", "xy12-2"])])
+    out = tmp_path / "sunday.csv"
+    assert run(db, "export", str(out), "--session", str(sunday) if how == "id" else "Sunday") == 0
+    assert exported_cards(out) == ["sv3pt5-29", "xy12-2"]
+    assert f"session {sunday} 'Sunday'" in capsys.readouterr().out
+
+
+def test_export_of_a_label_naming_several_sessions_lists_their_ids_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = tmp_path / "c.db"
+    ids = kiosk_sessions(db, [("Kiosk", ["xy12-1"]), ("Other", ["xy12-2"]), ("Kiosk", ["sv3pt5-29"])])
+    out = tmp_path / "kiosk.csv"
+    assert run(db, "export", str(out), "--session", "Kiosk") == 1
+    err = capsys.readouterr().err
+    assert f"names 2 sessions (ids {ids[0]}, {ids[2]})" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("ref", ["4", "Kiosk"])
+def test_export_of_an_unknown_session_is_an_error_and_writes_no_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], ref: str
+) -> None:
+    db = tmp_path / "c.db"
+    kiosk_sessions(db, [("Saturday", ["xy12-1"]), ("Sunday", ["xy12-2"])])
+    out = tmp_path / "x.csv"
+    assert run(db, "export", str(out), "--session", ref) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("cardsight: no session") and repr(ref) in err and "collection sessions" in err
+    assert not out.exists()

@@ -325,3 +325,49 @@ def test_a_price_that_is_not_a_real_amount_is_refused(collection: Collection, pr
     with pytest.raises(CollectionError, match="price"):
         collection.add(InventoryKey("xy12-1"), 1, price_paid=price)
     assert quantities(collection) == {}
+
+
+# ---------------------------------------------------------------------------- sessions
+
+
+def kiosk_run(collection: Collection, label: str, cards: list[str], source: str = "usb camera 0") -> int:
+    """A kiosk session that auto-added ``cards`` and also saw one card it did not know."""
+    session = collection.start_session(label, kiosk_id="pi-1")
+    for card in cards:
+        collection.record_scan(ScanRecord("identified", card, source=source, session_id=session), InventoryKey(card))
+    collection.record_scan(ScanRecord("unknown", None, source=source, session_id=session))
+    return session
+
+
+def test_sessions_lists_every_session_with_its_scans_and_net_cards_added(collection: Collection) -> None:
+    first = kiosk_run(collection, "Saturday", ["xy12-1", "sv3pt5-25"])
+    second = kiosk_run(collection, "Sunday", ["xy12-2"], source="picamera2")
+    collection.undo(1)  # the last card of Sunday's run
+    listed = {s["id"]: s for s in collection.sessions()}
+    assert list(listed) == [first, second]
+    assert (listed[first]["label"], listed[first]["scans"], listed[first]["cards_added"]) == ("Saturday", 3, 2)
+    assert (listed[second]["scans"], listed[second]["cards_added"]) == (2, 0)
+    assert listed[first]["sources"] == ["usb camera 0"] and listed[second]["sources"] == ["picamera2"]
+    assert listed[first]["kiosk_id"] == "pi-1" and listed[first]["started_at"]
+    for session_id, row in listed.items():
+        assert row["cards_added"] == collection.session_summary(session_id)["cards_added"]
+
+
+def test_a_session_is_found_by_id_or_by_label(collection: Collection) -> None:
+    saturday = kiosk_run(collection, "Saturday intake", ["xy12-1"])
+    assert collection.resolve_session(str(saturday)) == saturday
+    assert collection.resolve_session("Saturday intake") == saturday
+    assert collection.resolve_session("  saturday INTAKE ") == saturday
+
+
+def test_a_label_naming_several_sessions_is_refused_with_their_ids(collection: Collection) -> None:
+    ids = [kiosk_run(collection, "Kiosk", ["xy12-1"]) for _ in range(3)]
+    with pytest.raises(CollectionError, match=rf"names 3 sessions \(ids {ids[0]}, {ids[1]}, {ids[2]}\)"):
+        collection.resolve_session("Kiosk")
+
+
+@pytest.mark.parametrize("ref", ["7", "Sunday", "", "99999999999999999999999", "²"])
+def test_an_unknown_session_is_refused_clearly(collection: Collection, ref: str) -> None:
+    kiosk_run(collection, "Saturday", ["xy12-1"])
+    with pytest.raises(CollectionError, match=r"no session|not an empty"):
+        collection.resolve_session(ref)
