@@ -18,7 +18,6 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -26,32 +25,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app.config import load_settings
 from app.engine import make_finder
 from app.vision.detect import CardDetector
-from app.vision.geometry import FloatArray, mean_corner_error, quad_diagonal
 from bench.common import CATALOG, EBAY, machine
 from models.finder.data import ebay_card_textures
 from models.sim.capture_sim import catalogue_image_paths, load_card_texture
-from models.sim.multicard import SCENE_KINDS, MultiCardScene, MultiCardSimulator
-
-LOCATED = 0.05
-
-
-def _holds(quad: FloatArray, point: FloatArray) -> bool:
-    return cv2.pointPolygonTest(quad.astype(np.float32), (float(point[0]), float(point[1])), False) > 0
-
-
-def score_scene(scene: MultiCardScene, found: list[FloatArray]) -> dict[str, int]:
-    """Cards found whole, pages reported as a card and false cards of one scene."""
-    centres = [card.mean(axis=0) for card in scene.cards + scene.cut]
-    located = sum(
-        any(mean_corner_error(quad, card) <= LOCATED * quad_diagonal(card) for quad in found) for card in scene.cards
-    )
-    pages = sum(sum(_holds(quad, c) for c in centres) >= 2 for quad in found)
-    false = sum(
-        sum(_holds(quad, c) for c in centres) == 0
-        and not any(_holds(card, quad.mean(axis=0)) for card in scene.cards + scene.cut)
-        for quad in found
-    )
-    return {"cards": len(scene.cards), "found": int(located), "pages_as_cards": int(pages), "false_cards": int(false)}
+from models.sim.multicard import LOCATED, SCENE_KINDS, MultiCardSimulator, score_scene
 
 
 def textures(seed: int, scans: int) -> tuple[list[np.ndarray], str]:

@@ -731,9 +731,7 @@ class CardDetector:
             for cell in cell_quads(grid, to_frame):
                 if not self.plausible_shape(order_clockwise(cell)):
                     continue
-                checked, _ = self._edge_checked(frame, order_clockwise(cell))
-                if self.plausible_shape(checked):
-                    cells.append((checked, self._wholeness_of(frame, checked)))
+                cells.append(self._more_whole_of_cell_and_checked(frame, order_clockwise(cell)))
             whole = [w for _, w in cells if w >= s.group_cell_min_wholeness]
             if len(whole) < max(2, s.group_min_whole_share * grid.rows * grid.cols):
                 continue
@@ -745,6 +743,16 @@ class CardDetector:
                 best = [(c, w) for c, w in cells if w >= s.group_cell_keep_wholeness]
                 best_key = key
         return best
+
+    def _more_whole_of_cell_and_checked(self, frame: BGRImage, cell: FloatArray) -> tuple[FloatArray, float]:
+        """A grid cell or the cell after the edge check, whichever looks more whole, with its wholeness:
+        between two touching cards, the neighbour's printed frame line can draw a side off the card."""
+        own = (cell, self._wholeness_of(frame, cell))
+        checked, moved = self._edge_checked(frame, cell)
+        if not moved or not self.plausible_shape(checked):
+            return own
+        after = (checked, self._wholeness_of(frame, checked))
+        return after if after[1] > own[1] else own
 
     def _drop_duplicates(self, found: list[CardQuad]) -> list[CardQuad]:
         kept: list[CardQuad] = []

@@ -5,8 +5,8 @@ aspect ratio as a whole, and the network can outline the group as one card. Insi
 own edges line up into straight lines that cross the whole outline: in the outline's straightened
 picture, ``c`` columns of cards give ``2c`` vertical lines (each card's left and right edge, a seam
 or nothing between two), evenly spaced, and the rows likewise. A single card has no such lines
-across its middle (its printed frame lines sit near its border, and its art box's lower border
-alone does not make a grid).
+across its middle both ways: its art box's lower border can pass for the line between two halves
+(a 2×1 "grid"), which the whole-card classifier then tells from two cards.
 
 This module finds, for a straightened outline, the grid of card-shaped cells whose edges the picture
 supports best (pure image measurements; the finder then checks each cell with the edge check and the
@@ -16,6 +16,7 @@ whole-card classifier, :mod:`app.vision.detect`).
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -94,7 +95,7 @@ def fit_cells(profile: npt.NDArray[np.float32], count: int) -> tuple[float, floa
     best = (0.0, 0.0, 0.0, -1.0)
     starts = np.arange(length, dtype=np.float64)
     # Cells fill at least 70 % of the length (page margins and the ring strip take the rest).
-    for size in np.arange(max(6.0, 0.7 * length / count), length / count + 1.0, 1.0):
+    for size in np.arange(max(6, math.ceil(0.7 * length / count)), length // count + 1, dtype=np.float64):
         gaps = np.arange(0.0, 0.12 * size + 1.0, 1.0) if count > 1 else np.zeros(1)
         offsets = np.array([[k * (size + gap) + e for k in range(count) for e in (0.0, size)] for gap in gaps])
         edges = np.round(starts[None, :, None] + offsets[:, None, :]).astype(int)  # (gap, start, edge)

@@ -24,7 +24,7 @@ import numpy as np
 import numpy.typing as npt
 
 from app.camera.base import BGRImage
-from app.vision.geometry import CANONICAL_SIZE
+from app.vision.geometry import CANONICAL_SIZE, mean_corner_error, quad_diagonal
 from models.sim.capture_sim import (
     CARD_MM,
     SLEEVE_MM,
@@ -57,6 +57,8 @@ POCKET_MM = (SLEEVE_MM[0] + 1.0, SLEEVE_MM[1] - 1.0)
 SEAM_MM = 3.0
 #: The frame sizes of phone photos (landscape and portrait 4:3) and a 16:9 webcam.
 SCENE_SIZES = ((1280, 960), (960, 1280), (1280, 720))
+#: A card counts as found when its outline's mean corner error is within this share of its diagonal.
+LOCATED = 0.05
 
 
 @dataclass
@@ -156,7 +158,13 @@ def table_background(rng: np.random.Generator, size: tuple[int, int]) -> BGRImag
 class MultiCardSimulator:
     """Renders :data:`SCENE_KINDS` scenes from card textures (BGR, any size; real crops and scans)."""
 
-    def __init__(self, textures: Sequence[BGRImage], options: SimOptions | None = None) -> None:
+    def __init__(
+        self, textures: Sequence[BGRImage], options: SimOptions | None = None, empty_pocket_prob: float = 0.2
+    ) -> None:
+        """``empty_pocket_prob``: share of binder pages with one pocket left empty."""
+        if not 0.0 <= empty_pocket_prob <= 1.0:
+            raise ValueError(f"empty_pocket_prob must be between 0 and 1, got {empty_pocket_prob}")
+        self.empty_pocket_prob = empty_pocket_prob
         if not textures:
             raise ValueError("the multi-card simulator needs at least one card texture")
         self.textures = [
@@ -210,7 +218,7 @@ class MultiCardSimulator:
             radius = max(2, int(0.012 * max(frame) * fill))
             cv2.circle(canvas, (int(centre[0]), int(centre[1])), radius, (25.0, 25.0, 25.0), -1, cv2.LINE_AA)
         scene = MultiCardScene(kind, np.zeros((1, 1, 3), np.uint8), pages=[page_quad])
-        empty_pocket = int(rng.integers(0, rows * cols)) if rng.random() < 0.2 else -1
+        empty_pocket = int(rng.integers(0, rows * cols)) if rng.random() < self.empty_pocket_prob else -1
         pockets = []
         for r in range(rows):
             for c in range(cols):
@@ -395,6 +403,27 @@ def _glare_spot(rng: np.random.Generator, canvas: npt.NDArray[np.float32]) -> No
     yy, xx = np.ogrid[y0:y1, x0:x1]
     blob = np.exp(-(((xx - cx) ** 2) / (2 * sx**2) + ((yy - cy) ** 2) / (2 * sy**2)))
     canvas[y0:y1, x0:x1] += blob[..., None].astype(np.float32) * np.float32(rng.uniform(80, 200))
+
+
+def _holds(quad: FloatArray, point: FloatArray) -> bool:
+    return cv2.pointPolygonTest(quad.astype(np.float32), (float(point[0]), float(point[1])), False) > 0
+
+
+def score_scene(scene: MultiCardScene, found: list[FloatArray]) -> dict[str, int]:
+    """How a finder's outlines ``found`` fare on a scene: cards present, cards found whole (mean corner
+    error within :data:`LOCATED` of the card's diagonal), outlines holding two or more cards' centres
+    (a page or a group reported as a card) and outlines on no card at all (false cards)."""
+    centres = [card.mean(axis=0) for card in scene.cards + scene.cut]
+    located = sum(
+        any(mean_corner_error(quad, card) <= LOCATED * quad_diagonal(card) for quad in found) for card in scene.cards
+    )
+    pages = sum(sum(_holds(quad, c) for c in centres) >= 2 for quad in found)
+    false = sum(
+        sum(_holds(quad, c) for c in centres) == 0
+        and not any(_holds(card, quad.mean(axis=0)) for card in scene.cards + scene.cut)
+        for quad in found
+    )
+    return {"cards": len(scene.cards), "found": int(located), "pages_as_cards": int(pages), "false_cards": int(false)}
 
 
 def scene_options(options: SimOptions | None = None) -> SimOptions:

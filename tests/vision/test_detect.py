@@ -12,9 +12,11 @@ import pytest
 
 from app.vision.detect import CardDetector, CardQuad, FinderSettings
 from app.vision.finder import CardFinder
-from app.vision.geometry import mean_corner_error, order_clockwise, quad_diagonal, quad_iou
+from app.vision.geometry import CARD_ASPECT, mean_corner_error, order_clockwise, quad_diagonal, quad_iou
 from app.vision.segment import SegmentationResult
 from app.vision.warp import warp_card
+from app.vision.wholeness import quad_wholeness
+from models.finder.data import ebay_card_textures
 from models.finder.wholeness import halves
 from models.sim.capture_sim import (
     CaptureSimulator,
@@ -23,6 +25,7 @@ from models.sim.capture_sim import (
     load_card_texture,
     render_background,
 )
+from models.sim.multicard import MultiCardScene, MultiCardSimulator, score_scene
 from tests.vision.finder_runs import errors_with_and_without
 
 LOCATED = 0.05  # a card counts as found when its mean corner error is within 5 % of the diagonal
@@ -306,3 +309,97 @@ def test_grown_blobs_take_free_card_pixels_and_stop_where_they_meet() -> None:
     assert (grown[:, 6:11] == 2).all()  # the middle column went to one of them, not both
     assert set(np.unique(grown[:, 5])) <= {1, 2}
     assert (grown[:, 11] == 0).all()  # not into pixels that are not card
+
+
+# ---------------------------------------------------------------------- several cards in one view
+
+
+@pytest.fixture(scope="module")
+def multicard(catalog_dir: Path, ebay_dir: Path) -> MultiCardSimulator:
+    """Multi-card scenes with real card faces: catalogue scans and card crops cut out of the eBay photos
+    (the held-out ones, which trained nothing). Every pocket filled."""
+    faces = [load_card_texture(p) for p in catalogue_image_paths(catalog_dir)[::12]]
+    faces += ebay_card_textures(ebay_dir, "heldout")[::4]
+    return MultiCardSimulator(faces, empty_pocket_prob=0.0)
+
+
+def _found_and_pages(detector: CardDetector, scene: MultiCardScene) -> tuple[int, int]:
+    """Cards found whole and outlines holding two or more cards' centres (a page or a group as a card)."""
+    score = score_scene(scene, [q.corners for q in detector.find_quads(scene.image)])
+    return score["found"], score["pages_as_cards"]
+
+
+def test_a_3x3_binder_page_is_found_card_by_card_and_never_as_one_card(detector, multicard) -> None:
+    """A sleeved 3×3 page nearly has a card's shape; the network shipped before multi-card scenes
+    outlined it as one card (1 of 9 found on a real photo)."""
+    for seed in range(3):
+        scene = multicard.render(np.random.default_rng(seed), "binder_3x3", (1280, 960))
+        found, pages = _found_and_pages(detector, scene)
+        assert pages == 0, f"seed {seed}: the page was reported as a card"
+        assert found >= 8, f"seed {seed}: {found} of {len(scene.cards)} cards"
+
+
+def test_a_2x2_binder_page_is_found_card_by_card_and_never_as_one_card(detector, multicard) -> None:
+    found = present = 0
+    for seed in range(4):
+        scene = multicard.render(np.random.default_rng(seed), "binder_2x2", (1280, 960))
+        cards, pages = _found_and_pages(detector, scene)
+        assert pages == 0, f"seed {seed}: the page was reported as a card"
+        found, present = found + cards, present + len(scene.cards)
+    assert found >= 0.8 * present, f"{found} of {present} cards"
+
+
+def test_a_far_binder_page_is_found_by_the_fine_network_pass(detector, multicard) -> None:
+    """A 3×3 page seen small: its cards are a few of the network's map pixels across at its usual
+    size, and the second pass at twice the size outlines them."""
+    coarse_only = CardDetector(replace(detector.settings, fine_long_side=None), detector.segmenter)
+    with_fine = without = present = 0
+    for seed in range(3):
+        scene = multicard.render(np.random.default_rng(seed), "binder_3x3_small", (1280, 720))
+        with_fine += _found_and_pages(detector, scene)[0]
+        without += _found_and_pages(coarse_only, scene)[0]
+        present += len(scene.cards)
+    assert with_fine >= 0.75 * present, f"{with_fine} of {present} cards"
+    assert with_fine > without
+
+
+def _two_by_two(simulator: CaptureSimulator, rng: np.random.Generator) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Four cards lying edge to edge in two rows on a table (upright, 1280×960) and their corners."""
+    height = 330.0
+    width = height * CARD_ASPECT
+    x0, y0 = 640 - width + rng.uniform(-40, 40), 480 - height + rng.uniform(-40, 40)
+    quads = [
+        np.array([[x, y], [x + width, y], [x + width, y + height], [x, y + height]])
+        for y in (y0, y0 + height)
+        for x in (x0, x0 + width)
+    ]
+    capture = simulator.render_scene(rng, [(int(rng.integers(0, 50)), q) for q in quads], effects=False)
+    return capture.image, quads
+
+
+def test_an_outline_around_four_touching_cards_is_split_into_the_four(detector, catalog_dir) -> None:
+    """The grid step: given the four cards' common outline (as the network once found it), each card
+    comes out whole."""
+    simulator = CaptureSimulator.from_paths(catalogue_image_paths(catalog_dir)[:50], SimOptions(size=(1280, 960)))
+    rng = np.random.default_rng(8)
+    for _ in range(3):
+        image, quads = _two_by_two(simulator, rng)
+        group = np.array([quads[0][0], quads[1][1], quads[3][2], quads[2][3]])
+        cards = detector._cards_of_group(image, group, quad_wholeness(image, group))
+        assert len(cards) == 4
+        for truth in quads:
+            assert min(mean_corner_error(c, truth) for c, _ in cards) / quad_diagonal(truth) < LOCATED
+
+
+def test_a_single_card_is_never_split_into_a_grid(detector, simulator) -> None:
+    """Single cards, each beside a card a quarter its size so the size trigger tries it as a group:
+    every one stays one whole card."""
+    rng = np.random.default_rng(21)
+    for _ in range(12):
+        capture = simulator.render(rng)
+        truth = capture.quads[0]
+        small = (truth - truth.mean(axis=0)) * 0.4 + np.array([60.0, 60.0])
+        found = detector._groups_split_into_cards(capture.image, [_found(truth), _found(small)])
+        outlines = [q.corners for q in found]
+        assert sum(quad_iou(o, truth) > 0.5 for o in outlines) == 1
+        assert not any("split_from_group" in q.extras for q in found)
