@@ -122,7 +122,7 @@ def render_sample(
     """One training sample: the network's input and its targets. ``multi_share`` of them are
     multi-card scenes of ``multi`` (binder pages, top-loader rows, touching and cut cards), whose pages
     and groups are no card but every card in them, cut ones too, is."""
-    if multi is not None and rng.random() < multi_share:
+    if multi is not None and multi_share > 0 and rng.random() < multi_share:
         scene = multi.render(rng, SCENE_KINDS[int(rng.integers(0, len(SCENE_KINDS)))])
         height, width = scene.image.shape[:2]
         x, scale = preprocess(scene.image)
