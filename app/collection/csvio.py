@@ -2,11 +2,17 @@
 
 UTF-8, RFC 4180 quoting (``csv`` module, ``\\r\\n`` line ends), and cells a spreadsheet would run as
 formulas (leading ``= + - @``, tab, CR) prefixed with ``'``.
+
+Prices (``app.prices``) fill the formats' price columns: the generic CSV's ``price`` (the card's
+market price in its finish), ``value`` (price × condition factor × quantity), ``currency`` and
+``price_date``; TCGplayer's "TCG Market Price" and Dragon Shield's LOW/MID/MARKET (TCGplayer, USD).
+A card without a price leaves them empty. A generic import reads them back into the price table.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
 import logging
@@ -19,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from app.collection.store import CONDITIONS, FINISHES, MAX_QUANTITY, Collection, CollectionError, InventoryKey
+from app.prices.table import Price, latest_prices
+from app.prices.value import DEFAULT_CONDITION_FACTORS, DEFAULT_CURRENCY, cents
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +49,12 @@ GENERIC_COLUMNS = [
     "notes",
     "date_added",
 ]
+#: The generic export's price columns, after :data:`GENERIC_COLUMNS`; optional on import.
+PRICE_COLUMNS = ["price", "value", "currency", "price_date"]
+#: The source and currency of the TCGplayer and Dragon Shield price columns.
+TCGPLAYER_PRICES = ("tcgplayer", "USD")
+#: Prices read back from a generic CSV are stored under this source name.
+IMPORT_SOURCE = "import"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 #: Imports read the whole file first (all-or-nothing); this keeps that bounded.
 MAX_IMPORT_BYTES = 200_000_000
@@ -111,12 +125,38 @@ def _rows_for(collection: Collection, session_id: int | None) -> list[dict[str, 
     return [{**r, "quantity": min(counts[r["id"]], r["quantity"])} for r in rows if counts.get(r["id"], 0) > 0]
 
 
-def export_rows(collection: Collection, fmt: str, session_id: int | None = None) -> tuple[list[str], list[list[Any]]]:
+def _prices_for(
+    collection: Collection, rows: list[dict[str, Any]], currency: str, source: str | None = None
+) -> dict[tuple[str, str], Price]:
+    return latest_prices(collection, currency, source=source, card_ids={r["card_id"] for r in rows})
+
+
+def _price_cells(row: dict[str, Any], price: Price | None, currency: str) -> list[Any]:
+    """price, value, currency, price_date of one generic row (empty without a price)."""
+    if price is None:
+        return ["", "", "", ""]
+    factor = DEFAULT_CONDITION_FACTORS.get(row["condition"], 1.0)
+    return [price.price, f"{cents(price.price, factor, row['quantity']) / 100:.2f}", currency, price.date]
+
+
+def _figure(price: Price | None, name: str) -> Any:
+    value = getattr(price, name) if price is not None else None
+    return "" if value is None else value
+
+
+def export_rows(
+    collection: Collection, fmt: str, session_id: int | None = None, currency: str = DEFAULT_CURRENCY
+) -> tuple[list[str], list[list[Any]]]:
     if fmt not in FORMATS:
         raise CollectionError(f"unknown format {fmt!r} (one of: {', '.join(FORMATS)})")
     rows = _rows_for(collection, session_id)
     if fmt == "generic":
-        return GENERIC_COLUMNS, [[r.get(c) for c in GENERIC_COLUMNS] for r in rows]
+        prices = _prices_for(collection, rows, currency)
+        return GENERIC_COLUMNS + PRICE_COLUMNS, [
+            [r.get(c) for c in GENERIC_COLUMNS] + _price_cells(r, prices.get((r["card_id"], r["finish"])), currency)
+            for r in rows
+        ]
+    market = _prices_for(collection, rows, TCGPLAYER_PRICES[1], TCGPLAYER_PRICES[0]) if fmt != "collectr" else {}
     if fmt == "tcgplayer":
         header = [
             "Quantity",
@@ -131,6 +171,7 @@ def export_rows(collection: Collection, fmt: str, session_id: int | None = None)
             "Rarity",
             "Product ID",
             "SKU",
+            "TCG Market Price",
         ]
         return header, [
             [
@@ -146,6 +187,7 @@ def export_rows(collection: Collection, fmt: str, session_id: int | None = None)
                 r.get("rarity") or "",
                 "",
                 "",
+                _figure(market.get((r["card_id"], r["finish"])), "price"),
             ]
             for r in rows
         ]
@@ -181,9 +223,9 @@ def export_rows(collection: Collection, fmt: str, session_id: int | None = None)
                 r["language"],
                 r.get("price_paid") or "",
                 r.get("date_added") or "",
-                "",
-                "",
-                "",
+                _figure(market.get((r["card_id"], r["finish"])), "low"),
+                _figure(market.get((r["card_id"], r["finish"])), "mid"),
+                _figure(market.get((r["card_id"], r["finish"])), "price"),
             ]
             for r in rows
         ]
@@ -263,8 +305,9 @@ def export_csv(
     fmt: str = "generic",
     session_id: int | None = None,
     sep_line: bool = False,
+    currency: str = DEFAULT_CURRENCY,
 ) -> int:
-    header, rows = export_rows(collection, fmt, session_id)
+    header, rows = export_rows(collection, fmt, session_id, currency)
     return write_csv(path, header, rows, sep_line=sep_line and fmt == "dragonshield")
 
 
@@ -279,7 +322,12 @@ class ImportPlan:
     def report(self) -> str:
         if self.errors:
             return "Import refused, nothing changed:\n" + "\n".join(f"  {e}" for e in self.errors)
-        lines = [f"{len(self.additions)} row(s) to add, {len(self.new_cards)} new card(s):"]
+        prices = sum(1 for a in self.additions if a.get("market"))
+        lines = [
+            f"{len(self.additions)} row(s) to add, {len(self.new_cards)} new card(s)"
+            + (f", {prices} market price(s) to keep (the value column is recomputed, not read)" if prices else "")
+            + ":"
+        ]
         for a in self.additions:
             lines.append(
                 f"  line {a['line']}: +{a['quantity']} {a['card_id']} ({a['finish']}, {a['condition']}, {a['language']}"
@@ -369,6 +417,7 @@ class _PlanBuilder:
         if key.finish not in FINISHES or key.condition not in CONDITIONS:
             raise _RowError(f"finish {key.finish!r} / condition {key.condition!r} not recognised")
         price = _price(row.get("price_paid") or "")
+        market = _market_price(row)
         new_card = None if key.card_id in self.known else _new_card(key.card_id, row)
         existing = self.current.get(tuple(key.__dict__.values()), 0)
         total = existing + self.planned.get(tuple(key.__dict__.values()), 0) + quantity
@@ -387,6 +436,7 @@ class _PlanBuilder:
                 "quantity": quantity,
                 "line": line,
                 "price_paid": price,
+                "market": market,
                 "notes": row.get("notes") or None,
                 "existing": existing,
             }
@@ -418,6 +468,36 @@ def _price(text: str) -> float | None:
     if not math.isfinite(price) or price < 0:
         raise _RowError(f"price_paid {text!r} is not a number of 0 or more")
     return price
+
+
+def _market_price(row: dict[str, str]) -> tuple[float, str, str] | None:
+    """(price, currency, price_date) of an exported row, None when its price cells are empty; the
+    three come together or the row is refused."""
+    cells = [(row.get(c) or "").strip() for c in ("price", "currency", "price_date")]
+    if not any(cells):
+        return None
+    text, currency, date = cells
+    if not all(cells):
+        raise _RowError("price, currency and price_date come together (one is empty)")
+    try:
+        price = float(text)
+    except ValueError:
+        price = math.nan
+    if not math.isfinite(price) or price < 0:
+        raise _RowError(f"price {text!r} is not a number of 0 or more")
+    if not re.fullmatch(r"[A-Z]{3}", currency):
+        raise _RowError(f"currency {currency!r} is not a three-letter code such as USD or EUR")
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", date) or not _is_date(date):
+        raise _RowError(f"price_date {date!r} is not a date (YYYY-MM-DD)")
+    return price, currency, date
+
+
+def _is_date(text: str) -> bool:
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _new_card(card_id: str, row: dict[str, str]) -> dict[str, Any]:
@@ -494,8 +574,21 @@ def apply_import(collection: Collection, plan: ImportPlan) -> int:
                     " WHERE id = ?",
                     (a["notes"], a["price_paid"], inventory_id),
                 )
+            if a.get("market"):
+                _keep_price(conn, a)
             total += a["quantity"]
     return total
+
+
+def _keep_price(conn: Any, addition: dict[str, Any]) -> None:
+    """A price read back from a generic CSV joins the history under :data:`IMPORT_SOURCE` (a price
+    already known for that card, finish, currency and date is kept as it is)."""
+    price, currency, date = addition["market"]
+    conn.execute(
+        "INSERT OR IGNORE INTO prices (card_id, finish, source, currency, date, price, fetched_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
+        (addition["card_id"], addition["finish"], IMPORT_SOURCE, currency, date, price),
+    )
 
 
 def inventory_json(collection: Collection) -> str:

@@ -53,7 +53,25 @@ def _v1(db: sqlite_utils.Database) -> None:
     )
 
 
-MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1]
+def _v2(db: sqlite_utils.Database) -> None:
+    """Market prices with history: one row per card, finish, source, currency and price date (a newer
+    date is a new row, so the value on any past date can be answered). Prices are kept for cards the
+    collection does not hold yet (no foreign key to ``cards``)."""
+    # One statement at a time: executescript would commit the caller's transaction first.
+    db.execute(
+        """
+        CREATE TABLE prices (
+            id INTEGER PRIMARY KEY, card_id TEXT NOT NULL, finish TEXT NOT NULL, source TEXT NOT NULL,
+            currency TEXT NOT NULL, date TEXT NOT NULL, price REAL NOT NULL CHECK (price >= 0),
+            low REAL, mid REAL, high REAL, market REAL, figures TEXT, fetched_at TEXT NOT NULL,
+            UNIQUE (card_id, finish, source, currency, date)
+        )
+        """
+    )
+    db.execute("CREATE INDEX prices_currency_date ON prices(currency, date)")
+
+
+MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]
 
 
 def migrate(db: sqlite_utils.Database) -> int:

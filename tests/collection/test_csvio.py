@@ -72,6 +72,7 @@ def test_tcgplayer_dragonshield_and_collectr_columns(stocked: Collection, tmp_pa
         "Rarity",
         "Product ID",
         "SKU",
+        "TCG Market Price",
     ]
     pikachu = next(r for r in rows if r[1] == "Pikachu")
     assert pikachu[:9] == ["2", "Pikachu", "Pikachu", "151", "25/165", "MEW", "Holofoil", "Near Mint", "English"]
@@ -155,10 +156,10 @@ def test_dry_run_reports_and_changes_nothing(stocked: Collection, tmp_path: Path
 @pytest.mark.parametrize(
     ("line", "reason"),
     [
-        ("sv3pt5-25,Pikachu,sv3pt5,151,MEW,25,165,Common,normal,NM,English,,two,,,", "not a whole number"),
-        ("sv3pt5-25,Pikachu,sv3pt5,151,MEW,25,165,Common,shiny,NM,English,,1,,,", "not recognised"),
-        ("zz-1,,,,,,,,normal,NM,English,,1,,,", "unknown card"),
-        ("sv3pt5-25,Pikachu,sv3pt5,151,MEW,25,165,Common,normal,NM,English,,0,,,", "at least 1"),
+        ("sv3pt5-25,Pikachu,sv3pt5,151,MEW,25,165,Common,normal,NM,English,,two,,,,,,,", "not a whole number"),
+        ("sv3pt5-25,Pikachu,sv3pt5,151,MEW,25,165,Common,shiny,NM,English,,1,,,,,,,", "not recognised"),
+        ("zz-1,,,,,,,,normal,NM,English,,1,,,,,,,", "unknown card"),
+        ("sv3pt5-25,Pikachu,sv3pt5,151,MEW,25,165,Common,normal,NM,English,,0,,,,,,,", "at least 1"),
     ],
 )
 def test_a_bad_row_names_its_line_and_nothing_changes(
@@ -166,6 +167,7 @@ def test_a_bad_row_names_its_line_and_nothing_changes(
 ) -> None:
     export_csv(stocked, tmp_path / "a.csv")
     text = (tmp_path / "a.csv").read_text(encoding="utf-8")
+    # The export's price columns are empty: the added row leaves them empty too.
     (tmp_path / "bad.csv").write_text(text + line + "\r\n", encoding="utf-8")
     before = stocked.inventory()
     plan = plan_import(stocked, tmp_path / "bad.csv")
