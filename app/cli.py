@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import signal
 import sys
 import threading
@@ -382,6 +383,24 @@ def cmd_catalog_build(args: argparse.Namespace, settings: Settings) -> int:
     return 0 if report.bundle.manifest.card_count else 1
 
 
+def cmd_catalog_sets(args: argparse.Namespace, settings: Settings) -> int:
+    from app.catalog.commands import run_sets
+
+    return run_sets(args, Path(settings.match.bundle))
+
+
+def cmd_catalog_search(args: argparse.Namespace, settings: Settings) -> int:
+    from app.catalog.commands import run_search
+
+    return run_search(args, Path(settings.match.bundle))
+
+
+def cmd_catalog_update(args: argparse.Namespace, settings: Settings) -> int:
+    from app.catalog.commands import run_update
+
+    return run_update(args)
+
+
 def cmd_identify(args: argparse.Namespace, settings: Settings) -> int:
     from app.engine import make_reader
     from app.identify import Identifier
@@ -502,7 +521,7 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--no-overlay", dest="overlay", action="store_false", help="skip the outlined frame images")
     detect.set_defaults(func=cmd_detect)
 
-    catalog = sub.add_parser("catalog", help="reference bundles")
+    catalog = sub.add_parser("catalog", help="the card catalogue (every known card) and reference bundles")
     catalog_sub = catalog.add_subparsers(dest="catalog_command", required=True)
     build = catalog_sub.add_parser("build", help="build a reference bundle from a pokemontcg.io-layout catalogue")
     build.add_argument("--catalog", required=True, help="folder with sets.json, cards/, images/")
@@ -516,6 +535,41 @@ def build_parser() -> argparse.ArgumentParser:
     )
     build.add_argument("--views", type=int, default=4, help="vectors per card: the scan + camera-like variants")
     build.set_defaults(func=cmd_catalog_build)
+    catalog_db_help = "catalogue database (default: your updated copy if there is one, else the shipped one)"
+    sets = catalog_sub.add_parser(
+        "sets", help="every known set: id, name, series, release date, cards, reference vectors installed"
+    )
+    sets.add_argument("--json", action="store_true", help="one JSON list")
+    sets.add_argument("--db", help=catalog_db_help)
+    sets.set_defaults(func=cmd_catalog_sets)
+    search = catalog_sub.add_parser(
+        "search",
+        help="find any known card by name, number (4/102, TG05, SWSH061), set code (EVO, xy12) or card id",
+        description="Find cards of the whole catalogue (every English set), not only the installed ones. "
+        "Words combine: `charizard 4/102`, `pikachu evo`. Exit status 1 when nothing matches.",
+    )
+    search.add_argument("text", help="name, number, set code or card id, alone or combined")
+    search.add_argument("--set", help="only this set (id or PTCGO code)")
+    search.add_argument("--limit", type=positive_count, default=50, help="at most this many cards (default 50)")
+    search.add_argument("--json", action="store_true", help="one JSON list")
+    search.add_argument("--db", help=catalog_db_help)
+    search.set_defaults(func=cmd_catalog_search)
+    update = catalog_sub.add_parser(
+        "update",
+        help="fetch new sets and cards from the pokemontcg.io API into your copy of the catalogue",
+        description="The only command that uses the network. New and changed sets are merged into your copy "
+        "of the catalogue (made from the shipped one first); the shipped file is never written. Finished sets "
+        "are kept if the update stops, so running it again resumes. Exit status 1 when anything failed.",
+    )
+    update.add_argument("--api-base", default="https://api.pokemontcg.io/v2", help="API root (default: %(default)s)")
+    update.add_argument(
+        "--api-key",
+        default=os.environ.get("POKEMONTCG_API_KEY"),
+        help="pokemontcg.io API key, sent as X-Api-Key (default: $POKEMONTCG_API_KEY; optional)",
+    )
+    update.add_argument("--timeout", type=float, default=20.0, help="seconds to wait for an answer (default 20)")
+    update.add_argument("--db", help="the copy to update (default: ~/.local/share/cardsight/catalog.db)")
+    update.set_defaults(func=cmd_catalog_update)
 
     identify = sub.add_parser("identify", help="name every card in photos")
     identify.add_argument("images", nargs="+", help="image files or folders")

@@ -151,20 +151,12 @@ class ScanSession:
         return undone
 
     def search(self, text: str, limit: int = 20) -> list[dict[str, Any]]:
-        """Catalogue cards by name, number (``25`` or ``025/165``) or id — to pick a card by hand."""
-        text = text.strip().lower()
-        if not text:
-            return []
-        number = text.split("/")[0].lstrip("0") or "0"
-        hits = []
-        for card_id, meta in self.bundle.metadata.items():
-            if card_id.startswith(BACK_PREFIX):
-                continue
-            name = str(meta.get("name", "")).lower()
-            if text in name or card_id.lower() == text or str(meta.get("number", "")).lower().lstrip("0") == number:
-                hits.append(meta)
-        hits.sort(key=lambda m: (not str(m.get("name", "")).lower().startswith(text), str(m.get("card_id"))))
-        return hits[:limit]
+        """Any card of the catalogue (every known set, not only the bundle's) by name, number (``25``,
+        ``025/165``, ``TG05``), set code or id — to pick a card by hand. The bundle's sets come first
+        among equally good matches."""
+        from app.catalog.lookup import search_cards
+
+        return search_cards(text, self.bundle.metadata, limit)
 
     def _ensure_cards(self, card_ids: list[str | None]) -> None:
         missing = [

@@ -416,14 +416,16 @@ class CatalogDatabase:
         )
         return [_card(r) for r in rows]
 
-    def search(self, text: str, set_id: str | None = None, limit: int = 50) -> list[CardInfo]:
+    def search(
+        self, text: str, set_id: str | None = None, limit: int = 50, prefer: frozenset[str] = frozenset()
+    ) -> list[CardInfo]:
         """Cards by card id, name, collector number (``4/102``, ``TG05``) and set code (``EVO``, ``xy12``),
         in any combination (``charizard 4/102``, ``pikachu evo``).
 
         The whole text as a name and each structured reading are all tried: a word that is also a set
         code (``ex``) still finds the names that contain it. Best first: exact id, exact name, number
-        matches, a set code alone, name prefix, name substring, name within a set; newer sets first
-        within each.
+        matches, a set code alone, name prefix, name substring, name within a set; within each, the
+        sets in ``prefer`` (the installed ones) first, then newer sets.
         """
         text = text.strip()
         if not text:
@@ -449,7 +451,9 @@ class CatalogDatabase:
             offer(self._find(query, limit * 4), 2 if query.number else 3 if not query.name else 6)
         offer(self._find(_Query(set_ids=set_filter, name=whole, match="prefix"), limit), 4)
         offer(self._find(_Query(set_ids=set_filter, name=whole), limit), 5)
-        ranked = sorted(scored.values(), key=lambda item: (item[0], _newest_first(item[1])))
+        ranked = sorted(
+            scored.values(), key=lambda item: (item[0], item[1].set_id not in prefer, _newest_first(item[1]))
+        )
         return [card for _, card in ranked[:limit]]
 
     def _readings(self, text: str, set_filter: tuple[str, ...]) -> list[_Query]:
