@@ -502,6 +502,84 @@ def cmd_collection(args: argparse.Namespace, settings: Settings) -> int:
     return 1
 
 
+# ---------------------------------------------------------------------------- prices
+
+
+def _prices_progress(message: str) -> None:
+    print(f"  {message}", file=sys.stderr, flush=True)
+
+
+def _print_price_report(report, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+    print(json.dumps(report.as_dict(), ensure_ascii=False) if as_json else report.summary())
+
+
+def cmd_prices(args: argparse.Namespace, settings: Settings) -> int:
+    """One prices subcommand; a problem with the input, the network or the collection is one line
+    on stderr and exit status 1, and nothing is stored."""
+    import sqlite3
+
+    from app.collection import CollectionError
+    from app.collection.commands import database_error_message
+    from app.prices.base import PriceError
+
+    commands = {"update": cmd_prices_update, "import": cmd_prices_import, "show": cmd_prices_show}
+    try:
+        return commands[args.prices_command](args, settings)
+    except (PriceError, CollectionError) as error:
+        print(f"cardsight: {error}", file=sys.stderr)
+    except sqlite3.DatabaseError as error:
+        print(f"cardsight: {database_error_message(args.db or settings.collection.db, error)}", file=sys.stderr)
+    except KeyboardInterrupt:
+        print("cardsight: interrupted; no prices were stored", file=sys.stderr)
+        return 130
+    return 1
+
+
+def cmd_prices_update(args: argparse.Namespace, settings: Settings) -> int:
+    from app.prices.update import update_online
+
+    with _collection(args, settings) as collection:
+        print(f"Fetching prices from {args.api_base} …", file=sys.stderr)
+        report = update_online(
+            collection, args.api_base, args.set or (), args.api_key or "", _prices_progress, args.timeout
+        )
+    _print_price_report(report, args.json)
+    return 0
+
+
+def cmd_prices_import(args: argparse.Namespace, settings: Settings) -> int:
+    from app.collection.store import CollectionError
+    from app.prices.update import bundle_cards, import_files
+    from app.prices.value import parse_day
+
+    try:
+        date = parse_day(args.date) if args.date else None
+    except CollectionError as error:
+        print(f"cardsight: --date: {error}", file=sys.stderr)
+        return 1
+    with _collection(args, settings) as collection:
+        cards = bundle_cards(Path(settings.match.bundle))
+        report = import_files(collection, [Path(f) for f in args.files], cards, args.set, date, _prices_progress)
+    _print_price_report(report, args.json)
+    return 0
+
+
+def cmd_prices_show(args: argparse.Namespace, settings: Settings) -> int:
+    from app.prices.table import price_history
+
+    with _collection(args, settings, readonly=True) as collection:
+        rows = price_history(collection, args.card_id, args.finish)
+    if args.json:
+        print(json.dumps(rows))
+        return 0
+    if not rows:
+        print(f"No prices for {args.card_id} ({args.finish}); run `cardsight prices update` or `prices import`")
+        return 1
+    for r in rows:
+        print(f"{r['date']}  {r['source']:10} {r['price']:10.2f} {r['currency']}")
+    return 0
+
+
 # ---------------------------------------------------------------------------- main
 
 
@@ -616,7 +694,20 @@ def build_parser() -> argparse.ArgumentParser:
     sessions.add_argument("--json", action="store_true")
     backup = csub.add_parser("backup", help="consistent, verified copy of the database while in use")
     backup.add_argument("out")
+    value = csub.add_parser("value", help="what the collection or a session is worth (run `cardsight prices` first)")
+    value.add_argument("--session", help="only what this kiosk session added: its id or its label")
+    value.add_argument(
+        "--on", metavar="DATE", help="the value on this day, YYYY-MM-DD: cards held then, prices known then"
+    )
+    value.add_argument("--since", metavar="DATE", help="also show the change from this day's value")
+    value.add_argument("--currency", default="USD", help="USD (TCGplayer) or EUR (Cardmarket); default USD")
+    value.add_argument("--source", help="only prices of this source (tcgplayer, cardmarket, import)")
+    value.add_argument(
+        "--conditions", metavar="LP=0.85,…", help="condition factors (default NM=1, LP=0.85, MP=0.7, HP=0.5, DMG=0.3)"
+    )
+    value.add_argument("--json", action="store_true", help="totals, sets, every row and the unpriced rows as JSON")
     collection.set_defaults(func=cmd_collection)
+    _add_prices_parser(sub)
 
     scan = sub.add_parser("scan", help="the live scanner, headless: one line per card event")
     scan.add_argument("--source", help="auto, 0, picamera2, demo, URL, video file or image folder")
@@ -641,6 +732,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     watch.set_defaults(func=cmd_watch)
     return parser
+
+
+def _add_prices_parser(sub: argparse._SubParsersAction) -> None:
+    prices = sub.add_parser("prices", help="market prices of cards (kept with their history in the collection)")
+    prices.add_argument("--db", help="collection database (default: the configured one)")
+    psub = prices.add_subparsers(dest="prices_command", required=True)
+    update = psub.add_parser(
+        "update",
+        help="fetch prices from the pokemontcg.io API (TCGplayer USD by finish, Cardmarket EUR)",
+        description="Uses the network (nothing else in `prices` does). Everything is fetched first and then stored "
+        "in one go: a failed update stores nothing.",
+    )
+    update.add_argument(
+        "--source", choices=["pokemontcg"], default="pokemontcg", help="price source (default %(default)s)"
+    )
+    update.add_argument("--api-base", default="https://api.pokemontcg.io/v2", help="API root (default: %(default)s)")
+    update.add_argument("--set", nargs="+", metavar="ID", help="only these sets (default: every card)")
+    update.add_argument(
+        "--api-key",
+        default=os.environ.get("POKEMONTCG_API_KEY"),
+        help="pokemontcg.io API key, sent as X-Api-Key (default: $POKEMONTCG_API_KEY; optional)",
+    )
+    update.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for an answer (default 30)")
+    update.add_argument("--json", action="store_true", help="the summary as one JSON object")
+    importing = psub.add_parser(
+        "import", help="store prices from saved pokemontcg.io pages (.json) or TCGplayer price CSVs (.csv)"
+    )
+    importing.add_argument("files", nargs="+", help="saved API pages (.json) and TCGplayer price CSVs (.csv)")
+    importing.add_argument("--set", help="CSV rows are cards of this set (default: matched by number, total and name)")
+    importing.add_argument("--date", help="CSV prices are of this day, YYYY-MM-DD (default: the file's date)")
+    importing.add_argument("--json", action="store_true", help="the summary as one JSON object")
+    show = psub.add_parser("show", help="the stored price history of one card in one finish")
+    show.add_argument("card_id")
+    show.add_argument("--finish", default="normal")
+    show.add_argument("--json", action="store_true")
+    prices.set_defaults(func=cmd_prices)
 
 
 def command_names() -> set[str]:

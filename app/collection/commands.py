@@ -25,7 +25,7 @@ from app.collection.store import (
 logger = logging.getLogger(__name__)
 
 #: Subcommands that only read: they open the file read-only (and never create it).
-READ_ONLY_COMMANDS = frozenset({"list", "export", "backup", "sessions"})
+READ_ONLY_COMMANDS = frozenset({"list", "export", "backup", "sessions", "value"})
 
 EnsureCard = Callable[[Collection, str], None]
 
@@ -49,6 +49,7 @@ def run_command(collection: Collection, args: argparse.Namespace, ensure_card: E
         "import": _import,
         "backup": _backup,
         "sessions": _sessions,
+        "value": _value,
     }
     return commands[args.collection_command](collection, args, ensure_card)
 
@@ -175,4 +176,34 @@ def _import(collection: Collection, args: argparse.Namespace, ensure_card: Ensur
 def _backup(collection: Collection, args: argparse.Namespace, ensure_card: EnsureCard) -> int:
     out = collection.backup(args.out)
     print(f"Backed up {collection.path} to {out} (copy verified with an integrity check)")
+    return 0
+
+
+def _value(collection: Collection, args: argparse.Namespace, ensure_card: EnsureCard) -> int:
+    """What the collection (or a session's cards) is worth; ``--since`` adds the change from that day."""
+    from app.prices.value import describe, parse_day, parse_factors, value_collection
+
+    on = parse_day(args.on) if args.on else None
+    since = parse_day(args.since) if args.since else None
+    factors = parse_factors(args.conditions or "")
+    session_id = None if args.session is None else collection.resolve_session(args.session)
+    options = {"currency": args.currency, "session_id": session_id, "source": args.source, "factors": factors}
+    valuation = value_collection(collection, on=on, **options)
+    then = value_collection(collection, on=since, **options) if since else None
+    if args.json:
+        result = valuation.as_dict()
+        if then is not None:
+            result["change"] = {
+                "since": args.since,
+                "total_then": then.total_cents / 100,
+                "difference": (valuation.total_cents - then.total_cents) / 100,
+            }
+        print(json.dumps(result, ensure_ascii=False))
+        return 0
+    print(describe(valuation, "Collection" if session_id is None else f"Session {session_id}"))
+    if then is not None:
+        difference = (valuation.total_cents - then.total_cents) / 100
+        print(
+            f"  change since {args.since}: {difference:+,.2f} {valuation.currency} (then {then.total_cents / 100:,.2f})"
+        )
     return 0
