@@ -36,6 +36,7 @@ def private_data_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterat
     """Each test its own data folder (no user copy of the catalogue unless it makes one)."""
     home = tmp_path / "data-home"
     monkeypatch.setenv("XDG_DATA_HOME", str(home))
-    database.default_catalog.cache_clear()
+    clear = database.default_catalog.cache_clear
+    clear()
     yield home
-    database.default_catalog.cache_clear()
+    clear()
