@@ -363,6 +363,9 @@ class CatalogDatabase:
         rows = self._rows("SELECT * FROM sets ORDER BY release_date, set_id")
         return [SetInfo(*row) for row in rows]
 
+    def set_ids(self) -> set[str]:
+        return {r[0] for r in self._rows("SELECT set_id FROM sets")}
+
     def card_counts(self) -> dict[str, int]:
         return dict(self._rows("SELECT set_id, count(*) FROM cards GROUP BY set_id"))
 
@@ -542,12 +545,27 @@ def open_catalog(path: str | Path | None = None) -> CatalogDatabase:
     if path is not None:
         return CatalogDatabase.open(path)
     user = user_catalog_path()
+    shipped = CatalogDatabase.open(SHIPPED_CATALOG)
     if user.is_file():
         try:
-            return CatalogDatabase.open(user)
+            copy = CatalogDatabase.open(user)
         except CatalogDatabaseError as error:
             logger.warning("Ignoring the updated catalogue: %s (the shipped one is used)", error)
-    return CatalogDatabase.open(SHIPPED_CATALOG)
+            return shipped
+        missing = shipped.set_ids() - copy.set_ids()
+        if not missing:
+            shipped.close()
+            return copy
+        # A newer cardsight ships sets the older copy lacks: the shipped file knows more.
+        logger.warning(
+            "Ignoring the updated catalogue %s: it lacks %d set(s) this cardsight ships (%s); "
+            "run `cardsight catalog update` to merge them",
+            user,
+            len(missing),
+            ", ".join(sorted(missing)[:5]),
+        )
+        copy.close()
+    return shipped
 
 
 @lru_cache(maxsize=1)
@@ -582,11 +600,38 @@ def writable_copy(path: Path, source: Path = SHIPPED_CATALOG) -> Iterator[sqlite
         finally:
             Path(tmp_name).unlink(missing_ok=True)
     CatalogDatabase.open(path).close()
-    conn = sqlite3.connect(path)
+    # A URI connection, so that the source attached read-only by URI is read as one.
+    conn = sqlite3.connect(path.resolve().as_uri(), uri=True)
     try:
+        merged = merge_missing_sets(conn, source)
+        if merged:
+            logger.info("Merged %d set(s) of the shipped catalogue into %s", len(merged), path)
         yield conn
     finally:
         conn.close()
+
+
+def merge_missing_sets(conn: sqlite3.Connection, source: Path) -> list[str]:
+    """Copy into ``conn``'s catalogue the sets of ``source`` it lacks (a newer cardsight's shipped file
+    over an older updated copy), in one transaction; returns their ids."""
+    conn.execute("ATTACH DATABASE ? AS source", (f"{source.resolve().as_uri()}?mode=ro",))
+    try:
+        with conn:
+            missing = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT set_id FROM source.sets WHERE set_id NOT IN (SELECT set_id FROM main.sets)"
+                )
+            ]
+            if missing:
+                marks = ",".join("?" * len(missing))
+                conn.execute(f"INSERT INTO main.sets SELECT * FROM source.sets WHERE set_id IN ({marks})", missing)
+                conn.execute(
+                    f"INSERT OR IGNORE INTO main.cards SELECT * FROM source.cards WHERE set_id IN ({marks})", missing
+                )
+    finally:
+        conn.execute("DETACH DATABASE source")
+    return missing
 
 
 # ---------------------------------------------------------------------------- command line

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -18,6 +19,8 @@ from app.catalog.database import (
     name_key,
     number_key,
     open_catalog,
+    store_set,
+    writable_copy,
 )
 from tests.catalog.conftest import small_metadata
 
@@ -190,10 +193,45 @@ def test_a_damaged_user_copy_is_skipped_for_the_shipped_one(
     assert "Ignoring the updated catalogue" in caplog.text
 
 
-def test_a_user_copy_is_preferred_when_it_opens(private_data_home: Path, metadata_dir: Path, tmp_path: Path) -> None:
+def user_copy_with(private_data_home: Path, extra_set: dict[str, object], drop: str | None = None) -> Path:
     user = private_data_home / "cardsight" / "catalog.db"
-    build_database(small_metadata(metadata_dir, tmp_path / "meta", ("base1",)), user)
-    assert open_catalog().path == user
+    user.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(SHIPPED_CATALOG, user)
+    conn = sqlite3.connect(user)
+    with conn:
+        store_set(conn, extra_set, [{"id": "zz1-1", "name": "Testmon", "number": "1"}])
+        if drop:
+            conn.execute("DELETE FROM cards WHERE set_id = ?", (drop,))
+            conn.execute("DELETE FROM sets WHERE set_id = ?", (drop,))
+    conn.close()
+    return user
+
+
+EXTRA = {"id": "zz1", "name": "Test Expansion", "releaseDate": "2030/01/01"}
+
+
+def test_a_user_copy_is_preferred_when_it_opens(private_data_home: Path) -> None:
+    user = user_copy_with(private_data_home, EXTRA)
+    db = open_catalog()
+    assert db.path == user and db.card("zz1-1") is not None
+
+
+def test_a_user_copy_older_than_the_shipped_catalogue_is_not_used(
+    private_data_home: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    user_copy_with(private_data_home, EXTRA, drop="me2")
+    with caplog.at_level(logging.WARNING):
+        db = open_catalog()
+    assert db.path == SHIPPED_CATALOG
+    assert "lacks 1 set(s) this cardsight ships (me2)" in caplog.text
+
+
+def test_writing_an_older_user_copy_first_merges_the_shipped_sets_it_lacks(private_data_home: Path) -> None:
+    user = user_copy_with(private_data_home, EXTRA, drop="me2")
+    with writable_copy(user) as conn:
+        assert conn.execute("SELECT count(*) FROM cards WHERE set_id = 'me2'").fetchone()[0] == 130
+    db = open_catalog()
+    assert db.path == user and db.card_count() == 19_784
 
 
 def test_a_failed_build_keeps_the_old_file(metadata_dir: Path, tmp_path: Path) -> None:
