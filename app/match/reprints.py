@@ -16,6 +16,7 @@ Two bases, the first one stronger:
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from app.catalog.database import CardInfo, CatalogDatabase, default_catalog
@@ -90,3 +91,24 @@ def partner_coverage(set_id: str, partner_set: str, catalog: CatalogDatabase | N
     cards = db.cards_in_set(set_id)
     paired = sum(1 for c in cards if any(p.set_id == partner_set for p in same_art_printings(c.card_id, db)))
     return paired, len(cards)
+
+
+def printings_outside(
+    card_id: str, installed: Collection[str], catalog: CatalogDatabase | None = None, recorded_only: bool = False
+) -> list[Printing]:
+    """Same-art printings in sets whose vectors are not installed: the picture alone matched
+    ``card_id`` but may be showing one of these (the embedding never saw them)."""
+    return [
+        p
+        for p in same_art_printings(card_id, catalog)
+        if p.set_id not in installed and (p.basis == RECORDED or not recorded_only)
+    ]
+
+
+def printing_for_number(card_id: str, number: str, catalog: CatalogDatabase | None = None) -> str | None:
+    """Which of ``card_id`` and its same-art printings carries this collector number (``4/102``,
+    ``11/108``, ``TG05``): the one card id, or None when none or several do."""
+    db = catalog or default_catalog()
+    candidates = {card_id, *(p.card_id for p in same_art_printings(card_id, db))}
+    matching = [c.card_id for c in db.by_number(number) if c.card_id in candidates]
+    return matching[0] if len(matching) == 1 else None

@@ -6,7 +6,14 @@ from pathlib import Path
 import pytest
 
 from app.catalog.database import SHIPPED_CATALOG, CatalogDatabase
-from app.match.reprints import NAME_AND_ARTIST, RECORDED, partner_coverage, same_art_printings
+from app.match.reprints import (
+    NAME_AND_ARTIST,
+    RECORDED,
+    partner_coverage,
+    printing_for_number,
+    printings_outside,
+    same_art_printings,
+)
 from tests.conftest import SHARED
 
 METADATA = SHARED / "data" / "pokemontcg-metadata"
@@ -79,3 +86,26 @@ def test_the_default_catalogue_is_used_without_an_argument(tmp_path: Path, monke
         assert any(p.card_id == "base1-4" for p in same_art_printings("xy12-11"))
     finally:
         database.default_catalog.cache_clear()
+
+
+def test_printings_outside_the_installed_sets_are_the_ones_the_picture_cannot_rule_out(
+    catalog: CatalogDatabase,
+) -> None:
+    installed = {"sv3pt5", "sv5", "xy12"}
+    outside = printings_outside("xy12-11", installed, catalog, recorded_only=True)
+    assert {p.card_id for p in outside} == {"base1-4", "base4-4", "base6-3", "cel25c-4_A"}
+    assert printings_outside("xy12-11", {"xy12", "base1", "base4", "base6", "cel25c"}, catalog, True) == []
+    # Evolutions' Charizard-EX carries Flashfire's art: found by name and artist, not recorded.
+    assert [(p.card_id, p.basis) for p in printings_outside("xy12-12", installed, catalog)] == [
+        ("xy2-12", NAME_AND_ARTIST)
+    ]
+    assert printings_outside("xy12-12", installed, catalog, recorded_only=True) == []
+
+
+@pytest.mark.parametrize(
+    ("number", "expected"), [("4/102", "base1-4"), ("11/108", "xy12-11"), ("3/110", "base6-3"), ("4", None)]
+)
+def test_the_collector_number_names_one_printing_of_the_art(
+    catalog: CatalogDatabase, number: str, expected: str | None
+) -> None:
+    assert printing_for_number("xy12-11", number, catalog) == expected
