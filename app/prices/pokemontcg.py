@@ -215,6 +215,8 @@ class ApiSource:
             except (urllib.error.URLError, TimeoutError, OSError) as error:
                 reason = getattr(error, "reason", error)
                 raise PriceError(f"cannot reach {url} ({reason}); nothing was stored") from error
+            if attempt == MAX_RETRIES:
+                break
             logger.info("%s: waiting %.1f s before retry %d", url, wait, attempt + 1)
             self.sleep(wait)
         raise PriceError(f"{url} still failing after {MAX_RETRIES} retries; nothing was stored")

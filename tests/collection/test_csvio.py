@@ -303,3 +303,82 @@ def test_a_failed_export_keeps_the_previous_file(stocked: Collection, tmp_path: 
         write_csv(tmp_path / "x.csv", ["h"], rows())
     assert (tmp_path / "x.csv").read_text(encoding="utf-8") == "the old export"
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith("collection.db")) == ["x.csv"]
+
+
+# ---------------------------------------------------------------------------- prices
+
+
+def priced(collection: Collection) -> Collection:
+    from app.prices.base import Quote
+    from app.prices.table import store_quotes
+
+    store_quotes(
+        collection,
+        [
+            Quote("sv3pt5-25", "holo", "tcgplayer", "USD", "2026-12-01", 2.5, {"low": 1.0, "mid": 2.0, "market": 2.5}),
+            Quote("sv3pt5-29", "reverse holo", "tcgplayer", "USD", "2026-12-01", 0.4, {"market": 0.4}),
+            Quote("sv3pt5-25", "holo", "cardmarket", "EUR", "2026-12-02", 2.0, {}),
+        ],
+    )
+    return collection
+
+
+def test_generic_export_fills_price_value_currency_and_date(stocked: Collection, tmp_path: Path) -> None:
+    export_csv(priced(stocked), tmp_path / "g.csv")
+    rows = read_rows(tmp_path / "g.csv")
+    assert rows[0][-4:] == ["price", "value", "currency", "price_date"]
+    by_id = {r[0]: dict(zip(rows[0], r, strict=True)) for r in rows[1:]}
+    pikachu, nidoran = by_id["sv3pt5-25"], by_id["sv3pt5-29"]
+    assert [pikachu[c] for c in ("price", "value", "currency", "price_date")] == ["2.5", "5.00", "USD", "2026-12-01"]
+    assert [nidoran[c] for c in ("price", "value")] == ["0.4", "0.34"]  # LP: 0.85 of the price
+    assert [by_id["xy12-2"][c] for c in ("price", "value", "currency", "price_date")] == ["", "", "", ""]
+    export_csv(stocked, tmp_path / "e.csv", currency="EUR")
+    eur = {r[0]: r[-4:] for r in read_rows(tmp_path / "e.csv")[1:]}
+    assert eur["sv3pt5-25"] == ["2.0", "4.00", "EUR", "2026-12-02"] and eur["sv3pt5-29"] == ["", "", "", ""]
+
+
+def test_tcgplayer_market_price_and_dragonshield_low_mid_market_are_filled(stocked: Collection, tmp_path: Path) -> None:
+    export_csv(priced(stocked), tmp_path / "t.csv", "tcgplayer")
+    market = {(r[1], r[6]): r[-1] for r in read_rows(tmp_path / "t.csv")[1:]}
+    assert market[("Pikachu", "Holofoil")] == "2.5" and market[("Nidoran ♀", "Reverse Holofoil")] == "0.4"
+    assert market[("Flabébé ★", "Normal")] == ""
+    export_csv(stocked, tmp_path / "d.csv", "dragonshield")
+    shield = {r[3]: r[-3:] for r in read_rows(tmp_path / "d.csv")[1:]}
+    assert shield["Pikachu"] == ["1.0", "2.0", "2.5"] and shield["Nidoran ♀"] == ["", "", "0.4"]
+
+
+def test_generic_import_reads_prices_back_into_the_history(stocked: Collection, tmp_path: Path) -> None:
+    from app.prices.table import latest_prices
+
+    export_csv(priced(stocked), tmp_path / "g.csv")
+    with Collection(tmp_path / "fresh.db") as fresh:
+        plan = plan_import(fresh, tmp_path / "g.csv")
+        assert "2 market price(s) to keep" in plan.report()
+        apply_import(fresh, plan)
+        prices = latest_prices(fresh, "USD")
+        assert {k: (p.price, p.date, p.source) for k, p in prices.items()} == {
+            ("sv3pt5-25", "holo"): (2.5, "2026-12-01", "import"),
+            ("sv3pt5-29", "reverse holo"): (0.4, "2026-12-01", "import"),
+        }
+        assert {r["card_id"]: r["price_paid"] for r in fresh.inventory()}["sv3pt5-25"] == 1.25
+
+
+@pytest.mark.parametrize(
+    ("cells", "reason"),
+    [
+        ("cheap,,USD,2026-12-01", "price 'cheap' is not a number"),
+        ("-1,,USD,2026-12-01", "price '-1' is not a number"),
+        ("1,,dollars,2026-12-01", "currency 'dollars' is not a three-letter code"),
+        ("1,,USD,2026-02-30", "price_date '2026-02-30' is not a date"),
+        ("1,,,2026-12-01", "price, currency and price_date come together"),
+    ],
+)
+def test_a_bad_price_cell_is_refused_with_its_line(
+    collection: Collection, tmp_path: Path, cells: str, reason: str
+) -> None:
+    header = ",".join([*GENERIC_COLUMNS, "price", "value", "currency", "price_date"])
+    line = "xy12-1,,,,,,,,holo,NM,English,,1,,,," + cells
+    (tmp_path / "p.csv").write_text(f"{header}\r\n{line}\r\n", encoding="utf-8")
+    plan = plan_import(collection, tmp_path / "p.csv")
+    assert len(plan.errors) == 1 and plan.errors[0].startswith(f"line 2: {reason}")
+    assert collection.conn.execute("SELECT COUNT(*) FROM prices").fetchone()[0] == 0
