@@ -9,7 +9,8 @@ import os
 import signal
 import sqlite3
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from app import PROJECT_ROOT
@@ -30,23 +31,42 @@ def has_display() -> bool:
 
 
 def gui_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cardsight", description="cardsight card scanner (GUI)")
+    parser = argparse.ArgumentParser(
+        prog="cardsight",
+        usage="cardsight [--kiosk] [--source SOURCE] [-v]  |  cardsight COMMAND ...",
+        description="cardsight card scanner: with no COMMAND, the scanner window.",
+    )
     parser.add_argument("--kiosk", action="store_true", help="fullscreen touch kiosk (leaving needs the PIN)")
     parser.add_argument("--source", help="camera source: auto, 0, picamera2, demo, a video file or image folder")
-    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what the scanner does")
     return parser
 
 
 def is_cli_command(argv: Sequence[str]) -> bool:
-    """A subcommand or ``--help`` goes to the CLI (its help lists the GUI flags too)."""
+    """A subcommand goes to the CLI (``--help`` after one too: that command's help)."""
     commands = command_names()
-    return any(arg in commands for arg in argv if not arg.startswith("-")) or any(a in ("-h", "--help") for a in argv)
+    return any(arg in commands for arg in argv if not arg.startswith("-"))
+
+
+def wants_help(argv: Sequence[str]) -> bool:
+    return any(a in ("-h", "--help") for a in argv)
+
+
+def top_level_help() -> str:
+    """The window's options (``--kiosk``, ``--source``) first, then the subcommands."""
+    from app.cli import build_parser
+
+    window = gui_parser().format_help()
+    return f"{window}\nHeadless commands (cardsight COMMAND --help for each):\n\n{build_parser().format_help()}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if is_cli_command(argv):
         return cli_main(argv)
+    if wants_help(argv):
+        print(top_level_help())
+        return 0
     args = gui_parser().parse_args(argv)
     if not has_display():
         print(
@@ -83,9 +103,42 @@ def open_collection(settings: Settings) -> Any:
     return Collection(settings.collection.db, busy_timeout_ms=250, synchronous=settings.collection.synchronous)
 
 
-def build_windows(settings: Settings, kiosk: bool, open_source: Any = None) -> tuple[Any, Any]:
+def open_or_recover(settings: Settings, ask: Callable[[Path, str], Any]) -> Any:
+    """The collection; a file it refuses (damaged, not a collection) is put to the user through
+    ``ask`` (restore a backup / start a new one / quit). None when they quit. A locked file and a
+    recovery that fails raise CollectionError, for the error page."""
+    from app.collection.store import CollectionError
+    from ui.recovery import carry_out
+
+    path = Path(settings.collection.db)
+    note = ""
+    while True:
+        try:
+            collection = open_collection(settings)
+        except (CollectionError, sqlite3.DatabaseError) as error:
+            message = str(error)
+            if "locked" in message or not path.exists():
+                raise CollectionError(message) from error
+            decision = ask(path, f"{note}{message}")
+            if decision.choice == "quit":
+                return None
+            try:
+                logger.warning("%s", carry_out(path, decision))
+            except CollectionError as failed:
+                note = f"That did not work: {failed}\n\n"
+            continue
+        return collection
+
+
+def build_windows(
+    settings: Settings,
+    kiosk: bool,
+    open_source: Any = None,
+    ask_recovery: Callable[[Path, str], Any] | None = None,
+) -> tuple[Any, Any]:
     """(window, controller); the window is an error page (controller None) when the engine or the
-    collection cannot start — with what to run to fix it."""
+    collection cannot start — with what to run to fix it — and None when the user chose to quit
+    rather than recover a refused collection file."""
     from app.collection.store import CollectionError
     from app.embed.base import EmbedderError
     from app.engine import load_engine
@@ -99,7 +152,15 @@ def build_windows(settings: Settings, kiosk: bool, open_source: Any = None) -> t
     except (EmbedderError, FileNotFoundError) as error:
         return _error_window("The recogniser cannot start", str(error)), None
     try:
-        collection = open_collection(settings)
+        if kiosk:
+            collection = open_collection(settings)  # the shop's staff fix files, not the kiosk's user
+        else:
+            from ui.recovery import ask_with_dialog
+
+            collection = open_or_recover(settings, ask_recovery or ask_with_dialog)
+            if collection is None:
+                engine.close()
+                return None, None
     except (CollectionError, sqlite3.DatabaseError) as error:
         engine.close()
         message = str(error)
@@ -166,6 +227,9 @@ def run_gui(settings: Settings, kiosk: bool = False) -> int:
     app = create_application()
     _signal_timer = quit_on_signals(app)
     window, controller = build_windows(settings, kiosk)
+    if window is None:
+        print(f"cardsight: the collection {settings.collection.db} was left as it was", file=sys.stderr)
+        return 1
     if kiosk and controller is not None:
         window.showFullScreen()
     else:

@@ -1,13 +1,18 @@
 """The collection browser: a paged Qt table over the inventory (100,000 rows load page by page), search
-and filters, totals, inline quantity/condition edits, delete with undo, a detail pane, CSV export."""
+and filters, totals, inline quantity/condition edits, delete with undo, a detail pane, CSV export.
+
+Totals, the filter lists and the detail pane follow every reload of the table: an edit, a delete, an
+undo, and whatever another program (``cardsight collection``) changed, seen when the page is shown."""
 
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt, Signal
+from PySide6.QtGui import QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -32,6 +37,7 @@ from app.collection.csvio import FORMATS, export_csv
 from app.collection.store import CONDITIONS, Collection, CollectionError
 from app.match.bundle import ReferenceBundle
 from ui.images import pixmap_from_file
+from ui.memory import UiMemory
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +54,16 @@ COLUMNS = (
 )
 EDITABLE = {"quantity", "condition"}
 PAGE = 500
+#: Export formats as their programs are called (the ids are what ``--format`` takes).
+FORMAT_NAMES = {
+    "generic": "cardsight (every column, with prices)",
+    "tcgplayer": "TCGplayer",
+    "dragonshield": "Dragon Shield",
+    "collectr": "Collectr",
+}
+#: Below this width the detail pane and the less used columns give way to the table's Qty.
+COMPACT_WIDTH = 1000
+COMPACT_HIDDEN = ("rarity", "language")
 
 
 class InventoryModel(QAbstractTableModel):
@@ -153,16 +169,31 @@ class ConditionDelegate(QStyledItemDelegate):
 
 
 class ExportDialog(QDialog):
-    """Pick a format and a file; writes it through the engine's CSV exporter."""
+    """Pick a format and a file; writes it through the engine's CSV exporter. The file and the format
+    are remembered for next time; what was written is announced through ``exported`` (the dialog
+    closes, the window shows it)."""
 
-    def __init__(self, collection: Collection, parent: QWidget | None = None, session_id: int | None = None) -> None:
+    exported = Signal(str)
+
+    def __init__(
+        self,
+        collection: Collection,
+        parent: QWidget | None = None,
+        session_id: int | None = None,
+        memory: UiMemory | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export CSV")
         self.collection = collection
         self.session_id = session_id
+        self.memory = memory or UiMemory()
         self.format = QComboBox()
-        self.format.addItems(FORMATS)
-        self.path = QLineEdit(str(Path.home() / "cardsight-collection.csv"))
+        self.format.setObjectName("exportFormat")
+        for fmt in FORMATS:
+            self.format.addItem(FORMAT_NAMES.get(fmt, fmt), fmt)
+        self.format.setCurrentIndex(max(0, self.format.findData(self.memory.get("export_format", FORMATS[0]))))
+        default_path = str(Path.home() / "cardsight-collection.csv")
+        self.path = QLineEdit(str(self.memory.get("export_path", default_path)))
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         path_row = QHBoxLayout()
@@ -185,26 +216,39 @@ class ExportDialog(QDialog):
             self.path.setText(path)
 
     def export(self) -> None:
+        fmt = str(self.format.currentData())
         try:
-            self.rows_written = export_csv(
-                self.collection, self.path.text(), self.format.currentText(), self.session_id
-            )
+            self.rows_written = export_csv(self.collection, self.path.text(), fmt, self.session_id)
         except (CollectionError, OSError) as error:
             QMessageBox.warning(self, "Export failed", str(error))
             return
-        self.result_label.setText(f"Wrote {self.rows_written} rows to {self.path.text()}")
+        self.memory.set("export_path", self.path.text())
+        self.memory.set("export_format", fmt)
+        text = f"Wrote {self.rows_written} rows ({self.format.currentText()}) to {self.path.text()}"
+        self.result_label.setText(text)
+        self.exported.emit(text)
         self.accept()
 
 
 class CollectionBrowser(QWidget):
     status_message = Signal(str)
 
-    def __init__(self, collection: Collection, bundle: ReferenceBundle | None, parent: QWidget | None = None) -> None:
+    def __init__(
+        self,
+        collection: Collection,
+        bundle: ReferenceBundle | None,
+        parent: QWidget | None = None,
+        memory: UiMemory | None = None,
+    ) -> None:
         super().__init__(parent)
         self.setObjectName("collectionBrowser")
         self.collection = collection
         self.bundle = bundle
+        self.memory = memory
         self.model = InventoryModel(collection, self)
+        #: The collection actions the last Delete made (one per row): Undo takes them back together.
+        self._deleted_actions: list[int] = []
+        self._detail_id: int | None = None
 
         self.search = QLineEdit()
         self.search.setObjectName("collectionSearch")
@@ -233,7 +277,10 @@ class CollectionBrowser(QWidget):
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().setVisible(False)
-        self.table.horizontalHeader().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header = self.table.horizontalHeader()
+        header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
+        header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        header.setMinimumSectionSize(40)
         self.table.setItemDelegateForColumn([k for k, _ in COLUMNS].index("condition"), ConditionDelegate(self.table))
         self.table.selectionModel().currentRowChanged.connect(self._show_detail)
 
@@ -257,26 +304,59 @@ class CollectionBrowser(QWidget):
         self.detail_image.setFixedSize(180, 252)
         self.detail_image.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.detail_text = QLabel()
+        self.detail_text.setObjectName("collectionDetail")
         self.detail_text.setWordWrap(True)
-        detail = QVBoxLayout()
+        self.detail_text.setFixedWidth(200)
+        self.detail = QWidget()
+        detail = QVBoxLayout(self.detail)
+        detail.setContentsMargins(0, 0, 0, 0)
         detail.addWidget(self.detail_image)
         detail.addWidget(self.detail_text)
         detail.addStretch(1)
+        self.model.modelReset.connect(self._after_reload)
 
         body = QHBoxLayout()
         body.addWidget(self.table, 1)
-        body.addLayout(detail)
+        body.addWidget(self.detail)
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
         layout.addLayout(body, 1)
         layout.addLayout(actions)
-        self.refresh_filters()
-        self._update_totals()
+        self._after_reload()
 
     def refresh(self) -> None:
         self.model.reload()
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        # Cards may have come in from the scanner or the command line while the page was hidden.
+        self.refresh()
+        super().showEvent(event)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        compact = event.size().width() < COMPACT_WIDTH
+        self.detail.setVisible(not compact)
+        keys = [k for k, _ in COLUMNS]
+        for key in COMPACT_HIDDEN:
+            self.table.setColumnHidden(keys.index(key), compact)
+        super().resizeEvent(event)
+
+    def _after_reload(self) -> None:
+        """Every reload (edit, delete, undo, filter, import): totals, filter lists and detail follow."""
         self.refresh_filters()
         self._update_totals()
+        self._follow_detail()
+
+    def _filter_values(self, key: str) -> list[tuple[str, str]]:
+        """(shown text, filter value): sets by name, as the table shows them."""
+        values = self.collection.inventory_values(key)
+        if key != "set_id":
+            return [(v, v) for v in values]
+        names = dict(
+            self.collection.conn.execute(
+                "SELECT DISTINCT set_id, COALESCE(set_name, set_id) FROM cards WHERE set_id IS NOT NULL"
+            ).fetchall()
+        )
+        return sorted(((str(names.get(v) or v), v) for v in values), key=lambda pair: pair[0].lower())
 
     def refresh_filters(self) -> None:
         for key, combo in self.filters.items():
@@ -284,8 +364,8 @@ class CollectionBrowser(QWidget):
             combo.blockSignals(True)
             combo.clear()
             combo.addItem(combo.toolTip(), None)
-            for value in self.collection.inventory_values(key):
-                combo.addItem(value, value)
+            for text, value in self._filter_values(key):
+                combo.addItem(text, value)
             index = combo.findData(current)
             combo.setCurrentIndex(max(index, 0))
             combo.blockSignals(False)
@@ -303,27 +383,84 @@ class CollectionBrowser(QWidget):
         self.totals.setText(f"{self.model.total_rows:,} rows · {self.model.total_cards:,} cards")
 
     def delete_selected(self) -> None:
-        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
-        for row in rows:
-            self.collection.set_quantity(int(self.model.row_at(row)["id"]), 0)
-        if rows:
-            self.status_message.emit(f"Deleted {len(rows)} row(s) — Undo brings them back")
-            self.refresh()
-
-    def undo(self) -> None:
-        undone = self.collection.undo(1)
-        self.status_message.emit(f"Undid: {undone[0]['kind']}" if undone else "Nothing to undo")
+        rows = [self.model.row_at(r) for r in sorted({i.row() for i in self.table.selectionModel().selectedRows()})]
+        actions: list[int] = []
+        try:
+            for row in rows:
+                self.collection.set_quantity(int(row["id"]), 0)
+                actions += [int(a["id"]) for a in self.collection.undoable(1)]
+        except CollectionError as error:
+            self.status_message.emit(f"Delete stopped: {error}")
+        if actions:
+            self._deleted_actions = actions
+            names = ", ".join(str(r["name"]) for r in rows[:3]) + (" …" if len(rows) > 3 else "")
+            self.status_message.emit(f"Deleted {len(rows)} row(s): {names} — Undo brings them back")
         self.refresh()
 
+    def undo(self) -> None:
+        """Undo the last change; after a Delete, every row it deleted comes back together."""
+        try:
+            latest = self.collection.undoable(max(1, len(self._deleted_actions)))
+            ids = [int(a["id"]) for a in latest]
+            if self._deleted_actions and sorted(ids) == sorted(self._deleted_actions):
+                self.collection.undo(len(ids), expected=ids)
+                message = f"Undid the delete of {len(ids)} row(s)"
+            else:
+                undone = self.collection.undo(1)
+                message = f"Undid {self._describe(undone[0])}" if undone else "Nothing to undo"
+        except CollectionError as error:
+            message = f"Nothing undone: {error}"
+        self._deleted_actions = []
+        self.status_message.emit(message)
+        self.refresh()
+
+    def _describe(self, action: dict[str, Any]) -> str:
+        """What an undone action was, in the browser's words (``quantity change of Pikachu``)."""
+        payload = json.loads(action.get("payload") or "{}")
+        inventory_id = payload.get("inventory_id")
+        name = None
+        if inventory_id is not None:
+            row = self.collection.conn.execute(
+                "SELECT c.name FROM inventory i JOIN cards c ON c.card_id = i.card_id WHERE i.id = ?", (inventory_id,)
+            ).fetchone()
+            name = row[0] if row else None
+        kind = {"edit": "the change", "add": "the add", "accept": "the add", "import": "the import"}.get(
+            str(action["kind"]), f"the {action['kind']}"
+        )
+        return f"{kind} of {name}" if name else kind
+
     def open_export(self) -> ExportDialog:
-        dialog = ExportDialog(self.collection, self)
+        dialog = ExportDialog(self.collection, self, memory=self.memory)
+        dialog.exported.connect(self.status_message)
         dialog.open()
         return dialog
+
+    def _follow_detail(self) -> None:
+        """After a reload the rows are new: show the same inventory row again (selected), or nothing
+        when it is gone (deleted, filtered out)."""
+        if self._detail_id is None:
+            return
+        row = next((i for i, r in enumerate(self.model.rows) if int(r["id"]) == self._detail_id), -1)
+        if row < 0:
+            self._clear_detail()
+            return
+        self.table.selectionModel().blockSignals(True)
+        self.table.selectRow(row)
+        self.table.selectionModel().blockSignals(False)
+        self._show_row(self.model.rows[row])
+
+    def _clear_detail(self) -> None:
+        self._detail_id = None
+        self.detail_image.clear()
+        self.detail_text.setText("")
 
     def _show_detail(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if not current.isValid():
             return
-        row = self.model.row_at(current.row())
+        self._show_row(self.model.row_at(current.row()))
+
+    def _show_row(self, row: dict[str, Any]) -> None:
+        self._detail_id = int(row["id"])
         thumb = self.bundle.thumb_path(row["card_id"]) if self.bundle else None
         self.detail_image.setPixmap(pixmap_from_file(thumb, 180, 252))
         self.detail_text.setText(

@@ -11,6 +11,7 @@ import logging
 import sqlite3
 import time
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
@@ -25,8 +26,11 @@ from app.scanner import ScanSummary, choose_source
 from app.session import AddOptions, ScanEntry, ScanSession
 from ui.engine_thread import ScannerThread, ScanWorker, SourceInfo
 from ui.fd_watcher import QtFdWatcher
+from ui.recent_scans import card_label
 
 logger = logging.getLogger(__name__)
+
+SourceOpener = Callable[[], tuple[FrameSource, SourceInfo]]
 
 
 def default_source_opener(settings: Settings, watcher: QtFdWatcher | None = None) -> Any:
@@ -49,6 +53,11 @@ class ScanController(QObject):
     status = Signal(dict)
     count_changed = Signal(int)
     message = Signal(str)
+    #: A short confirmation that fades ("Added Pikachu (151 25/165)").
+    toast = Signal(str)
+    entry_removed = Signal(object)  # ScanEntry
+    #: The source came to its end (a video file, an image folder): what it gave.
+    finished = Signal(object)  # ScanSummary
 
     def __init__(
         self,
@@ -58,6 +67,7 @@ class ScanController(QObject):
         open_source: Any = None,
         session_label: str | None = None,
         auto_add: bool | None = None,
+        opener_for: Callable[[Settings], SourceOpener] | None = None,
     ) -> None:
         super().__init__()
         self.engine = engine
@@ -72,15 +82,8 @@ class ScanController(QObject):
         )
         self.current: ScanEntry | None = None
         self.fd_watcher = QtFdWatcher(self)
-        self.worker = ScanWorker(engine, settings, open_source or default_source_opener(settings, self.fd_watcher))
-        self.scanner = ScannerThread(self.worker)
-        self.worker.frame_ready.connect(self._on_frame)
-        self.worker.scan_event.connect(self._on_event)
-        self.worker.source_opened.connect(self._on_source)
-        self.worker.camera_lost.connect(self.banner.emit)
-        self.worker.camera_restored.connect(lambda: self.banner.emit(""))
-        self.worker.failed.connect(self._on_failed)
-        self.worker.scan_done.connect(self._on_scan_done)
+        self.opener_for = opener_for or (lambda s: default_source_opener(s, self.fd_watcher))
+        self.worker, self.scanner = self._make_scanner(open_source or self.opener_for(settings))
         self._pending: deque[ScanEvent] = deque()
         self._retry = QTimer(self)
         self._retry.setInterval(2000)
@@ -90,10 +93,55 @@ class ScanController(QObject):
         self.last_latency_ms: float | None = None
         self.frames_shown = 0
         self.stopped = False
+        self.summary: ScanSummary | None = None
+
+    def _make_scanner(self, open_source: SourceOpener) -> tuple[ScanWorker, ScannerThread]:
+        worker = ScanWorker(self.engine, self.settings, open_source)
+        scanner = ScannerThread(worker)
+        worker.frame_ready.connect(self._on_frame)
+        worker.scan_event.connect(self._on_event)
+        worker.source_opened.connect(self._on_source)
+        worker.camera_lost.connect(self.banner.emit)
+        worker.camera_restored.connect(lambda: self.banner.emit(""))
+        worker.failed.connect(self._on_failed)
+        worker.scan_done.connect(self._on_scan_done)
+        return worker, scanner
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         self.scanner.start()
+
+    def switch_source(self, spec: str) -> None:
+        """Scan from ``spec`` now (a camera index, ``picamera2``, ``demo``, ``auto``, a video file or an
+        image folder): the running scanner stops, a new one starts; the session and its list go on."""
+        self.settings.camera.source = spec
+        self.scanner.stop()
+        self._disconnect(self.worker)
+        self._frame_times.clear()
+        self.source_info = None
+        self.summary = None
+        self.banner.emit("")
+        self.worker, self.scanner = self._make_scanner(self.opener_for(self.settings))
+        self.stopped = False
+        self._emit_status()
+        self.scanner.start()
+        self.message.emit(f"Switching to {spec}…")
+
+    def _disconnect(self, worker: ScanWorker) -> None:
+        """Nothing late from a stopped scanner reaches the views (its frames, its end)."""
+        for signal in (
+            worker.frame_ready,
+            worker.scan_event,
+            worker.source_opened,
+            worker.camera_lost,
+            worker.camera_restored,
+            worker.failed,
+            worker.scan_done,
+        ):
+            try:
+                signal.disconnect()
+            except (RuntimeError, TypeError):
+                logger.debug("Signal already disconnected")
 
     def stop(self) -> None:
         """Idempotent: stops the scanner thread (bounded wait) and flushes what it can."""
@@ -156,11 +204,16 @@ class ScanController(QObject):
             self.current = entry
             self.entry_added.emit(entry)
             if entry.added:
-                self._confirm_added()
+                self._confirm_added(entry)
             self.count_changed.emit(self.session.added_count)
 
     def _on_scan_done(self, summary: ScanSummary) -> None:
-        """A video file or an image folder came to its end: say so, with what it gave."""
+        """A video file or an image folder came to its end: say so, with what it gave; the status bar
+        stops showing a frame rate."""
+        self.summary = summary
+        self._frame_times.clear()
+        self._emit_status()
+        self.finished.emit(summary)
         if self.source_info is not None and self.source_info.is_demo:
             return
         self.banner.emit(summary.describe().capitalize())
@@ -181,30 +234,39 @@ class ScanController(QObject):
                 "backend": embedder.description,
                 "backend_reason": embedder.reason,
                 "fps": fps,
+                "finished": self.summary.describe() if self.summary is not None else None,
                 "latency_ms": self.last_latency_ms,
                 "ocr": self.engine.ocr_status,
             }
         )
 
-    def _confirm_added(self) -> None:
+    def _confirm_added(self, entry: ScanEntry) -> None:
+        self.toast.emit(f"Added {card_label(self.engine.bundle, entry.card_id)}")
         if self.settings.ui.sounds:
             from PySide6.QtWidgets import QApplication
 
             QApplication.beep()
 
-    def apply_settings(self) -> None:
-        """What can change without a restart: auto-add, sounds, thresholds (camera and recogniser
-        changes apply on the next start, as the dialog says)."""
+    def apply_settings(self, source_before: str | None = None) -> None:
+        """Everything but the recogniser applies at once: auto-add, sounds, thresholds, and the camera
+        (a new source, or a new size for the same one, restarts the scanner)."""
         from app.engine import thresholds_from
 
         self.session.auto_add = self.settings.ui.auto_add
         # One attribute swap: the scanner thread sees the old or the new thresholds, never a mix.
         self.engine.matcher.thresholds = thresholds_from(self.settings)
         self.message.emit("Settings saved")
+        if source_before is not None and source_before != self.settings.camera.source:
+            self.switch_source(self.settings.camera.source)
 
     # ------------------------------------------------------------------ user intents
     def set_options(self, options: AddOptions) -> None:
         self.session.options = options
+
+    def select(self, entry: ScanEntry) -> None:
+        """Reopen an earlier scan: corrections, Add and Remove now act on it."""
+        self.current = entry
+        self.entry_changed.emit(entry)
 
     def add_current(self) -> None:
         if self.current is None:
@@ -214,9 +276,47 @@ class ScanController(QObject):
         except (CollectionError, sqlite3.OperationalError) as error:
             self.message.emit(str(error))
             return
-        self._confirm_added()
+        self._confirm_added(self.current)
         self.entry_changed.emit(self.current)
         self.count_changed.emit(self.session.added_count)
+
+    def remove_current(self) -> None:
+        """Take the shown scan out of the list, and its cards out of the collection if it was added
+        (the scan stays in the collection's log, marked rejected)."""
+        entry = self.current
+        if entry is None:
+            return
+        try:
+            taken = self._take_back(entry) if entry.added else 0
+            self.collection.reject_scan(entry.scan_id)
+        except (CollectionError, sqlite3.OperationalError) as error:
+            self.message.emit(str(error))
+            return
+        entry.added = False
+        self.session.added_count = max(0, self.session.added_count - taken)
+        if entry in self.session.recent:
+            self.session.recent.remove(entry)
+        self.current = None
+        label = card_label(self.engine.bundle, entry.card_id) or "the scan"
+        self.message.emit(f"Removed {label}" + (" from the collection" if taken else ""))
+        self.entry_removed.emit(entry)
+        self.count_changed.emit(self.session.added_count)
+
+    def _take_back(self, entry: ScanEntry) -> int:
+        """The cards this scan put in the inventory, taken out again; how many."""
+        held = self.collection.conn.execute(
+            "SELECT c.inventory_id, SUM(c.delta) FROM inventory_changes c JOIN actions a ON a.id = c.action_id"
+            " WHERE c.scan_id = ? AND a.undone = 0 GROUP BY c.inventory_id HAVING SUM(c.delta) > 0",
+            (entry.scan_id,),
+        ).fetchall()
+        taken = 0
+        for inventory_id, delta in held:
+            (quantity,) = self.collection.conn.execute(
+                "SELECT quantity FROM inventory WHERE id = ?", (inventory_id,)
+            ).fetchone()
+            self.collection.set_quantity(int(inventory_id), max(0, int(quantity) - int(delta)))
+            taken += int(delta)
+        return taken
 
     def correct_current(self, card_id: str) -> None:
         if self.current is None:
@@ -235,10 +335,24 @@ class ScanController(QObject):
         except (CollectionError, sqlite3.OperationalError) as error:
             self.message.emit(str(error))
             return
-        self.message.emit(f"Undid {undone[0]['kind']}" if undone else "Nothing to undo")
+        self.message.emit(self._undo_text(undone[0]) if undone else "Nothing to undo")
         if self.current is not None:
             self.entry_changed.emit(self.current)
         self.count_changed.emit(self.session.added_count)
+
+    def _undo_text(self, action: dict[str, Any]) -> str:
+        """``Undid add of Pikachu (151 25/165)``: what was taken back, and of which card."""
+        words = {"accept": "add", "add": "add", "correct": "correction", "reject": "removal", "edit": "edit"}
+        what = words.get(str(action.get("kind")), str(action.get("kind")))
+        scan_id = action.get("scan_id")
+        card_id = None
+        if scan_id is not None:
+            try:
+                card_id = self.collection.scan_row(int(scan_id)).get("card_id")
+            except CollectionError:
+                card_id = None
+        label = card_label(self.engine.bundle, card_id)
+        return f"Undid {what} of {label}" if label else f"Undid {what}"
 
     def search(self, text: str) -> list[dict[str, Any]]:
         return self.session.search(text)

@@ -5,8 +5,18 @@ from __future__ import annotations
 import logging
 
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QAction, QCloseEvent, QIcon, QKeyEvent, QKeySequence, QResizeEvent, QShortcut
+from PySide6.QtGui import (
+    QAction,
+    QActionGroup,
+    QCloseEvent,
+    QIcon,
+    QKeyEvent,
+    QKeySequence,
+    QResizeEvent,
+    QShortcut,
+)
 from PySide6.QtWidgets import (
+    QFileDialog,
     QFrame,
     QHBoxLayout,
     QLabel,
@@ -28,7 +38,9 @@ from ui.collection_view import CollectionBrowser, ExportDialog
 from ui.controller import ScanController
 from ui.live_view import LiveView
 from ui.match_panel import MatchPanel
-from ui.settings_dialog import SettingsDialog
+from ui.memory import UiMemory
+from ui.settings_dialog import SettingsDialog, source_choices
+from ui.toast import Toast
 
 logger = logging.getLogger(__name__)
 ICONS = PROJECT_ROOT / "assets" / "icons"
@@ -71,19 +83,21 @@ class ErrorPage(QWidget):
 
 
 class MainWindow(QMainWindow):
-    def __init__(self, controller: ScanController, settings: Settings) -> None:
+    def __init__(self, controller: ScanController, settings: Settings, memory: UiMemory | None = None) -> None:
         super().__init__()
         self.setObjectName("mainWindow")
         self.setWindowTitle("cardsight")
         self.setWindowIcon(icon("cardsight"))
         self.controller = controller
         self.settings = settings
+        self.memory = memory or UiMemory()
 
         self.banner = QLabel("")
         self.banner.setObjectName("banner")
         self.banner.setWordWrap(True)
         self.banner.hide()
-        self.welcome = self._welcome_panel() if not settings.ui.welcomed else None
+        welcomed = settings.ui.welcomed or bool(self.memory.get("welcomed"))
+        self.welcome = self._welcome_panel() if not welcomed else None
 
         self.live = LiveView()
         self.panel = MatchPanel(controller.engine.bundle)
@@ -105,7 +119,7 @@ class MainWindow(QMainWindow):
             scan_layout.addWidget(self.welcome)
         scan_layout.addWidget(splitter, 1)
 
-        self.browser = CollectionBrowser(controller.collection, controller.engine.bundle)
+        self.browser = CollectionBrowser(controller.collection, controller.engine.bundle, memory=self.memory)
         self.pages = QStackedWidget()
         self.pages.addWidget(self.scan_page)
         self.pages.addWidget(self.browser)
@@ -115,19 +129,25 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.banner)
         layout.addWidget(self.pages, 1)
         self.setCentralWidget(central)
+        self.toast = Toast(central)
         self._build_toolbar()
+        self._build_menus()
         self._build_status_bar()
 
         controller.frame.connect(self._on_frame)
-        controller.entry_added.connect(self._on_entry)
+        controller.entry_added.connect(self._on_new_entry)
         controller.entry_changed.connect(self._on_entry)
+        controller.entry_removed.connect(self.panel.remove_recent_item)
         controller.banner.connect(self.set_banner)
         controller.status.connect(self._on_status)
         controller.message.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        controller.toast.connect(self.toast.show_text)
         controller.count_changed.connect(lambda n: self.count_label.setText(f"Added this session: {n}"))
         self.panel.correction_requested.connect(controller.correct_current)
         self.panel.add_requested.connect(controller.add_current)
         self.panel.undo_requested.connect(controller.undo)
+        self.panel.remove_requested.connect(controller.remove_current)
+        self.panel.entry_selected.connect(controller.select)
         self.panel.options_changed.connect(controller.set_options)
         self.panel.search.textChanged.connect(lambda text: self.panel.show_search_results(controller.search(text)))
         self.browser.status_message.connect(lambda text: self.statusBar().showMessage(text, 5000))
@@ -152,6 +172,60 @@ class MainWindow(QMainWindow):
         self.settings_action.triggered.connect(self.open_settings)
         for action in (self.scan_action, self.collection_action, self.export_action, self.settings_action):
             toolbar.addAction(action)
+
+    def _build_menus(self) -> None:
+        menus = self.menuBar()
+        file_menu = menus.addMenu("&File")
+        file_menu.addAction(self.export_action)
+        file_menu.addAction(self.settings_action)
+        file_menu.addSeparator()
+        self.quit_action = QAction("&Quit", self)
+        self.quit_action.setShortcut(QKeySequence("Ctrl+Q"))
+        self.quit_action.setShortcutContext(Qt.ShortcutContext.ApplicationShortcut)
+        self.quit_action.triggered.connect(self.close)
+        file_menu.addAction(self.quit_action)
+        self.addAction(self.quit_action)  # Ctrl+Q works with the menu bar hidden too
+        self.source_menu = menus.addMenu("&Source")
+        self.source_menu.aboutToShow.connect(self._fill_source_menu)
+        self._fill_source_menu()
+        view = menus.addMenu("&View")
+        view.addAction(self.scan_action)
+        view.addAction(self.collection_action)
+
+    def _fill_source_menu(self) -> None:
+        """The sources there are now (cameras come and go), the one in use checked."""
+        menu = self.source_menu
+        menu.clear()
+        group = QActionGroup(menu)
+        current = self.settings.camera.source
+        for label, spec in source_choices():
+            action = menu.addAction(label)
+            action.setCheckable(True)
+            action.setChecked(spec == current)
+            action.setActionGroup(group)
+            action.triggered.connect(lambda _=False, spec=spec: self.switch_source(spec))
+        menu.addSeparator()
+        menu.addAction("Video file…", self._pick_video)
+        menu.addAction("Image folder…", self._pick_folder)
+
+    def _pick_video(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Video file", "", "Videos (*.mp4 *.mov *.avi *.mkv)")
+        if path:
+            self.switch_source(path)
+
+    def _pick_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Image folder")
+        if path:
+            self.switch_source(path)
+
+    def switch_source(self, spec: str) -> None:
+        """Scan from ``spec`` now, and next time too."""
+        self.show_scanner()
+        self.controller.switch_source(spec)
+        try:
+            save_settings(self.settings)
+        except (OSError, ConfigError) as error:
+            logger.warning("Cannot save the source: %s", error)
 
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
@@ -183,6 +257,11 @@ class MainWindow(QMainWindow):
     def _on_entry(self, entry: ScanEntry) -> None:
         self.panel.show_entry(entry)
 
+    def _on_new_entry(self, entry: ScanEntry) -> None:
+        # A presentation named after it was unsure is listed once (the session dropped the unsure scan).
+        self.panel.recent_model.keep_only({e.scan_id for e in self.controller.session.recent})
+        self.panel.show_entry(entry)
+
     def set_banner(self, text: str) -> None:
         self.banner.setText(text)
         self.banner.setVisible(bool(text))
@@ -192,7 +271,9 @@ class MainWindow(QMainWindow):
         self.source_label.setToolTip(status["source_reason"])
         self.backend_label.setText(f"Recogniser: {status['backend']} — {short_reason(status['backend_reason'])}")
         self.backend_label.setToolTip(f"{status['backend_reason']}\n{status['ocr']}")
-        self.fps_label.setText(f"{status['fps']:.0f} fps")
+        finished = status.get("finished")
+        self.fps_label.setText(finished.split(",")[0] if finished else f"{status['fps']:.0f} fps")
+        self.fps_label.setToolTip(finished or "")
         latency = status.get("latency_ms")
         self.latency_label.setText(f"last card {latency:.0f} ms" if latency is not None else "")
 
@@ -235,20 +316,36 @@ class MainWindow(QMainWindow):
         self.pages.setCurrentWidget(self.browser)
 
     def open_export(self) -> ExportDialog:
-        dialog = ExportDialog(self.controller.collection, self)
+        dialog = ExportDialog(self.controller.collection, self, memory=self.memory)
+        dialog.exported.connect(self._on_exported)
         dialog.open()
         return dialog
 
+    def _on_exported(self, text: str) -> None:
+        self.toast.show_text(text, 6000)
+        self.statusBar().showMessage(text, 15000)
+
     def open_settings(self) -> SettingsDialog:
         dialog = SettingsDialog(self.settings, self)
-        dialog.accepted.connect(self.controller.apply_settings)
+        source_before = self.settings.camera.source
+        size_before = (self.settings.camera.width, self.settings.camera.height)
+        dialog.accepted.connect(lambda: self._settings_saved(source_before, size_before))
         dialog.open()
         return dialog
+
+    def _settings_saved(self, source_before: str, size_before: tuple[int, int]) -> None:
+        resized = size_before != (self.settings.camera.width, self.settings.camera.height)
+        # A new size needs the camera reopened: the same as switching to it again.
+        self.controller.apply_settings(None if resized else source_before)
+        if resized:
+            self.controller.switch_source(self.settings.camera.source)
 
     def dismiss_welcome(self) -> None:
         if self.welcome is not None:
             self.welcome.hide()
         self.settings.ui.welcomed = True
+        # Remembered apart from the config file, which may be read-only.
+        self.memory.set("welcomed", True)
         try:
             save_settings(self.settings)
         except (OSError, ConfigError) as error:

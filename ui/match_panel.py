@@ -1,5 +1,6 @@
-"""The match panel: who the card is, the top-5 to correct with one click (or keys 1–5), add / undo,
-the sticky add options, a "not in catalogue" search, and a strip of recent scans."""
+"""The match panel: who the card is, add / undo / remove, the top-5 to correct with one click (or keys
+1–5), the sticky add options, a "not in catalogue" search, and the list of recent scans (select one to
+reopen it here)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from PySide6.QtWidgets import (
     QListWidget,
     QListWidgetItem,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QToolButton,
     QVBoxLayout,
@@ -28,6 +30,7 @@ from app.collection.store import CONDITIONS, FINISHES
 from app.match.bundle import ReferenceBundle
 from app.session import AddOptions, ScanEntry
 from ui.images import pixmap_from_bgr, pixmap_from_file
+from ui.recent_scans import RecentScansModel, RecentScansView
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +41,20 @@ STATUS_TEXT = {
     "unknown": "Not in the catalogue — search for it below",
     "card_back": "Card back — turn the card over",
 }
+#: The status once the user picked the card (the decision's own words no longer apply).
+CHOSEN_TEXT = "Chosen by you"
+ALT_ICON = (30, 42)
+
+
+def alternative_text(index: int, alt: dict[str, Any], metadata: dict[str, dict[str, Any]]) -> str:
+    """``1  Pikachu — 151 25/165``: the key, the name and the printing, in full."""
+    meta = metadata.get(str(alt["card_id"]), {})
+    name = str(alt.get("name") or meta.get("name") or alt["card_id"])
+    set_name = meta.get("set_name") or alt.get("set_id") or ""
+    number = str(alt.get("number") or meta.get("number") or "")
+    if meta.get("printed_total"):
+        number = f"{number}/{meta['printed_total']}"
+    return f"{index + 1}  {name} — {set_name} {number}".rstrip()
 
 
 class MatchPanel(QWidget):
@@ -45,6 +62,9 @@ class MatchPanel(QWidget):
     correction_requested = Signal(str)
     add_requested = Signal()
     undo_requested = Signal()
+    remove_requested = Signal()
+    #: A recent scan was selected: reopen it.
+    entry_selected = Signal(object)  # ScanEntry
     options_changed = Signal(object)  # AddOptions
 
     def __init__(self, bundle: ReferenceBundle, parent: QWidget | None = None) -> None:
@@ -78,21 +98,23 @@ class MatchPanel(QWidget):
         images.addStretch(1)
 
         self.alternative_buttons: list[QToolButton] = []
-        alternatives = QHBoxLayout()
+        alternatives = QVBoxLayout()
+        alternatives.setSpacing(2)
         for i in range(5):
+            # One row each, the whole name and printing beside a small picture: nothing is cut.
             button = QToolButton()
             button.setObjectName(f"alternative{i + 1}")
-            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextUnderIcon)
-            button.setIconSize(QSize(54, 76))
-            button.setFixedSize(96, 118)
+            button.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+            button.setIconSize(QSize(*ALT_ICON))
+            button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+            button.setFixedHeight(48)
             button.clicked.connect(lambda _=False, i=i: self.choose_alternative(i))
             # Always in the layout (disabled when empty): showing the first card must not re-lay out
             # the window, which cost a visible stall.
             button.setEnabled(False)
-            button.setText(f"{i + 1}\n")
+            button.setText(f"{i + 1}")
             self.alternative_buttons.append(button)
             alternatives.addWidget(button)
-        alternatives.addStretch(1)
 
         self.finish = QComboBox()
         self.finish.addItems(FINISHES)
@@ -123,9 +145,17 @@ class MatchPanel(QWidget):
         self.undo_button = QPushButton("Undo  (Ctrl+Z)")
         self.undo_button.setObjectName("undoButton")
         self.undo_button.clicked.connect(self.undo_requested)
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.setObjectName("removeButton")
+        self.remove_button.setToolTip("Take this scan out of the list (and out of the collection if it was added)")
+        self.remove_button.clicked.connect(self.remove_requested)
+        # Nothing to add, remove or undo before the first scan.
+        self.add_button.setEnabled(False)
+        self.remove_button.setEnabled(False)
         buttons = QHBoxLayout()
-        buttons.addWidget(self.add_button)
-        buttons.addWidget(self.undo_button)
+        buttons.addWidget(self.add_button, 2)
+        buttons.addWidget(self.undo_button, 1)
+        buttons.addWidget(self.remove_button, 1)
 
         self.search = QLineEdit()
         self.search.setObjectName("cardSearch")
@@ -137,13 +167,9 @@ class MatchPanel(QWidget):
         self.search_results.itemActivated.connect(self._pick_search_result)
         self.search_results.itemClicked.connect(self._pick_search_result)
 
-        self.recent = QListWidget()
-        self.recent.setObjectName("recentScans")
-        self.recent.setViewMode(QListWidget.ViewMode.IconMode)
-        self.recent.setFlow(QListWidget.Flow.LeftToRight)
-        self.recent.setWrapping(False)
-        self.recent.setIconSize(QSize(40, 56))
-        self.recent.setFixedHeight(96)
+        self.recent_model = RecentScansModel(bundle, self)
+        self.recent = RecentScansView(self.recent_model)
+        self.recent.entry_selected.connect(self.entry_selected)
 
         separator = QFrame()
         separator.setFrameShape(QFrame.Shape.HLine)
@@ -152,15 +178,16 @@ class MatchPanel(QWidget):
         layout.addLayout(images)
         layout.addWidget(self.name)
         layout.addWidget(self.details)
+        # The actions come before the corrections: at 1280×800 they must be in view without scrolling.
+        layout.addLayout(buttons)
+        layout.addLayout(options)
+        layout.addWidget(QLabel("Recent scans — click one to reopen it"))
+        layout.addWidget(self.recent)
+        layout.addWidget(separator)
         layout.addWidget(QLabel("Not right? Pick the card:"))
         layout.addLayout(alternatives)
-        layout.addLayout(options)
-        layout.addLayout(buttons)
         layout.addWidget(self.search)
         layout.addWidget(self.search_results)
-        layout.addWidget(separator)
-        layout.addWidget(QLabel("Recent scans"))
-        layout.addWidget(self.recent)
         layout.addStretch(1)
         # Load Qt's JPEG plugin now, not in the middle of showing the first identified card (~25 ms).
         first = next(iter(bundle.metadata), None)
@@ -172,10 +199,7 @@ class MatchPanel(QWidget):
         width, height = (96, 134) if compact else (150, 210)
         for label in (self.reference, self.crop):
             label.setFixedSize(width, height)
-        self.recent.setFixedHeight(72 if compact else 96)
-        for button in self.alternative_buttons:
-            button.setFixedSize(*((80, 106) if compact else (96, 118)))
-            button.setIconSize(QSize(40, 56) if compact else QSize(54, 76))
+        self.recent.set_compact(compact)
         self._thumb = (width, height)
         if self.entry is not None:
             self.show_entry(self.entry)
@@ -184,8 +208,10 @@ class MatchPanel(QWidget):
     def show_entry(self, entry: ScanEntry) -> None:
         self.entry = entry
         event = entry.event
-        self.status.setText(STATUS_TEXT.get(event.event, event.event))
-        self.status.setProperty("state", event.event)
+        chosen = entry.card_id is not None and entry.card_id != event.card_id
+        state = "identified" if chosen else event.event
+        self.status.setText(CHOSEN_TEXT if chosen else STATUS_TEXT.get(event.event, event.event))
+        self.status.setProperty("state", state)
         self.status.style().unpolish(self.status)
         self.status.style().polish(self.status)
         if event.crop is not None:
@@ -197,27 +223,50 @@ class MatchPanel(QWidget):
         for i, button in enumerate(self.alternative_buttons):
             if i < len(entry.alternatives):
                 alt = entry.alternatives[i]
-                name = str(alt.get("name") or alt["card_id"])
-                button.setText(f"{i + 1} {name[:11]}\n{alt.get('set_id')} {alt.get('number')}")
-                button.setToolTip(f"{name} — {alt.get('set_id')} {alt.get('number')}  (key {i + 1})")
-                button.setIcon(QIcon(pixmap_from_file(self.bundle.thumb_path(alt["card_id"]), 54, 76)))
+                text = alternative_text(i, alt, self.bundle.metadata)
+                button.setText(text)
+                button.setToolTip(f"{text[3:]}  (key {i + 1})")
+                button.setIcon(QIcon(pixmap_from_file(self.bundle.thumb_path(alt["card_id"]), *ALT_ICON)))
                 button.setProperty("cardId", alt["card_id"])
+                button.setProperty("chosen", alt["card_id"] == entry.card_id)
                 button.setEnabled(True)
             else:
                 button.setEnabled(False)
-                button.setText(f"{i + 1}\n")
+                button.setText(f"{i + 1}")
+                button.setToolTip("")
                 button.setIcon(QIcon())
         self.add_button.setEnabled(entry.card_id is not None and not entry.added)
         self.add_button.setText("Added ✓" if entry.added else "Add  (Space)")
-        if event.event == "unknown":
+        self.remove_button.setEnabled(True)
+        if event.event == "unknown" and not chosen:
             self.search.setFocus()
         self.refresh_recent_item(entry)
+
+    def clear_entry(self) -> None:
+        """The shown scan was removed: back to the empty panel."""
+        self.entry = None
+        self.status.setText("Hold a card flat and still in front of the camera")
+        self.status.setProperty("state", "")
+        self.status.style().unpolish(self.status)
+        self.status.style().polish(self.status)
+        self.reference.clear()
+        self.crop.clear()
+        self.name.setText("—")
+        self.details.setText("")
+        for i, button in enumerate(self.alternative_buttons):
+            button.setEnabled(False)
+            button.setText(f"{i + 1}")
+            button.setIcon(QIcon())
+        self.add_button.setEnabled(False)
+        self.add_button.setText("Add  (Space)")
+        self.remove_button.setEnabled(False)
 
     def _show_card(self, card_id: str | None, confidence: float | None, best_guess: bool = False) -> None:
         if card_id is None:
             self.reference.clear()
             self.reference.setText("?")
-            self.name.setText("Not in the catalogue" if self.entry and self.entry.event.event == "unknown" else "—")
+            unknown = self.entry is not None and self.entry.event.event == "unknown"
+            self.name.setText("Not in the catalogue" if unknown else "—")
             self.details.setText("")
             return
         meta: dict[str, Any] = self.bundle.metadata.get(card_id, {})
@@ -240,19 +289,13 @@ class MatchPanel(QWidget):
         self.details.setText("\n".join(line for line in lines if line))
 
     def refresh_recent_item(self, entry: ScanEntry) -> None:
-        label = self.bundle.metadata.get(entry.card_id or "", {}).get("name") or entry.event.event.replace("_", " ")
-        text = f"{'✓ ' if entry.added else ''}{label}"
-        for row in range(self.recent.count()):
-            item = self.recent.item(row)
-            if item.data(Qt.ItemDataRole.UserRole) == entry.scan_id:
-                item.setText(text)
-                item.setIcon(QIcon(pixmap_from_file(self.bundle.thumb_path(entry.card_id or ""), 40, 56)))
-                return
-        item = QListWidgetItem(QIcon(pixmap_from_file(self.bundle.thumb_path(entry.card_id or ""), 40, 56)), text)
-        item.setData(Qt.ItemDataRole.UserRole, entry.scan_id)
-        self.recent.insertItem(0, item)
-        while self.recent.count() > 20:
-            self.recent.takeItem(self.recent.count() - 1)
+        self.recent_model.upsert(entry)
+        self.recent.select_scan(entry.scan_id)
+
+    def remove_recent_item(self, entry: ScanEntry) -> None:
+        self.recent_model.remove(entry.scan_id)
+        if self.entry is not None and self.entry.scan_id == entry.scan_id:
+            self.clear_entry()
 
     # ------------------------------------------------------------------ user intents
     def choose_alternative(self, index: int) -> None:

@@ -1,5 +1,5 @@
 """Settings: camera source, resolution, backend, thresholds, auto-add vs confirm, sounds — saved to
-the config file (``app.config.save_settings``)."""
+the config file (``app.config.save_settings``). Everything but the recogniser applies at once."""
 
 from __future__ import annotations
 
@@ -30,6 +30,19 @@ RESOLUTIONS = ((640, 480), (1280, 720), (1920, 1080))
 BACKENDS = {"Automatic (Hailo when present, else CPU)": ["hailo", "onnx"], "CPU (ONNX Runtime)": ["onnx"]}
 
 
+def source_choices() -> list[tuple[str, str]]:
+    """(label, spec) of the sources to pick from: automatic, each attached camera, the Pi camera, the demo."""
+    choices = [("Automatic (best camera, else the demo clip)", "auto")]
+    choices += [(f"Camera {index}: {name}", str(index)) for index, name in list_devices()]
+    choices += [("Raspberry Pi camera (Picamera2)", "picamera2"), ("Demo clip", "demo")]
+    return choices
+
+
+def resolution_key(width: int, height: int) -> str:
+    """Combo data as text: Qt compares it reliably (a Python tuple it does not, and fell back to the first)."""
+    return f"{width}x{height}"
+
+
 class SettingsDialog(QDialog):
     def __init__(self, settings: Settings, parent: QWidget | None = None, config_path: Path | None = None) -> None:
         super().__init__(parent)
@@ -41,11 +54,8 @@ class SettingsDialog(QDialog):
 
         self.source = QComboBox()
         self.source.setEditable(True)
-        self.source.addItem("Automatic (best camera, else the demo clip)", "auto")
-        for index, name in list_devices():
-            self.source.addItem(f"Camera {index}: {name}", str(index))
-        self.source.addItem("Raspberry Pi camera (Picamera2)", "picamera2")
-        self.source.addItem("Demo clip", "demo")
+        for label, spec in source_choices():
+            self.source.addItem(label, spec)
         self._select(self.source, settings.camera.source)
         file_button = QPushButton("Video file…")
         file_button.clicked.connect(self._pick_file)
@@ -57,9 +67,13 @@ class SettingsDialog(QDialog):
         source_row.addWidget(folder_button)
 
         self.resolution = QComboBox()
-        for width, height in RESOLUTIONS:
-            self.resolution.addItem(f"{width} × {height}", (width, height))
-        self._select(self.resolution, (settings.camera.width, settings.camera.height))
+        self.resolution.setObjectName("resolution")
+        sizes = list(RESOLUTIONS)
+        if (settings.camera.width, settings.camera.height) not in sizes:
+            sizes.append((settings.camera.width, settings.camera.height))  # a size set in the file stays
+        for width, height in sizes:
+            self.resolution.addItem(f"{width} × {height}", resolution_key(width, height))
+        self._select(self.resolution, resolution_key(settings.camera.width, settings.camera.height))
 
         self.backend = QComboBox()
         for label, backends in BACKENDS.items():
@@ -83,7 +97,7 @@ class SettingsDialog(QDialog):
         form.addRow("Not in catalogue below", self.unknown_below)
         form.addRow(self.auto_add)
         form.addRow(self.sounds)
-        form.addRow(QLabel("Camera and recogniser changes apply when the scanner restarts."))
+        form.addRow(QLabel("Camera changes apply at once; a recogniser change on the next start."))
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.save)
         buttons.rejected.connect(self.reject)
@@ -120,7 +134,8 @@ class SettingsDialog(QDialog):
         s = self.settings
         data = self.source.currentData()
         s.camera.source = str(data if data is not None else self.source.currentText())
-        s.camera.width, s.camera.height = self.resolution.currentData()
+        width, height = str(self.resolution.currentData()).split("x")
+        s.camera.width, s.camera.height = int(width), int(height)
         s.embed.backends = list(self.backend.currentData())
         s.match.accept_at = self.accept_at.value()
         s.match.min_margin = self.min_margin.value()

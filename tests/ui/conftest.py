@@ -42,6 +42,27 @@ def clip_path(tmp_path_factory: pytest.TempPathFactory, catalog_dir: Path) -> Pa
     return path
 
 
+@pytest.fixture(scope="session")
+def photo_folder(tmp_path_factory: pytest.TempPathFactory, catalog_dir: Path) -> Path:
+    """A folder of two photos, one card each (simulated), as a phone would leave them."""
+    import cv2
+
+    textures = [load_card_texture(catalog_dir / "images" / c.split("-")[0] / f"{c}.jpg") for c in CLIP_CARDS]
+    sim = CaptureSimulator(textures, SimOptions(dim_prob=0.0, defocus_prob=0.0))
+    rng = np.random.default_rng(5)
+    folder = tmp_path_factory.mktemp("photos")
+    for i in range(len(CLIP_CARDS)):
+        cv2.imwrite(str(folder / f"IMG_{i:04d}.jpg"), sim.render(rng, card_index=i).image)
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def ui_memory_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The window's memory (welcome seen, last export) goes to the test's folder, never the home."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    return tmp_path / "state" / "cardsight" / "ui-state.json"
+
+
 @pytest.fixture
 def settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Settings:
     monkeypatch.setenv("CARDSIGHT_CONFIG", str(tmp_path / "config.toml"))

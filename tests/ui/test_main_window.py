@@ -80,7 +80,7 @@ def test_export_dialog_writes_the_collection(
     dialog = window.open_export()
     out = tmp_path / "export.csv"
     dialog.path.setText(str(out))
-    dialog.format.setCurrentText("tcgplayer")
+    dialog.format.setCurrentIndex(dialog.format.findData("tcgplayer"))
     dialog.export()
     with open(out, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
@@ -175,3 +175,187 @@ def test_settings_that_cannot_be_written_say_so_and_keep_the_dialog_open(
     dialog.save()
     assert warnings and "Cannot write the settings file" in warnings[0]
     assert dialog.isVisible() and dialog.saved_to is None
+
+
+# ---------------------------------------------------------------------- the flow around the scan
+
+
+def test_selecting_an_earlier_scan_reopens_it_to_correct_and_remove(
+    qtbot: QtBot, settings: Settings, engine_for: Engine, clip_path: Path
+) -> None:
+    window = make_window(qtbot, settings, engine_for, replay(clip_path))
+    run_clip_until_identified(qtbot, window, CLIP_CARDS[1])
+    model = window.panel.recent_model
+    assert [e.card_id for e in model.entries] == CLIP_CARDS  # oldest first: rows never shift
+    window.panel.recent.clicked.emit(model.index(0))
+    first = model.entries[0]
+    assert window.controller.current is first
+    assert window.panel.name.text() == engine_for.bundle.metadata[CLIP_CARDS[0]]["name"]
+    window.controller.add_current()
+    collection = window.controller.collection
+    assert [r["card_id"] for r in collection.inventory()] == [CLIP_CARDS[0]]
+    other = next(a["card_id"] for a in first.alternatives if a["card_id"] != CLIP_CARDS[0])
+    window.panel.correction_requested.emit(other)  # a click on another suggestion
+    assert collection.scan_row(first.scan_id)["card_id"] == other
+    assert [r["card_id"] for r in collection.inventory()] == [other]
+    window.panel.remove_button.click()
+    assert collection.inventory() == [] and collection.scan_row(first.scan_id)["action"] == "rejected"
+    assert [e.card_id for e in model.entries] == [CLIP_CARDS[1]]
+    assert window.panel.entry is None and not window.panel.add_button.isEnabled()
+    window.close()
+
+
+def test_adding_a_card_shows_a_short_confirmation_naming_it(
+    qtbot: QtBot, settings: Settings, engine_for: Engine, clip_path: Path
+) -> None:
+    window = make_window(qtbot, settings, engine_for, replay(clip_path))
+    run_clip_until_identified(qtbot, window, CLIP_CARDS[1])
+    window.controller.add_current()
+    meta = engine_for.bundle.metadata[CLIP_CARDS[1]]
+    assert window.toast.isVisible()
+    assert window.toast.text().startswith(f"Added {meta['name']} ({meta['set_name']} {meta['number']}")
+    qtbot.waitUntil(lambda: not window.toast.isVisible(), timeout=5_000)
+    window.controller.undo()
+    assert window.statusBar().currentMessage() == f"Undid add of {window.toast.text().removeprefix('Added ')}"
+    window.close()
+
+
+def test_a_photo_folder_chosen_in_settings_scans_at_once_one_card_per_photo(
+    qtbot: QtBot, settings: Settings, engine_for: Engine, clip_path: Path, photo_folder: Path
+) -> None:
+    window = make_window(qtbot, settings, engine_for, replay(clip_path))
+    run_clip_until_identified(qtbot, window, CLIP_CARDS[1])
+    before = len(window.controller.session.recent)
+    dialog = window.open_settings()
+    dialog._select(dialog.source, str(photo_folder))
+    with qtbot.waitSignal(window.controller.finished, timeout=60_000) as done:
+        dialog.save()
+    assert done.args[0].cards == len(CLIP_CARDS) and done.args[0].ended == "finished"
+    assert [e.card_id for e in window.controller.session.recent[: len(CLIP_CARDS)]][::-1] == CLIP_CARDS
+    assert len(window.controller.session.recent) == before + len(CLIP_CARDS)
+    assert "image folder" in window.source_label.text()
+    assert window.banner.text().startswith("Finished — 2 cards (2 identified)")
+    assert window.fps_label.text() == "finished — 2 cards (2 identified)"  # no stale frame rate
+    window.close()
+
+
+def test_ctrl_q_in_the_file_menu_quits(qtbot: QtBot, settings: Settings, engine_for: Engine, clip_path: Path) -> None:
+    window = make_window(qtbot, settings, engine_for, replay(clip_path))
+    window.controller.start()
+    file_menu = window.menuBar().actions()[0].menu()
+    assert window.quit_action in file_menu.actions()
+    assert window.quit_action.shortcut().toString() == "Ctrl+Q"
+    window.quit_action.trigger()
+    assert not window.isVisible() and window.controller.stopped
+    assert not window.controller.scanner.thread.isRunning()
+
+
+def test_the_source_menu_lists_the_sources_and_checks_the_one_in_use(
+    qtbot: QtBot, settings: Settings, engine_for: Engine, clip_path: Path
+) -> None:
+    settings.camera.source = "demo"
+    window = make_window(qtbot, settings, engine_for, replay(clip_path))
+    window._fill_source_menu()
+    labels = {a.text(): a.isChecked() for a in window.source_menu.actions() if a.text()}
+    assert labels["Demo clip"] is True and labels["Automatic (best camera, else the demo clip)"] is False
+    assert "Image folder…" in labels and "Video file…" in labels
+    window.close()
+
+
+def test_add_waits_for_a_card_and_a_picked_card_replaces_not_in_the_catalogue(
+    qtbot: QtBot, settings: Settings, engine_for: Engine, clip_path: Path
+) -> None:
+    from app.pipeline import ScanEvent
+    from app.session import ScanEntry
+
+    window = make_window(qtbot, settings, engine_for, replay(clip_path))
+    assert not window.panel.add_button.isEnabled()  # nothing identified yet
+    unknown = ScanEntry(1, ScanEvent(t=0.0, track=1, event="unknown"), None)
+    window.panel.show_entry(unknown)
+    assert window.panel.name.text() == "Not in the catalogue" and not window.panel.add_button.isEnabled()
+    unknown.card_id = CLIP_CARDS[0]  # picked from the search
+    window.panel.show_entry(unknown)
+    assert window.panel.status.text() == "Chosen by you"
+    assert window.panel.name.text() == engine_for.bundle.metadata[CLIP_CARDS[0]]["name"]
+    assert window.panel.add_button.isEnabled()
+    window.close()
+
+
+def test_add_and_undo_are_in_view_in_the_default_window(
+    qtbot: QtBot, settings: Settings, engine_for: Engine, clip_path: Path
+) -> None:
+    window = make_window(qtbot, settings, engine_for, replay(clip_path))
+    window.resize(1280, 800)
+    qtbot.waitExposed(window)
+    QApplication.processEvents()
+    viewport = window.panel.parentWidget()
+    assert viewport is not None
+    for button in (window.panel.add_button, window.panel.undo_button):
+        bottom = button.mapTo(viewport, button.rect().bottomRight())
+        assert viewport.rect().contains(bottom), button.text()
+    window.close()
+
+
+@pytest.mark.parametrize("size", [(1920, 1080), (800, 480)])
+def test_suggestions_show_the_whole_name_and_printing(
+    qtbot: QtBot, settings: Settings, engine_for: Engine, clip_path: Path, size: tuple[int, int]
+) -> None:
+    from app.pipeline import ScanEvent
+    from app.session import ScanEntry
+
+    window = make_window(qtbot, settings, engine_for, replay(clip_path))
+    window.resize(*size)
+    qtbot.waitExposed(window)
+    metadata = engine_for.bundle.metadata
+    alternatives = [{"card_id": c, "name": metadata[c]["name"]} for c in ("sv3pt5-25", *CLIP_CARDS)]
+    event = ScanEvent(t=0.0, track=1, event="uncertain", card_id="sv3pt5-25", alternatives=alternatives)
+    window.panel.show_entry(ScanEntry(1, event, None, alternatives=alternatives))
+    QApplication.processEvents()
+    button = window.panel.alternative_buttons[0]
+    assert button.text() == f"1  {metadata['sv3pt5-25']['name']} — 151 25/{metadata['sv3pt5-25']['printed_total']}"
+    needed = button.fontMetrics().horizontalAdvance(button.text()) + button.iconSize().width()
+    assert needed < button.width(), (needed, button.width())
+    window.close()
+
+
+def test_the_welcome_stays_dismissed_when_the_config_file_cannot_be_written(
+    qtbot: QtBot,
+    settings: Settings,
+    engine_for: Engine,
+    clip_path: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("CARDSIGHT_CONFIG", str(blocker / "config.toml"))  # every save fails
+    settings.ui.welcomed = False
+    window = make_window(qtbot, settings, engine_for, replay(clip_path))
+    assert window.welcome is not None
+    window.dismiss_welcome()
+    window.close()
+    settings.ui.welcomed = False  # what the unwritable file still says at the next start
+    again = make_window(qtbot, settings, engine_for, replay(clip_path))
+    assert again.welcome is None
+    again.close()
+
+
+def test_export_says_what_it_wrote_after_closing_and_remembers_file_and_format(
+    qtbot: QtBot, settings: Settings, engine_for: Engine, clip_path: Path, tmp_path: Path
+) -> None:
+    window = make_window(qtbot, settings, engine_for, replay(clip_path))
+    run_clip_until_identified(qtbot, window, CLIP_CARDS[1])
+    window.controller.add_current()
+    dialog = window.open_export()
+    assert dialog.format.itemText(dialog.format.findData("dragonshield")) == "Dragon Shield"
+    out = tmp_path / "shop.csv"
+    dialog.path.setText(str(out))
+    dialog.format.setCurrentIndex(dialog.format.findData("dragonshield"))
+    dialog.export()
+    assert not dialog.isVisible()
+    assert window.statusBar().currentMessage() == f"Wrote 1 rows (Dragon Shield) to {out}"
+    assert window.toast.isVisible() and "Wrote 1 rows" in window.toast.text()
+    again = window.open_export()
+    assert again.path.text() == str(out) and again.format.currentData() == "dragonshield"
+    again.reject()
+    window.close()
