@@ -192,3 +192,31 @@ def test_a_damaged_user_copy_is_refused_without_being_changed(source_db: Path, t
     with pytest.raises(CatalogDatabaseError, match="not a readable catalogue"):
         update_catalog(ApiClient(base="http://127.0.0.1:9/v2"), user, source=source_db)
     assert sha(user) == before
+
+
+def test_ctrl_c_keeps_the_sets_already_stored_and_the_next_run_resumes(
+    source_db: Path, api_data: ApiData, tmp_path: Path
+) -> None:
+    user = tmp_path / "c.db"
+
+    def interrupt_at_sm11(message: str) -> None:
+        if "sm11" in message:
+            raise KeyboardInterrupt
+
+    with FakeApi(api_data) as api:
+        with pytest.raises(KeyboardInterrupt):
+            update_catalog(client(api), user, source=source_db, progress=interrupt_at_sm11)
+        assert "xy7" in CatalogDatabase.open(user).card_counts()
+        api_data.requests.clear()
+        report = update_catalog(client(api), user, source=source_db)
+    assert report.sets_added == ["sm11"] and api_data.card_requests() == ["set.id:sm11", "set.id:sm11"]
+
+
+def test_retry_after_may_be_an_http_date() -> None:
+    from email.utils import formatdate
+
+    from app.catalog.update import _retry_after
+
+    assert 25 <= (_retry_after(formatdate(time.time() + 30, usegmt=True)) or 0) <= 30
+    assert _retry_after("7") == 7.0
+    assert _retry_after("soon") is None and _retry_after(None) is None
