@@ -11,7 +11,10 @@
 4. checks: convex, card-like aspect under up to ~40° tilt, mostly card pixels inside;
 5. whole cards: each blob's outline is fitted within a tight and a wider reach of it, and the outline
    whose straightened crop looks more like a whole card is kept; two quads that are the halves of one
-   card cut along a printed line are joined (both judged by ``app.vision.wholeness``).
+   card cut along a printed line are joined (both judged by ``app.vision.wholeness``);
+6. several cards: a frame with signs of small cards (a far binder page, a table of cards) is segmented
+   again at twice the network's size, and an outline much larger than the other cards is tried as a
+   grid of cards (``app.vision.groups``), so a page or a group is not reported as one card.
 """
 
 from __future__ import annotations

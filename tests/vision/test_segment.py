@@ -75,3 +75,15 @@ def test_network_input_is_the_area_resized_frame_at_every_frame_size(size: tuple
     small = cv2.resize(frame, (sw, sh), interpolation=cv2.INTER_AREA).astype(np.float32)
     expected = ((small / 255.0 - MEAN) / STD).transpose(2, 0, 1)
     assert np.allclose(x[0, :, :sh, :sw], expected, atol=1e-4)
+
+
+def test_a_larger_long_side_gives_finer_maps_of_the_same_frame(frame) -> None:
+    """The fine pass: the network at twice its size maps each frame pixel onto twice the map pixels."""
+    segmenter = CardSegmenter(threads=1)
+    usual = segmenter.segment(frame)
+    fine = segmenter.segment(frame, long_side=2 * segmenter.long_side)
+    assert fine.card.shape == (2 * usual.card.shape[0], 2 * usual.card.shape[1])
+    assert fine.frame_per_map_px == pytest.approx(usual.frame_per_map_px / 2)
+    # The card is where it was: the fine map shrunk back marks mostly the same pixels.
+    shrunk = cv2.resize(fine.card, usual.card.shape[::-1], interpolation=cv2.INTER_AREA)
+    assert ((shrunk > 0.5) == (usual.card > 0.5)).mean() > 0.95
