@@ -635,7 +635,7 @@ def build_parser() -> argparse.ArgumentParser:
     update = catalog_sub.add_parser(
         "update",
         help="fetch new sets and cards from the pokemontcg.io API into your copy of the catalogue",
-        description="The only command that uses the network. New and changed sets are merged into your copy "
+        description="Uses the network (nothing else in `catalog` does). New and changed sets are merged into your copy "
         "of the catalogue (made from the shipped one first); the shipped file is never written. Finished sets "
         "are kept if the update stops, so running it again resumes. Exit status 1 when anything failed.",
     )

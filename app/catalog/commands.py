@@ -26,6 +26,8 @@ from app.catalog.update import ApiClient, update_catalog
 
 logger = logging.getLogger(__name__)
 
+MAX_TIMEOUT_S = 600.0
+
 
 def installed_sets(bundle: Path) -> set[str] | None:
     """Set ids in the reference bundle's manifest (whose vectors are installed); None when unreadable."""
@@ -120,8 +122,8 @@ def run_update(args: argparse.Namespace) -> int:
     target = Path(args.db) if args.db else user_catalog_path()
     if target.resolve() == SHIPPED_CATALOG.resolve():
         return _fail(f"catalog update never writes the shipped catalogue {SHIPPED_CATALOG}; pick another --db")
-    if args.timeout <= 0:
-        return _fail("catalog update: --timeout must be more than 0 seconds")
+    if not 0 < args.timeout <= MAX_TIMEOUT_S:  # NaN fails this too
+        return _fail(f"catalog update: --timeout must be more than 0 and at most {MAX_TIMEOUT_S:g} seconds")
     client = ApiClient(base=args.api_base, api_key=args.api_key or None, timeout_s=args.timeout)
     try:
         report = update_catalog(client, target, progress=lambda message: print(message, flush=True))

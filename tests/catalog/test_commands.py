@@ -177,6 +177,8 @@ def test_update_with_a_failed_set_says_so_and_exits_1(
     [
         (["--db", str(SHIPPED_CATALOG)], "never writes the shipped catalogue"),
         (["--timeout", "0"], "--timeout must be more than 0"),
+        (["--timeout", "nan"], "--timeout must be more than 0"),
+        (["--timeout", "1e9"], "at most 600 seconds"),
     ],
 )
 def test_update_refuses_bad_requests_before_any_network(
