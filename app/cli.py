@@ -467,7 +467,9 @@ def _collection(args: argparse.Namespace, settings: Settings, readonly: bool = F
 
 
 def _ensure_card(collection, card_id: str, settings: Settings) -> None:  # type: ignore[no-untyped-def]
-    """Copy the card's metadata from the reference bundle into the collection, once."""
+    """Copy the card's metadata into the collection, once: from the reference bundle, or else from the
+    catalogue of every English card (a card added by hand may be from a set not installed)."""
+    from app.catalog.database import catalog_metadata
     from app.collection import CollectionError
 
     if collection.has_card(card_id):
@@ -477,9 +479,12 @@ def _ensure_card(collection, card_id: str, settings: Settings) -> None:  # type:
         metadata = json.loads(metadata_file.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
         raise CollectionError(f"cannot read card metadata from {metadata_file}: {error}") from error
-    if card_id not in metadata or card_id.startswith("back:"):
-        raise CollectionError(f"unknown card {card_id!r}: not in the reference bundle {settings.match.bundle}")
-    collection.upsert_cards([metadata[card_id]])
+    card = None if card_id.startswith("back:") else metadata.get(card_id) or catalog_metadata(card_id)
+    if card is None:
+        raise CollectionError(
+            f"unknown card {card_id!r}: not in the catalogue (cardsight catalog search finds a card's id)"
+        )
+    collection.upsert_cards([card])
 
 
 def cmd_collection(args: argparse.Namespace, settings: Settings) -> int:

@@ -13,6 +13,7 @@ from typing import Any
 
 import cv2
 
+from app.catalog.database import catalog_metadata
 from app.collection.store import Collection, CollectionError, InventoryKey, ScanRecord
 from app.match.bundle import BACK_PREFIX, ReferenceBundle
 from app.pipeline import ScanEvent
@@ -159,10 +160,14 @@ class ScanSession:
         return search_cards(text, self.bundle.metadata, limit)
 
     def _ensure_cards(self, card_ids: list[str | None]) -> None:
-        missing = [
-            self.bundle.metadata[c]
-            for c in dict.fromkeys(card_ids)
-            if c and not c.startswith(BACK_PREFIX) and c in self.bundle.metadata and not self.collection.has_card(c)
-        ]
+        """The cards' metadata in the collection, from the bundle or else the whole catalogue (a card
+        picked by hand may be from a set whose reference pictures are not installed)."""
+        missing = []
+        for card_id in dict.fromkeys(card_ids):
+            if not card_id or card_id.startswith(BACK_PREFIX) or self.collection.has_card(card_id):
+                continue
+            metadata = self.bundle.metadata.get(card_id) or catalog_metadata(card_id)
+            if metadata is not None:
+                missing.append(metadata)
         if missing:
             self.collection.upsert_cards(missing)

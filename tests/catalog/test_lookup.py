@@ -9,7 +9,7 @@ import pytest
 from app import PROJECT_ROOT
 from app.catalog import database
 from app.catalog.lookup import search_cards
-from app.collection.store import Collection, CollectionError
+from app.collection.store import Collection
 from app.match.bundle import ReferenceBundle
 from app.pipeline import ScanEvent
 from app.session import ScanSession
@@ -69,12 +69,6 @@ def test_a_card_found_outside_the_bundle_can_be_stored_and_added(session: ScanSe
     assert (row["card_id"], row["name"], row["set_name"]) == ("base1-4", "Charizard", "Base")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=CollectionError,
-    reason="ScanSession._ensure_cards copies metadata from the bundle only; it must fall back to "
-    "app.catalog.database.catalog_metadata (app/session.py, another helper's part)",
-)
 def test_picking_a_card_outside_the_bundle_by_hand_adds_it(session: ScanSession) -> None:
     entry = session.record(unknown_scan())
     assert entry is not None
@@ -104,3 +98,18 @@ def test_catalog_metadata_has_the_collections_shape() -> None:
     meta = database.catalog_metadata("base1-4")
     assert meta is not None and {"card_id", "name", "set_id", "set_name", "number", "printed_total"} <= set(meta)
     assert database.catalog_metadata("nope-1") is None
+
+
+def test_collection_add_takes_any_card_of_the_catalogue_and_names_an_unknown_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from app.cli import main
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("CARDSIGHT_CONFIG", str(tmp_path / "config.toml"))
+    db = tmp_path / "c.db"
+    assert main(["collection", "--db", str(db), "add", "base1-4"]) == 0
+    assert main(["collection", "--db", str(db), "add", "nope-1"]) != 0
+    assert "not in the catalogue" in capsys.readouterr().err
+    assert main(["collection", "--db", str(db), "list", "--json"]) == 0
+    assert "Charizard" in capsys.readouterr().out
