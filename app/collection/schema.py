@@ -68,7 +68,7 @@ def _v2(db: sqlite_utils.Database) -> None:
         )
         """
     )
-    db.execute("CREATE INDEX prices_currency_date ON prices(currency, date)")
+    db.execute("CREATE INDEX prices_latest ON prices(currency, card_id, finish, date)")
 
 
 MIGRATIONS: list[Callable[[sqlite_utils.Database], None]] = [_v1, _v2]

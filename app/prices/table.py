@@ -74,8 +74,10 @@ def store_quotes(collection: Collection, quotes: Iterable[Quote]) -> int:
     return len(rows)
 
 
-def _rank(source: str) -> int:
-    return SOURCE_ORDER.index(source) if source in SOURCE_ORDER else len(SOURCE_ORDER)
+def _rank_sql() -> str:
+    """A source's place in :data:`SOURCE_ORDER` as an SQL expression: larger is preferred."""
+    cases = " ".join(f"WHEN '{name}' THEN {len(SOURCE_ORDER) - i}" for i, name in enumerate(SOURCE_ORDER))
+    return f"CASE source {cases} ELSE 0 END"
 
 
 def latest_prices(
@@ -87,7 +89,11 @@ def latest_prices(
 ) -> dict[tuple[str, str], Price]:
     """Per (card, finish): the newest price in ``currency`` dated ``on`` or before (every date when
     None), from ``source`` or, on a tie of dates, the source first in :data:`SOURCE_ORDER`."""
-    sql = ["SELECT card_id, finish, source, date, price, low, mid, market FROM prices WHERE currency = ?"]
+    # SQLite takes the bare columns of an aggregate query from the row holding the MAX().
+    sql = [
+        "SELECT card_id, finish, source, date, price, low, mid, market,",
+        f"MAX(date || ':' || ({_rank_sql()})) FROM prices WHERE currency = ?",
+    ]
     args: list[Any] = [currency]
     if on is not None:
         sql.append("AND date <= ?")
@@ -95,15 +101,15 @@ def latest_prices(
     if source:
         sql.append("AND source = ?")
         args.append(source)
+    sql.append("GROUP BY card_id, finish")
     wanted = set(card_ids) if card_ids is not None else None
-    best: dict[tuple[str, str], tuple[str, int, Price]] = {}
-    for card_id, finish, src, date, price, low, mid, market in collection.conn.execute(" ".join(sql), args):
-        if wanted is not None and card_id not in wanted:
-            continue
-        held = best.get((card_id, finish))
-        if held is None or (date, -_rank(src)) > (held[0], held[1]):
-            best[(card_id, finish)] = (date, -_rank(src), Price(price, src, date, low, mid, market))
-    return {key: entry[2] for key, entry in best.items()}
+    cursor = collection.conn.cursor()
+    cursor.row_factory = None
+    return {
+        (card_id, finish): Price(price, src, date, low, mid, market)
+        for card_id, finish, src, date, price, low, mid, market, _ in cursor.execute(" ".join(sql), args)
+        if wanted is None or card_id in wanted
+    }
 
 
 def price_history(collection: Collection, card_id: str, finish: str) -> list[dict[str, Any]]:

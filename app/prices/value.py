@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from app.collection.store import CONDITIONS, Collection, CollectionError
 from app.prices.table import Price, latest_prices
@@ -53,12 +53,31 @@ def cents(price: float, factor: float, quantity: int) -> int:
     return round(price * factor * quantity * 100)
 
 
-@dataclass
-class RowValue:
-    row: dict[str, Any]
+class Holding(NamedTuple):
+    """One inventory row as a valuation reads it, with the quantity held (now, on a date, or by a session)."""
+
+    id: int
+    card_id: str
+    finish: str
+    condition: str
+    language: str
+    location: str
     quantity: int
+    name: str | None
+    set_id: str | None
+    set_name: str | None
+    number: str | None
+
+
+@dataclass(slots=True)
+class RowValue:
+    row: Holding
     factor: float
     price: Price | None
+
+    @property
+    def quantity(self) -> int:
+        return self.row.quantity
 
     @property
     def value_cents(self) -> int | None:
@@ -68,7 +87,7 @@ class RowValue:
         keys = ("id", "card_id", "name", "set_id", "set_name", "number", "finish", "condition", "language", "location")
         value = self.value_cents
         return {
-            **{k: self.row.get(k) for k in keys},
+            **{k: getattr(self.row, k) for k in keys},
             "quantity": self.quantity,
             "unit_price": self.price.price if self.price else None,
             "condition_factor": self.factor,
@@ -114,8 +133,8 @@ class Valuation:
     def sets(self) -> list[SetTotal]:
         totals: dict[str, SetTotal] = {}
         for r in self.rows:
-            key = str(r.row.get("set_id") or "")
-            total = totals.setdefault(key, SetTotal(key, str(r.row.get("set_name") or "")))
+            key = r.row.set_id or ""
+            total = totals.setdefault(key, SetTotal(key, r.row.set_name or ""))
             total.cards += r.quantity
             if r.price is None:
                 total.unpriced_cards += r.quantity
@@ -163,11 +182,11 @@ class Valuation:
         }
 
 
-def holdings(collection: Collection, on: dt.date | None = None, session_id: int | None = None) -> list[dict[str, Any]]:
+def holdings(collection: Collection, on: dt.date | None = None, session_id: int | None = None) -> list[Holding]:
     """Inventory rows with the quantity held: now, or at the end of day ``on`` (UTC, replayed from the
     change log, undo included); only what session ``session_id`` added when given."""
     if on is None and session_id is None:
-        return collection.inventory()
+        return _all_rows(collection, "WHERE i.quantity > 0")
     end = (on + dt.timedelta(days=1)).isoformat() if on else "9999"
     sql = [
         "SELECT ch.inventory_id, SUM(ch.delta) FROM inventory_changes ch JOIN actions a ON a.id = ch.action_id",
@@ -185,24 +204,24 @@ def holdings(collection: Collection, on: dt.date | None = None, session_id: int 
         raise CollectionError(f"no session {session_id}")
     rows = []
     for r in _all_rows(collection):
-        held = counts.get(r["id"], 0)
+        held = counts.get(r.id, 0)
         if on is None:
             # A session's share of a row edited down since is at most what the row holds now.
-            held = min(held, r["quantity"])
+            held = min(held, r.quantity)
         if held > 0:
-            rows.append({**r, "quantity": held})
+            rows.append(r._replace(quantity=held))
     return rows
 
 
-def _all_rows(collection: Collection) -> list[dict[str, Any]]:
-    return [
-        dict(r)
-        for r in collection.conn.execute(
-            "SELECT i.*, c.name, c.set_id, c.set_name, c.number, c.printed_total, c.rarity, c.supertype, c.set_code"
-            " FROM inventory i JOIN cards c ON c.card_id = i.card_id"
-            " ORDER BY c.set_id, CAST(c.number AS INTEGER), c.number, i.finish, i.condition, i.language, i.location"
-        )
-    ]
+def _all_rows(collection: Collection, where: str = "") -> list[Holding]:
+    """Inventory rows with the card metadata a valuation shows, oldest row first (totals are per set)."""
+    cursor = collection.conn.cursor()
+    cursor.row_factory = None  # plain tuples: a large collection is read several times faster
+    cursor.execute(
+        "SELECT i.id, i.card_id, i.finish, i.condition, i.language, i.location, i.quantity, c.name, c.set_id,"
+        f" c.set_name, c.number FROM inventory i JOIN cards c ON c.card_id = i.card_id {where} ORDER BY i.id"
+    )
+    return list(map(Holding._make, cursor))
 
 
 def value_collection(
@@ -218,12 +237,9 @@ def value_collection(
     factors = dict(factors or DEFAULT_CONDITION_FACTORS)
     currency = currency.strip().upper()
     rows = holdings(collection, on, session_id)
-    prices = latest_prices(collection, currency, on, source, card_ids={r["card_id"] for r in rows})
+    prices = latest_prices(collection, currency, on, source, card_ids={r.card_id for r in rows})
     valuation = Valuation(currency, on, source, factors)
-    valuation.rows = [
-        RowValue(r, int(r["quantity"]), factors.get(r["condition"], 1.0), prices.get((r["card_id"], r["finish"])))
-        for r in rows
-    ]
+    valuation.rows = [RowValue(r, factors.get(r.condition, 1.0), prices.get((r.card_id, r.finish))) for r in rows]
     return valuation
 
 
@@ -256,10 +272,7 @@ def describe(valuation: Valuation, what: str, list_unpriced: int = 20) -> str:
             f"{' from ' + v.source if v.source else ''} and are not in the total:"
         )
         for r in unpriced[:list_unpriced]:
-            lines.append(
-                f"    {r.quantity} × {r.row['card_id']} {r.row.get('name', '')}"
-                f" ({r.row['finish']}, {r.row['condition']})"
-            )
+            lines.append(f"    {r.quantity} × {r.row.card_id} {r.row.name or ''} ({r.row.finish}, {r.row.condition})")
         if len(unpriced) > list_unpriced:
             lines.append(f"    … and {len(unpriced) - list_unpriced} more row(s) (--json lists all)")
     return "\n".join(lines)

@@ -25,7 +25,7 @@ def test_each_row_is_valued_by_its_own_finish_and_condition(collection: Collecti
     collection.add(InventoryKey("xy12-1", "holo"), 2)
     collection.add(InventoryKey("xy12-1", "reverse holo", "LP"), 1)
     store_quotes(collection, [usd("xy12-1", "holo", 10.0), usd("xy12-1", "reverse holo", 3.0)])
-    rows = {(r.row["finish"], r.row["condition"]): r.value_cents for r in value_collection(collection).rows}
+    rows = {(r.row.finish, r.row.condition): r.value_cents for r in value_collection(collection).rows}
     assert rows == {("holo", "NM"): 2000, ("reverse holo", "LP"): 255}
 
 
@@ -98,10 +98,10 @@ def test_value_on_a_past_day_counts_the_cards_held_and_prices_known_then(collect
         ],
     )
     then = value_collection(collection, on=dt.date(2026, 11, 25))
-    assert {r.row["card_id"]: r.quantity for r in then.rows} == {"xy12-1": 2, "sv3pt5-25": 1}
+    assert {r.row.card_id: r.quantity for r in then.rows} == {"xy12-1": 2, "sv3pt5-25": 1}
     assert then.total_cents == 2 * 100 + 50
     now = value_collection(collection)
-    assert {r.row["card_id"]: r.quantity for r in now.rows} == {"xy12-1": 7} and now.total_cents == 2100
+    assert {r.row.card_id: r.quantity for r in now.rows} == {"xy12-1": 7} and now.total_cents == 2100
 
 
 def test_a_session_is_valued_by_the_cards_it_added(collection: Collection) -> None:
