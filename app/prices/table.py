@@ -22,6 +22,8 @@ logger = logging.getLogger(__name__)
 #: When a card has prices from several sources on the same date, the first here wins.
 SOURCE_ORDER = ("tcgplayer", "cardmarket", "import")
 BATCH = 5_000
+#: Up to this many cards are looked up by id; more are filtered while reading the whole currency.
+SMALL_LOOKUP = 500
 
 
 @dataclass(frozen=True)
@@ -101,8 +103,12 @@ def latest_prices(
     if source:
         sql.append("AND source = ?")
         args.append(source)
-    sql.append("GROUP BY card_id, finish")
     wanted = set(card_ids) if card_ids is not None else None
+    if wanted is not None and len(wanted) <= SMALL_LOOKUP:
+        # A few cards (a scan, a session): the unique index finds them without reading the table.
+        sql.append(f"AND card_id IN ({', '.join('?' * len(wanted))})")
+        args += sorted(wanted)
+    sql.append("GROUP BY card_id, finish")
     cursor = collection.conn.cursor()
     cursor.row_factory = None
     return {
@@ -110,6 +116,13 @@ def latest_prices(
         for card_id, finish, src, date, price, low, mid, market, _ in cursor.execute(" ".join(sql), args)
         if wanted is None or card_id in wanted
     }
+
+
+def card_price(
+    collection: Collection, card_id: str, finish: str, currency: str = "USD", on: dt.date | None = None
+) -> Price | None:
+    """The price of one card in one finish (what a scan's match panel shows), None when unknown."""
+    return latest_prices(collection, currency, on, card_ids=[card_id]).get((card_id, finish))
 
 
 def price_history(collection: Collection, card_id: str, finish: str) -> list[dict[str, Any]]:

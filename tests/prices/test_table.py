@@ -7,7 +7,7 @@ from pathlib import Path
 from app.collection import Collection
 from app.collection.schema import MIGRATIONS
 from app.prices.base import Quote
-from app.prices.table import latest_prices, price_history, store_quotes
+from app.prices.table import card_price, latest_prices, price_history, store_quotes
 
 from .conftest import price_rows
 
@@ -62,3 +62,14 @@ def test_a_v1_collection_gains_the_price_table_and_keeps_its_cards(tmp_path: Pat
     with Collection(path) as c:
         assert c.conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS) == 2
         assert price_rows(c) == 0 and c.has_card("xy12-1")
+
+
+def test_one_card_is_looked_up_alone_with_its_finish(collection: Collection) -> None:
+    store_quotes(collection, [quote(5.0, "2026-11-20"), quote(1.0, "2026-11-20", finish="reverse holo")])
+    store_quotes(collection, [Quote(f"other-{i}", "holo", "tcgplayer", "USD", "2026-11-20", 1.0) for i in range(600)])
+    found = card_price(collection, "xy12-1", "reverse holo")
+    assert found is not None and (found.price, found.date, found.source) == (1.0, "2026-11-20", "tcgplayer")
+    assert card_price(collection, "xy12-1", "1st edition") is None
+    assert card_price(collection, "xy12-1", "holo", "EUR") is None
+    many = latest_prices(collection, "USD", card_ids=[f"other-{i}" for i in range(550)] + ["xy12-1"])
+    assert len(many) == 552 and many[("xy12-1", "holo")].price == 5.0
