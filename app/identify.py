@@ -1,9 +1,11 @@
-"""Still-photo identification: find every card, embed it, match it against the reference bundle."""
+"""Still-photo identification: find every card, embed it, match it against the reference bundle, and
+judge it by ``app.match.decision``."""
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import cv2
@@ -11,11 +13,12 @@ import cv2
 from app.camera.base import BGRImage
 from app.embed.base import EmbedderBackend
 from app.match.bundle import ReferenceBundle
+from app.match.decision import LayoutProbe, NumberProbe, NumberVerdict, Rules, Sighting, decide_card, read_sighting
 from app.match.layout import LayoutCheck
-from app.match.matcher import Matcher, MatchResult, better_way_up, worth_a_look_inside
+from app.match.matcher import Matcher, MatchResult
 from app.match.voting import VotingConfig
 from app.ocr.reader import NumberReader
-from app.ocr.rerank import commit_by_number, number_text, strip_to_read, wants_number_check
+from app.ocr.rerank import RerankResult, number_text, rerank_by_number, strip_to_read
 from app.vision.finder import CardFinder, FoundCard
 from app.vision.geometry import turned_180
 
@@ -51,6 +54,10 @@ class IdentifiedCard:
 
 
 class Identifier:
+    """Names the cards of single photos by ``app.match.decision``'s rule (:func:`decide_card`): the
+    picture both ways up, the layout, a second look inside a top-loader, then the collector number
+    where the picture is ambiguous — one read, so its verdict is final."""
+
     def __init__(
         self,
         finder: CardFinder,
@@ -68,73 +75,95 @@ class Identifier:
         self.reader = reader
         self.lookalike_within = lookalike_within
         self.layout = LayoutCheck(bundle)
+        self.rules = Rules(self.matcher.thresholds, bundle.metadata, lookalike_within)
 
-    def identify_crops(self, crops: list[BGRImage]) -> list[tuple[MatchResult, bool]]:
-        """Match each straightened crop both ways up and keep the better reading (the orientation
-        classifier is good, the match is the final word); an ``uncertain`` one that lines up with its
-        reference all over the card is ``identified`` (``app.match.layout``)."""
+    # ------------------------------------------------------------------ evidence
+    def sightings(self, crops: list[BGRImage]) -> list[Sighting]:
+        """Each straightened crop's top-k references as found and turned by 180° (one embedding batch)."""
         if not crops:
             return []
         turned = [cv2.rotate(c, cv2.ROTATE_180) for c in crops]
-        vectors = self.embedder.embed(crops + turned)
-        results = self.matcher.match(vectors)
+        hits = self.matcher.search(self.embedder.embed(crops + turned))
         n = len(crops)
-        out = []
-        for i in range(n):
-            match, flip = better_way_up(results[i], results[n + i])
-            oriented = turned[i] if flip else crops[i]
-            t, meta = self.matcher.thresholds, self.bundle.metadata
-            match = self.layout.confirm(match, oriented, t, meta, self.lookalike_within)
-            out.append((match, flip))
-        return out
+        return [Sighting(hits[i], hits[n + i]) for i in range(n)]
 
-    def identify_found(self, found: list[FoundCard]) -> list[tuple[FoundCard, MatchResult, bool]]:
-        """:meth:`identify_crops` for finds, and a second look at each one the picture does not name
-        and matches only loosely (``worth_a_look_inside``): read as a top-loader's outline, the card
-        inside may be (``FoundCard.inside_toploader``). Its reading replaces the first only when it
-        names a card; then the find is the card inside."""
-        results = [
-            (f, match, turned)
-            for f, (match, turned) in zip(found, self.identify_crops([f.warped.image for f in found]), strict=True)
-        ]
-        retry = [i for i, (_, match, _) in enumerate(results) if worth_a_look_inside(match, self.matcher.thresholds)]
-        if not retry:
-            return results
-        inner = [results[i][0].inside_toploader() for i in retry]
-        for i, card, (match, turned) in zip(
-            retry, inner, self.identify_crops([c.warped.image for c in inner]), strict=True
-        ):
-            if match.status == "identified":
-                logger.debug("Read inside a top-loader: %s (%.2f)", match.card_id, match.similarity)
-                results[i] = (card, match, turned)
-        return results
+    def layout_probe(self, crop: BGRImage) -> LayoutProbe:
+        """The layout agreement of ``crop``, the way up it was matched, with a card's reference."""
 
-    def identify_image(self, image: BGRImage) -> list[IdentifiedCard]:
-        self.finder.reset()
-        cards = []
-        for f, match, turned in self.identify_found(self.finder.find_cards(image)):
-            number_read = None
-            if self.reader is not None and wants_number_check(match, self.bundle.metadata, self.lookalike_within):
-                match, number_read = self._check_number(image, f, match, turned)
-            meta = self.bundle.metadata.get(match.card_id, {}) if match.card_id else {}
-            cards.append(IdentifiedCard(match=match, found=f, turned=turned, metadata=meta, number_read=number_read))
-        return cards
+        def agreement(card_id: str, turned: bool) -> float | None:
+            return self.layout.agreement(cv2.rotate(crop, cv2.ROTATE_180) if turned else crop, card_id)
 
-    def _check_number(
-        self, image: BGRImage, found: FoundCard, match: MatchResult, turned: bool
-    ) -> tuple[MatchResult, str | None]:
-        """The scanner's rule on one photo: the number picks among the close candidates; a number that
-        contradicts them all keeps a confident picture match from being reported as ``identified``."""
+        return agreement
+
+    def read_number(
+        self, image: BGRImage, found: FoundCard, decision: MatchResult, turned: bool
+    ) -> tuple[RerankResult, str | None] | None:
+        """The collector number of ``found`` in ``image``, read where ``decision``'s close candidates
+        print it, and what it says about them; None when the OCR engine itself fails (logged)."""
         assert self.reader is not None
-        strip, where = strip_to_read(image, found.corners, turned, match, self.bundle.metadata)
+        strip, where = strip_to_read(image, found.corners, turned, decision, self.bundle.metadata)
         try:
             reading = self.reader.read_strip(strip, corners=where)
         except Exception as error:  # the OCR engine's own failures: the picture's answer still stands
             logger.warning("Collector-number read failed (%s); keeping the picture's match", error)
-            return match, None
-        committed, reranked = commit_by_number(match, reading, self.bundle.metadata)
-        if committed is not None:
-            return committed, number_text(reading)
-        if reranked.verdict == "contradicted" and match.status == "identified":
-            return replace(match, status="uncertain"), number_text(reading)
-        return match, number_text(reading)
+            return None
+        return rerank_by_number(decision.alternatives, reading, self.bundle.metadata), number_text(reading)
+
+    # ------------------------------------------------------------------ decisions
+    def identify_crops(self, crops: list[BGRImage]) -> list[tuple[MatchResult, bool]]:
+        """Each straightened crop's reading (``app.match.decision.read_sighting``) and whether it was
+        read turned by 180°."""
+        sightings = self.sightings(crops)
+        looks = [read_sighting(s, self.layout_probe(c), self.rules) for s, c in zip(sightings, crops, strict=True)]
+        return [(look.decision, look.turned) for look in looks]
+
+    def identify_found(self, found: list[FoundCard]) -> list[tuple[FoundCard, MatchResult, bool]]:
+        """:meth:`identify_crops` for finds, with the second look at the card inside each one the picture
+        does not name and matches only loosely: then the find is the card inside
+        (``FoundCard.inside_toploader``). No number is read."""
+        return [(card.found, card.match, card.turned) for card in self._decide(found, None)]
+
+    def identify_image(self, image: BGRImage) -> list[IdentifiedCard]:
+        self.finder.reset()
+        return self._decide(self.finder.find_cards(image), image if self.reader is not None else None)
+
+    def _decide(self, found: list[FoundCard], image: BGRImage | None) -> list[IdentifiedCard]:
+        """``decide_card`` for each find; ``image``: the photo to read numbers from (None: no reads)."""
+        cards = []
+        for find, sighting in zip(found, self.sightings([f.warped.image for f in found]), strict=True):
+            inner = find.inside_toploader()
+            read_text: list[str | None] = [None]
+            number = self._number_probe(image, (find, inner), read_text) if image is not None else None
+            outcome = decide_card(
+                (sighting, self.layout_probe(find.warped.image)), self._inside(inner), number, self.rules
+            )
+            match = outcome.decision
+            logger.debug("%s %s (%.2f): %s", match.status, match.card_id, match.confidence, match.reason)
+            meta = self.bundle.metadata.get(match.card_id, {}) if match.card_id else {}
+            chosen = inner if outcome.inside else find
+            cards.append(IdentifiedCard(match, chosen, outcome.turned, dict(meta), read_text[0]))
+        return cards
+
+    def _inside(self, inner: FoundCard) -> Callable[[], tuple[Sighting, LayoutProbe]]:
+        """The evidence of the card inside a find read as a top-loader's outline, measured on demand."""
+
+        def look() -> tuple[Sighting, LayoutProbe]:
+            (sighting,) = self.sightings([inner.warped.image])
+            return sighting, self.layout_probe(inner.warped.image)
+
+        return look
+
+    def _number_probe(
+        self, image: BGRImage, finds: tuple[FoundCard, FoundCard], read_text: list[str | None]
+    ) -> NumberProbe:
+        """Reads the number of the find as found (or of the card inside it) in ``image``; what was read
+        goes to ``read_text[0]``."""
+
+        def number(decision: MatchResult, turned: bool, inside: bool) -> tuple[NumberVerdict, str | None] | None:
+            read = self.read_number(image, finds[1] if inside else finds[0], decision, turned)
+            if read is None:
+                return None
+            read_text[0] = read[1]
+            return read[0].verdict, read[0].card_id
+
+        return number

@@ -15,7 +15,7 @@ import collections
 import logging
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import cv2
@@ -24,8 +24,9 @@ import numpy.typing as npt
 
 from app.camera.base import BGRImage
 from app.embed.base import EmbedderBackend
-from app.match.layout import LayoutCheck, upgradable
-from app.match.matcher import NAMED_STATUSES, Matcher, MatchResult, better_way_up, worth_a_look_inside
+from app.match.decision import LayoutProbe, Rules, Sighting, better_way_up, decide_card
+from app.match.layout import LayoutCheck
+from app.match.matcher import Matcher, MatchResult
 from app.match.voting import VotingConfig
 from app.ocr.fusion import NumberViews
 from app.ocr.reader import NumberReader, StripReading
@@ -51,6 +52,18 @@ class EmbedResult:
     #: The crop as found named nothing and the card inside it, read as a top-loader's outline, did:
     #: ``crop``, the vectors and the match are that inner card's (``app.vision.warp.inset_image``).
     inside_toploader: bool = False
+
+
+@dataclass(frozen=True)
+class _Measured:
+    """What embedding one crop measured, for the :class:`EmbedResult` of the reading kept."""
+
+    crop: BGRImage
+    vectors: npt.NDArray[np.float32]
+    #: The picture's decision, the better way up (before the layout).
+    picture: MatchResult
+    #: (card, turned) → layout agreement, for each one the rule asked for.
+    layout: dict[tuple[str, bool], float | None]
 
 
 @dataclass(frozen=True)
@@ -83,6 +96,7 @@ class IdentifyWorker:
         # Here, not on the capture thread: a crop that does not line up is realigned (tens of ms).
         self.layout = LayoutCheck(matcher.bundle)
         self.lookalike_within = lookalike_within
+        self.rules = Rules(matcher.thresholds, matcher.bundle.metadata, lookalike_within)
         self._crops: dict[int, tuple[BGRImage, float]] = {}
         self._ocr: collections.deque[tuple[int, BGRImage | NumberViews, float, tuple[str, ...], bool]] = (
             collections.deque(maxlen=max_ocr_queue)
@@ -211,31 +225,47 @@ class IdentifyWorker:
                 self._lock.notify_all()
 
     def _embed(self, track_id: int, crop: BGRImage, timestamp: float) -> EmbedResult:
-        result = self._embed_crop(track_id, crop, timestamp)
-        if self._names_a_card(result) or not worth_a_look_inside(result.frame_match, self.matcher.thresholds):
-            return result
-        # Like ``Identifier.identify_found``: the finder may have outlined a top-loader's rim.
-        inner = self._embed_crop(track_id, inset_image(crop), timestamp)
-        return replace(inner, inside_toploader=True) if self._names_a_card(inner) else result
+        """This frame judged on its own (``app.match.decision.decide_card``, no number: the pipeline
+        reads it from several frames): as found, or — when that names nothing and matches only loosely
+        — the card inside it read as a top-loader's outline."""
+        measured: dict[bool, _Measured] = {}
+        outcome = decide_card(
+            self._evidence(crop, measured, inside=False),
+            lambda: self._evidence(inset_image(crop), measured, inside=True),
+            None,
+            self.rules,
+        )
+        seen = measured[outcome.inside]
+        layout = seen.layout.get((outcome.decision.card_id, outcome.turned)) if outcome.decision.card_id else None
+        # The frame's own picture decision goes to the votes; the layout that may confirm it goes along.
+        return EmbedResult(
+            track_id,
+            seen.vectors[0],
+            seen.vectors[1],
+            seen.picture,
+            seen.crop,
+            timestamp,
+            layout,
+            outcome.turned,
+            outcome.inside,
+        )
 
-    def _embed_crop(self, track_id: int, crop: BGRImage, timestamp: float) -> EmbedResult:
+    def _evidence(self, crop: BGRImage, measured: dict[bool, _Measured], inside: bool) -> tuple[Sighting, LayoutProbe]:
+        """Embeds ``crop`` both ways up; its vectors, picture decision and any layout agreement the rule
+        asks for are kept in ``measured[inside]``."""
         turned_crop = cv2.rotate(crop, cv2.ROTATE_180)
         vectors = self.embedder.embed([crop, turned_crop])
-        upright, turned = self.matcher.match(vectors)
-        frame_match, flip = better_way_up(upright, turned)
-        layout = None
-        # Only where it can change the answer: a frame the picture alone already names needs none.
-        bundle, thresholds = self.matcher.bundle, self.matcher.thresholds
-        if upgradable(frame_match, thresholds, bundle.metadata, self.lookalike_within):
-            assert frame_match.card_id is not None
-            layout = self.layout.agreement(turned_crop if flip else crop, frame_match.card_id)
-        return EmbedResult(track_id, vectors[0], vectors[1], frame_match, crop, timestamp, layout, flip)
+        upright, turned = self.matcher.search(vectors)
+        picture, _ = better_way_up(self.matcher.decide(upright), self.matcher.decide(turned))
+        seen = measured[inside] = _Measured(crop, vectors, picture, {})
 
-    def _names_a_card(self, result: EmbedResult) -> bool:
-        """This frame alone names a card (or a back): by the picture, or by its layout."""
-        if result.frame_match.status in NAMED_STATUSES:
-            return True
-        return result.layout is not None and result.layout >= self.matcher.thresholds.layout_at
+        def layout(card_id: str, flip: bool) -> float | None:
+            # Here, not on the capture thread: a crop that does not line up is realigned (tens of ms).
+            value = self.layout.agreement(turned_crop if flip else crop, card_id)
+            seen.layout[(card_id, flip)] = value
+            return value
+
+        return Sighting(upright, turned), layout
 
     def _read(
         self,

@@ -28,12 +28,24 @@ from app.camera.base import BGRImage, Frame
 from app.embed.base import EmbedderBackend
 from app.identify_worker import EmbedResult, IdentifyWorker, OcrResult, WorkerFailure
 from app.match.bundle import ReferenceBundle
-from app.match.layout import confirmed, upgradable
-from app.match.matcher import Candidate, Matcher, MatchResult, close_lookalike
-from app.match.voting import TrackVotes, VoteOutcome, VotingConfig, combined_match, frame_best
+from app.match.decision import (
+    Candidate,
+    Decision,
+    Rules,
+    close_lookalike,
+    confirm_by_layout,
+    decide_by_number,
+    decide_by_votes,
+    decide_second_look,
+    frame_best,
+    settle,
+    wants_number_check,
+)
+from app.match.matcher import Matcher
+from app.match.voting import TrackVotes, VoteOutcome, VotingConfig, combined_match
 from app.ocr.fusion import NumberViews
 from app.ocr.reader import NumberReader
-from app.ocr.rerank import commit_by_number, needs_set_code, number_text, wants_number_check, where_to_read
+from app.ocr.rerank import needs_set_code, number_text, rerank_by_number, where_to_read
 from app.vision.finder import CardFinder
 from app.vision.geometry import FloatArray, turned_180
 from app.vision.tracker import CardTracker, Track, TrackerConfig, TrackState
@@ -164,6 +176,8 @@ class ScanPipeline:
         self.realtime = realtime
         self.worker_timeout_s = worker_timeout_s
         self.worker = IdentifyWorker(embedder, self.matcher, reader, lookalike_within=self.voting.lookalike_within)
+        #: Every "which card" judgement is ``app.match.decision``'s; this class decides when to ask.
+        self.rules = Rules(self.matcher.thresholds, bundle.metadata, self.voting.lookalike_within)
         self._work: dict[int, _TrackWork] = {}
         self._failed = False
         self._pending_since: float | None = None
@@ -296,15 +310,11 @@ class ScanPipeline:
         for seen in work.second_look:
             votes.add(seen.upright, seen.turned, frame_best(seen.frame_match))
         outcome = self._confirm_by_layout(combined_match(self.matcher, votes), result)
-        match = outcome.match
-        if (
-            match.status == "identified"
-            and all(best == match.card_id for best in votes.frame_best)
-            and not self._wants_number_check(match)
-        ):
-            work.last_crop = result.crop
-            return [self._decide(track, work, "identified", outcome, t)]
-        return []
+        decision = decide_second_look(outcome.match, votes.frame_best, self._wants_number_check(outcome.match))
+        if decision is None:
+            return []
+        work.last_crop = result.crop
+        return [self._decide(track, work, decision, outcome.turned, t)]
 
     def _on_embedding(self, track: Track, work: _TrackWork, result: EmbedResult, t: float) -> list[ScanEvent]:
         work.votes.add(result.upright, result.turned, frame_best(result.frame_match))
@@ -312,38 +322,29 @@ class ScanPipeline:
         work.inside_toploader = result.inside_toploader
         outcome = self._confirm_by_layout(combined_match(self.matcher, work.votes), result)
         work.last_outcome = outcome
-        match, voting = outcome.match, self.voting
-        if not outcome.consistent:
-            return []
-        if match.status in ("card_back", "unknown"):
-            if outcome.votes >= voting.min_votes_reject and not work.ocr_pending:
-                return [self._decide(track, work, match.status, outcome, t)]
-            return []
-        if self._wants_number_check(match) and not work.ocr_done:
+        number_wanted = self._wants_number_check(outcome.match) and not work.ocr_done
+        decision = decide_by_votes(
+            outcome.match, outcome.votes, outcome.consistent, self.voting, number_wanted, work.ocr_pending
+        )
+        if decision is not None:
+            # The votes alone are clear now: a read an earlier, ambiguous vote asked for is not waited for.
+            return [self._decide(track, work, decision, outcome.turned, t)]
+        if outcome.consistent and number_wanted and not work.ocr_pending:
             # From the first ambiguous vote: a read takes longer than the remaining votes.
-            if not work.ocr_pending:
-                self._request_ocr(track, work, outcome, t)
-            return []
-        # The votes alone are clear now: a read an earlier, ambiguous vote asked for is not waited for.
-        if outcome.votes < voting.min_votes:
-            return []
-        if match.status == "identified":
-            return [self._decide(track, work, "identified", outcome, t)]
+            self._request_ocr(track, work, outcome, t)
         return []
 
     def _confirm_by_layout(self, outcome: VoteOutcome, result: EmbedResult) -> VoteOutcome:
-        """The votes' best card, ``uncertain`` only for want of similarity, is ``identified`` when this
-        frame's crop lines up with its reference all over the card (``app.match.layout``; measured by
-        the worker for the frame's own best card, the same way up)."""
-        match = outcome.match
-        if not upgradable(match, self.matcher.thresholds, self.bundle.metadata, self.voting.lookalike_within):
-            return outcome
-        same_reading = result.frame_match.card_id == match.card_id and result.turned_for_layout == outcome.turned
+        """The votes' decision with this frame's layout agreement, when the frame's own best card is the
+        votes' best, the same way up (the worker measured it for the frame's card only)."""
+        same_reading = (
+            result.frame_match.card_id == outcome.match.card_id and result.turned_for_layout == outcome.turned
+        )
         agreement = result.layout if same_reading else None
-        return replace(outcome, match=confirmed(match, agreement, self.matcher.thresholds))
+        return replace(outcome, match=confirm_by_layout(outcome.match, agreement, self.rules))
 
-    def _wants_number_check(self, match: MatchResult) -> bool:
-        return self.reader is not None and wants_number_check(match, self.bundle.metadata, self.voting.lookalike_within)
+    def _wants_number_check(self, match: Decision) -> bool:
+        return self.reader is not None and wants_number_check(match, self.rules)
 
     def _request_ocr(self, track: Track, work: _TrackWork, outcome: VoteOutcome, t: float) -> None:
         if not work.still_views:
@@ -366,20 +367,17 @@ class ScanPipeline:
         outcome = work.last_outcome
         if outcome is None:
             return []
-        match = outcome.match
-        read_text = number_text(result.reading)
-        committed, reranked = commit_by_number(match, result.reading, self.bundle.metadata)
-        if committed is not None:
-            work.ocr_done = True
-            outcome = VoteOutcome(committed, outcome.turned, outcome.votes, True)
-            return [self._decide(track, work, "identified", outcome, t, read_text)]
-        if work.ocr_attempts < self.voting.max_ocr_attempts:
-            return []  # blurred or misread: try again on the next steady frame
+        reranked = rerank_by_number(outcome.match.alternatives, result.reading, self.bundle.metadata)
+        # Blurred or misread: another read comes on the next steady frames, until the attempts run out.
+        final = work.ocr_attempts >= self.voting.max_ocr_attempts
+        decision = decide_by_number(outcome.match, reranked.verdict, reranked.card_id, final)
+        if decision is None:
+            return []
         work.ocr_done = True
-        if reranked.verdict == "illegible" and match.status == "identified":
-            return [self._decide(track, work, "identified", outcome, t)]
-        # The number contradicts the picture, or an ambiguous picture stays ambiguous: let a person choose.
-        return [self._decide(track, work, "uncertain", outcome, t, read_text)]
+        read_text = number_text(result.reading)
+        # A number that changed nothing the picture had not already settled is not shown as the reason.
+        shown = None if decision.status == "identified" and reranked.card_id is None else read_text
+        return [self._decide(track, work, decision, outcome.turned, t, shown)]
 
     def _check_deadlines(self, t: float) -> list[ScanEvent]:
         events = []
@@ -393,11 +391,9 @@ class ScanPipeline:
         return events
 
     def _settle(self, track: Track, work: _TrackWork, t: float) -> ScanEvent:
-        """Out of time: report the best honest answer — never a commit the evidence did not reach."""
+        """Out of time: report the best honest answer (``app.match.decision.settle``)."""
         assert work.last_outcome is not None
-        match = work.last_outcome.match
-        kind: EventKind = match.status if match.status in ("unknown", "card_back") else "uncertain"
-        return self._decide(track, work, kind, work.last_outcome, t)
+        return self._decide(track, work, settle(work.last_outcome.match), work.last_outcome.turned, t)
 
     def _end_track(self, track: Track, t: float) -> list[ScanEvent]:
         events: list[ScanEvent] = []
@@ -412,20 +408,13 @@ class ScanPipeline:
 
     # ------------------------------------------------------------------ events
     def _decide(
-        self,
-        track: Track,
-        work: _TrackWork,
-        kind: EventKind,
-        outcome: VoteOutcome,
-        t: float,
-        ocr: str | None = None,
+        self, track: Track, work: _TrackWork, decision: Decision, turned: bool, t: float, ocr: str | None = None
     ) -> ScanEvent:
-        match = outcome.match
-        card_id = match.card_id if kind in ("identified", "uncertain") else None
-        if kind == "uncertain" and card_id is None and match.alternatives:
-            card_id = match.alternatives[0].card_id
+        """The event of ``track``'s decision (``turned``: the way up it was read, kept for the record)."""
+        kind = decision.status
+        card_id = decision.card_id
         meta = self.bundle.metadata.get(card_id, {}) if card_id else {}
-        track.state = kind if kind in ("identified", "uncertain", "unknown", "card_back") else track.state
+        track.state = kind
         track.reported = True
         track.decided_card_id = card_id if kind == "identified" else None
         latency = time.monotonic() - work.steady_wall if work.steady_wall is not None else None
@@ -439,13 +428,13 @@ class ScanPipeline:
             name=meta.get("name"),
             set_id=meta.get("set_id"),
             number=meta.get("number"),
-            confidence=match.confidence if kind != "unknown" else 0.0,
-            alternatives=[_alternative(a, self.bundle) for a in match.alternatives[:5]],
+            confidence=decision.confidence,
+            alternatives=[_alternative(a, self.bundle) for a in decision.alternatives[:5]],
             crop=work.last_crop,
             latency_s=latency,
             ocr=ocr,
         )
-        logger.info("Track %d: %s %s (%.2f)", track.track_id, kind, card_id, event.confidence)
+        logger.info("Track %d: %s %s (%.2f): %s", track.track_id, kind, card_id, event.confidence, decision.reason)
         return event
 
     def _error(self, t: float, message: str) -> ScanEvent:

@@ -9,14 +9,15 @@ shipped bundle; and the real eBay photos of card *fronts that are not in the cat
 - false-accept rate (FAR): eBay fronts ``identified`` as any catalogue card;
 - unknown rate: eBay fronts below ``unknown_below``.
 
-Two decision rules are scored on the same frames: **picture alone** (the matcher's thresholds), and
+Every frame is judged by the app's own rule, ``app.match.decision.decide_card`` — the function
+``cardsight identify`` calls, and the live worker for each frame — on evidence measured once up front
+(whatever the thresholds): the crop's top-k references both ways up, the layout agreement with the
+card the rule would check, and the collector number read (rapidocr) for the card it would read it
+for; the same for the card inside the find read as a top-loader's outline. The threshold grid then
+replays that evidence through the rule. Two ways are scored: **picture alone** (no number), and
 **with the number check** — what ``identify`` and the scanner do: a match in the ``uncertain`` band (or
-with another printing of the same name close by) has its collector number read (rapidocr) and is
-identified only when the number supports one of the close candidates; a number that contradicts them
-all, or cannot be read, commits nothing. A find that names nothing and matches only loosely gets a
-second look at the card inside it, read as a top-loader's outline, as the app does
-(``Identifier.identify_found``). The number is read once per frame up front (for both readings), so
-the threshold grid can say which frames the app would have read.
+with another printing of the same name close by) is identified only when the number supports one of
+the close candidates; a number that contradicts them all, or cannot be read, commits nothing.
 
 It picks the thresholds with the best TAR (with the number check) at FAR ≤ ``--max-far`` and no more
 than ``--max-wrong`` of the catalogue captures identified as the wrong card, and prints JSON
@@ -34,8 +35,8 @@ import sys
 import time
 import zlib
 from collections import Counter
-from collections.abc import Iterable
-from dataclasses import replace
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -48,33 +49,101 @@ from app.config import load_settings
 from app.engine import load_engine
 from app.identify import Identifier
 from app.imageio import read_image_bgr
+from app.match.bundle import BACK_PREFIX
+from app.match.decision import (
+    CardDecision,
+    LayoutProbe,
+    MatchThresholds,
+    NumberProbe,
+    NumberVerdict,
+    Rules,
+    Sighting,
+    better_way_up,
+    decide_card,
+    decide_picture,
+)
 from app.match.layout import SIGNATURE_SIZE, layout_agreement, layout_signature
-from app.match.matcher import MatchThresholds
-from app.ocr.reader import NumberReader
-from app.ocr.rerank import commit_by_number, strip_to_read, wants_number_check
 from app.vision.finder import FoundCard
 from bench.common import CATALOG, EBAY, machine
 from models.sim.capture_sim import CaptureSimulator, SimOptions, load_card_texture
 from models.train.views import corner_error
 
-#: best similarity, margin to the next card, best id, margin to the next card of another name,
-#: the card the read number supports among the close candidates (None: none), the number's verdict,
-#: whether another printing of the same name is close (the scanner then reads the number even for a
-#: confident picture), the layout agreement of the crop with the best card's thumbnail (-1: none);
-#: then the same eight for the card inside the find read as a top-loader's outline
-#: (``FoundCard.inside_toploader``), which the app falls back on when the find itself names nothing.
-Score = tuple[Any, ...]
-SCORE_FIELDS = 9
 #: ``layout_at`` that turns the layout check off.
 LAYOUT_OFF = 2.0
 #: The layout threshold keeps this far above the eBay fronts' agreement: 460 photos of a few dozen
 #: look-alike cards are a thin sample of the cards a shop will hold up.
 LAYOUT_SAFETY = 0.05
+#: Bumped when the recorded evidence changes shape (``--scores`` refuses older dumps).
+SCORES_VERSION = 2
 
 
-def score_of(
-    identifier: Identifier, reader: NumberReader | None, image: np.ndarray, truth_corners: np.ndarray | None = None
-) -> Score | None:
+@dataclass(frozen=True)
+class Recorded:
+    """The evidence of one crop that ``decide_card`` can ask for, measured once: its top-k references
+    both ways up; the layout agreement ``(card, turned, value)`` and the number read
+    ``(card, turned, verdict, supported card)`` of the card the rule would check (the better way up's
+    best card, which no threshold changes; None: a back or nothing to check)."""
+
+    sighting: Sighting
+    layout: tuple[str, bool, float | None] | None
+    number: tuple[str, bool, NumberVerdict, str | None] | None
+
+    def layout_probe(self) -> LayoutProbe:
+        def probe(card_id: str, turned: bool) -> float | None:
+            assert self.layout is not None and self.layout[:2] == (card_id, turned), (self.layout, card_id, turned)
+            return self.layout[2]
+
+        return probe
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "upright": [list(h) for h in self.sighting.upright],
+            "turned": [list(h) for h in self.sighting.turned],
+            "layout": self.layout,
+            "number": self.number,
+        }
+
+    @staticmethod
+    def from_json(raw: dict[str, Any]) -> Recorded:
+        hits = {way: tuple((str(c), float(s)) for c, s in raw[way]) for way in ("upright", "turned")}
+        layout, number = raw["layout"], raw["number"]
+        return Recorded(
+            Sighting(hits["upright"], hits["turned"]),
+            (str(layout[0]), bool(layout[1]), layout[2]) if layout else None,
+            (str(number[0]), bool(number[1]), number[2], number[3]) if number else None,
+        )
+
+
+@dataclass(frozen=True)
+class Score:
+    """One photo's evidence: the largest find, and the card inside it read as a top-loader's outline."""
+
+    found: Recorded
+    inside: Recorded
+
+    def as_json(self) -> dict[str, Any]:
+        return {"found": self.found.as_json(), "inside": self.inside.as_json()}
+
+    @staticmethod
+    def from_json(raw: dict[str, Any]) -> Score:
+        return Score(Recorded.from_json(raw["found"]), Recorded.from_json(raw["inside"]))
+
+
+def judge(score: Score, rules: Rules, number_check: bool = True) -> CardDecision:
+    """The app's decision on a recorded photo: ``app.match.decision.decide_card`` — the very function
+    ``Identifier`` calls — on the recorded evidence."""
+
+    def number(decision: Any, turned: bool, inside: bool) -> tuple[NumberVerdict, str | None] | None:
+        read = (score.inside if inside else score.found).number
+        assert read is not None and read[:2] == (decision.card_id, turned), (read, decision.card_id, turned)
+        return read[2], read[3]
+
+    probe: NumberProbe | None = number if number_check else None
+    inside = (score.inside.sighting, score.inside.layout_probe())
+    return decide_card((score.found.sighting, score.found.layout_probe()), lambda: inside, probe, rules)
+
+
+def score_of(identifier: Identifier, image: np.ndarray, truth_corners: np.ndarray | None = None) -> Score | None:
     identifier.finder.reset()
     found = identifier.finder.find_cards(image)
     if not found:
@@ -82,40 +151,29 @@ def score_of(
     best = max(found, key=lambda f: f.quad.area_frac)
     if truth_corners is not None:
         _CORNER_ERRORS.append(corner_error(best.corners, truth_corners))
-    return (
-        *score_of_find(identifier, reader, image, best),
-        score_of_find(identifier, reader, image, best.inside_toploader()),
+    return Score(record_find(identifier, image, best), record_find(identifier, image, best.inside_toploader()))
+
+
+def record_find(identifier: Identifier, image: np.ndarray, found: FoundCard) -> Recorded:
+    """The evidence of one find, measured the way the app measures it (``Identifier``'s own
+    probes), for the card the rule would ask about whatever the thresholds."""
+    (sighting,) = identifier.sightings([found.warped.image])
+    t, metadata = identifier.matcher.thresholds, identifier.bundle.metadata
+    decision, turned = better_way_up(
+        decide_picture(sighting.upright, t, metadata), decide_picture(sighting.turned, t, metadata)
     )
+    hits = sighting.turned if turned else sighting.upright
+    if not hits or hits[0][0].startswith(BACK_PREFIX):
+        return Recorded(sighting, None, None)
+    card_id = hits[0][0]
+    layout = identifier.layout_probe(found.warped.image)(card_id, turned)
+    probe = replace(decision, card_id=card_id)  # read whatever the thresholds make of the picture
+    read = identifier.read_number(image, found, probe, turned) if identifier.reader is not None else None
+    number = (card_id, turned, read[0].verdict, read[0].card_id) if read else None
+    return Recorded(sighting, (card_id, turned, layout), number)
 
 
-def score_of_find(identifier: Identifier, reader: NumberReader | None, image: np.ndarray, found: FoundCard) -> Score:
-    """The first eight fields of :data:`Score` for one find."""
-    ((match, turned),) = identifier.identify_crops([found.warped.image])
-    hits = [(a.card_id, a.similarity) for a in match.alternatives]
-    if not hits:
-        return (match.similarity, 0.0, None, 0.0, None, "illegible", False, -1.0)
-    margin = hits[0][1] - hits[1][1] if len(hits) > 1 else hits[0][1]
-    stranger = identifier.matcher.stranger_margin(hits)
-    metadata = identifier.bundle.metadata
-    # The number check, as the app would run it on this frame (whatever the thresholds say).
-    number_card, verdict = None, "illegible"
-    if reader is not None:
-        probe = replace(match, card_id=hits[0][0])
-        strip, where = strip_to_read(image, found.corners, turned, probe, metadata)
-        committed, reranked = commit_by_number(probe, reader.read_strip(strip, corners=where), metadata)
-        number_card, verdict = (committed.card_id if committed else None), reranked.verdict
-    probe_confident = replace(match, card_id=hits[0][0], status="identified")
-    lookalike = wants_number_check(probe_confident, metadata, identifier.lookalike_within)
-    crop = found.warped.image
-    oriented = cv2.rotate(crop, cv2.ROTATE_180) if turned else crop
-    agreement = identifier.layout.agreement(oriented, hits[0][0])
-    layout = -1.0 if agreement is None else agreement
-    return (hits[0][1], margin, hits[0][0], stranger, number_card, verdict, lookalike, layout)
-
-
-def catalogue_scores(
-    identifier: Identifier, reader: NumberReader | None, limit: int | None
-) -> list[tuple[Score | None, str]]:
+def catalogue_scores(identifier: Identifier, limit: int | None) -> list[tuple[Score | None, str]]:
     bundle = identifier.bundle
     ids = bundle.card_ids()[:limit] if limit else bundle.card_ids()
     textures = [load_card_texture(CATALOG / "images" / str(bundle.metadata[c]["set_id"]) / f"{c}.jpg") for c in ids]
@@ -125,7 +183,7 @@ def catalogue_scores(
     for i, card_id in enumerate(ids):
         capture = sim.render(rng, card_index=i)
         before = len(_CORNER_ERRORS)
-        out.append((score_of(identifier, reader, capture.image, capture.quads[0]), card_id))
+        out.append((score_of(identifier, capture.image, capture.quads[0]), card_id))
         if len(_CORNER_ERRORS) == before:
             _CORNER_ERRORS.append(float("nan"))  # no card found
     return out
@@ -147,13 +205,8 @@ def held_out_photo(row: dict[str, str]) -> bool:
     return zlib.crc32(row["source_photo"].encode()) % 2 == 1
 
 
-def ebay_front_scores(identifier: Identifier, reader: NumberReader | None, limit: int | None) -> list[Score | None]:
-    return [score_of(identifier, reader, read_image_bgr(EBAY / "images" / r["file"])) for r in ebay_front_rows(limit)]
-
-
-def _ways(crop: np.ndarray) -> list[np.ndarray]:
-    """As cropped, turned, and mirrored either way (the dataset's exporter flipped some copies)."""
-    return [crop, cv2.rotate(crop, cv2.ROTATE_180), cv2.flip(crop, 1), cv2.flip(crop, 0)]
+def ebay_front_scores(identifier: Identifier, limit: int | None) -> list[Score | None]:
+    return [score_of(identifier, read_image_bgr(EBAY / "images" / r["file"])) for r in ebay_front_rows(limit)]
 
 
 def same_photo_agreement(identifier: Identifier, limit: int | None) -> list[float]:
@@ -184,69 +237,35 @@ def same_photo_agreement(identifier: Identifier, limit: int | None) -> list[floa
     return scores
 
 
-def _unknown(score: Score, t: MatchThresholds) -> bool:
-    sim, stranger = score[0], score[3]
-    return bool(sim < t.unknown_below or (stranger < t.unknown_margin and sim < t.lookalike_above))
+def committed(decided: CardDecision) -> str | None:
+    """The card the app commits to (None: uncertain, unknown, a back — nothing committed)."""
+    return decided.decision.card_id if decided.decision.status == "identified" else None
 
 
-def _confident(score: Score, t: MatchThresholds) -> bool:
-    """``identified`` by the picture (``Matcher.decide``) or by the layout check."""
-    sim, margin, _, _, _, _, lookalike, layout = score[:8]
-    if sim >= t.accept_at and margin >= t.min_margin:
-        return True
-    return bool(margin >= t.layout_margin and not lookalike and layout >= t.layout_at)
-
-
-def reading_of(score: Score, t: MatchThresholds) -> Score:
-    """The reading the app goes on (``Identifier.identify_found``): the find's own, unless it names
-    nothing, matches only loosely (``worth_a_look_inside``), and the card inside it, read as a
-    top-loader's outline, is named."""
-    inner = score[8] if len(score) > 8 else None
-    if inner is None or (not _unknown(score, t) and _confident(score, t)) or score[0] >= t.lookalike_above:
-        return score
-    return inner if not _unknown(inner, t) and _confident(inner, t) else score
-
-
-def is_unknown(score: Score, t: MatchThresholds) -> bool:
-    return _unknown(reading_of(score, t), t)
-
-
-def decision(score: Score, t: MatchThresholds, number_check: bool) -> str | None:
-    """The card the app would commit to on this frame (None: uncertain, unknown — nothing committed).
-    ``Matcher.decide``, the layout check (``app.match.layout.LayoutCheck.confirm``), the second look
-    inside a top-loader (:func:`reading_of`), then the pipeline's number rule
-    (``app.ocr.rerank.commit_by_number``)."""
-    score = reading_of(score, t)
-    if _unknown(score, t):
-        return None
-    _, _, best, _, number_card, verdict, lookalike, _ = score[:8]
-    confident = _confident(score, t)
-    if not number_check:
-        return best if confident else None
-    if confident and not lookalike:
-        return best
-    if verdict in ("confirmed", "reranked"):
-        return number_card
-    return best if confident and verdict == "illegible" else None
+def best_card(decided: CardDecision) -> str | None:
+    """The best catalogue card of the reading the app went on, whatever it decided."""
+    alternatives = decided.decision.alternatives
+    return alternatives[0].card_id if alternatives else None
 
 
 def rates(
-    known: list[tuple[Score | None, str]], fronts: list[Score | None], t: MatchThresholds, number_check: bool = True
+    known: Sequence[tuple[Score | None, str]], fronts: Sequence[Score | None], rules: Rules, number_check: bool = True
 ) -> dict[str, float]:
-    """The app's decision rule applied to the recorded scores."""
+    """The app's decision rule (:func:`judge`) applied to the recorded evidence."""
     right = wrong = known_unknown = 0
     for score, truth in known:
         if score is None:
             continue
-        if is_unknown(score, t):
-            known_unknown += reading_of(score, t)[2] == truth
+        decided = judge(score, rules, number_check)
+        if decided.decision.status == "unknown":
+            known_unknown += best_card(decided) == truth
             continue
-        committed = decision(score, t, number_check)
-        right += committed == truth
-        wrong += committed is not None and committed != truth
-    seen = [f for f in fronts if f is not None]
-    accepted = sum(1 for s in seen if decision(s, t, number_check) is not None)
-    rejected = sum(1 for s in seen if is_unknown(s, t))
+        card = committed(decided)
+        right += card == truth
+        wrong += card is not None and card != truth
+    seen = [judge(f, rules, number_check) for f in fronts if f is not None]
+    accepted = sum(1 for d in seen if committed(d) is not None)
+    rejected = sum(1 for d in seen if d.decision.status == "unknown")
     return {
         "true_accept_rate": right / max(len(known), 1),
         "wrong_identified_rate": wrong / max(len(known), 1),
@@ -257,7 +276,7 @@ def rates(
 
 
 def calibrate(
-    known: list[tuple[Score | None, str]], fronts: list[Score | None], max_far: float, max_wrong: float
+    known: list[tuple[Score | None, str]], fronts: list[Score | None], base: Rules, max_far: float, max_wrong: float
 ) -> tuple[MatchThresholds, dict[str, float]]:
     """Three steps: the accept rule on the picture (best TAR at FAR ≤ max_far), the unknown rule (most
     eBay fronts called unknown while ≤ 1 % of catalogue captures whose best match is right are), then
@@ -273,7 +292,7 @@ def calibrate(
                 unknown_margin=0.0,
                 layout_at=LAYOUT_OFF,
             )
-            r = rates(known, fronts, t)
+            r = rates(known, fronts, with_thresholds(base, t))
             if r["false_accept_rate"] > max_far or r["wrong_identified_rate"] > max_wrong:
                 continue
             if best is None or r["true_accept_rate"] > best[0] + 1e-9:
@@ -293,7 +312,7 @@ def calibrate(
                     lookalike_above=lookalike_above,
                     layout_at=LAYOUT_OFF,
                 )
-                r = rates(known, fronts, t)
+                r = rates(known, fronts, with_thresholds(base, t))
                 if r["right_card_called_unknown_rate"] > 0.01 or r["true_accept_rate"] < best[0] - 1e-9:
                     continue
                 if chosen is None or r["fronts_unknown_rate"] > chosen[0] + 1e-9:
@@ -302,23 +321,37 @@ def calibrate(
     picture = chosen[1]
     # Real cameras of cards never seen: the fronts count as accepted with their agreement this much higher.
     padded = [_padded(s) if s else None for s in fronts]
-    layout: tuple[float, float, float] = (rates(known, fronts, picture)["true_accept_rate"], LAYOUT_OFF, 0.0)
+    layout: tuple[float, float, float] = (
+        rates(known, fronts, with_thresholds(base, picture))["true_accept_rate"],
+        LAYOUT_OFF,
+        0.0,
+    )
     for layout_margin in np.arange(0.0, min_margin + 1e-9, 0.02):
         for layout_at in np.arange(0.50, 0.951, 0.025):
             t = replace(picture, layout_margin=round(float(layout_margin), 3), layout_at=round(float(layout_at), 3))
-            r = rates(known, padded, t)
+            r = rates(known, padded, with_thresholds(base, t))
             if r["false_accept_rate"] > max_far or r["wrong_identified_rate"] > max_wrong:
                 continue
             if (r["true_accept_rate"], t.layout_at, t.layout_margin) > layout:
                 layout = (r["true_accept_rate"], t.layout_at, t.layout_margin)
     final = replace(picture, layout_at=layout[1], layout_margin=layout[2])
-    return final, rates(known, fronts, final)
+    return final, rates(known, fronts, with_thresholds(base, final))
+
+
+def with_thresholds(base: Rules, thresholds: MatchThresholds) -> Rules:
+    return replace(base, thresholds=thresholds)
 
 
 def _padded(score: Score) -> Score:
     """``score`` (and its top-loader reading) with the layout agreement raised by ``LAYOUT_SAFETY``."""
-    inner = score[8] if len(score) > 8 else None
-    return (*score[:7], score[7] + LAYOUT_SAFETY, _padded(inner) if inner else None)
+
+    def raised(recorded: Recorded) -> Recorded:
+        layout = recorded.layout
+        if layout is None or layout[2] is None:
+            return recorded
+        return replace(recorded, layout=(layout[0], layout[1], layout[2] + LAYOUT_SAFETY))
+
+    return Score(raised(score.found), raised(score.inside))
 
 
 #: The looser accept rule reported beside the chosen one (unknown rule off).
@@ -333,12 +366,45 @@ def _count(values: Iterable[str]) -> dict[str, int]:
     return dict(sorted(Counter(values).items()))
 
 
-def _quantiles(values: Iterable[float]) -> dict[str, float]:
-    v = np.array([x for x in values if x >= -0.5])
+def _quantiles(values: Iterable[float | None]) -> dict[str, float]:
+    v = np.array([x for x in values if x is not None and x >= -0.5])
     if not len(v):
         return {}
     qs = (0.02, 0.05, 0.1, 0.5, 0.9, 0.98, 1.0)
     return {"n": len(v), **{f"q{round(q * 100)}": round(float(np.quantile(v, q)), 3) for q in qs}}
+
+
+def _best_similarity(recorded: Recorded) -> float:
+    return max((hits[0][1] for hits in (recorded.sighting.upright, recorded.sighting.turned) if hits), default=0.0)
+
+
+def _verdict(recorded: Recorded) -> str:
+    return recorded.number[2] if recorded.number else "not read"
+
+
+def scores_json(
+    known: Sequence[tuple[Score | None, str]], fronts: Sequence[Score | None], errors: Sequence[float]
+) -> dict[str, Any]:
+    return {
+        "version": SCORES_VERSION,
+        "known": [[s.as_json() if s else None, truth] for s, truth in known],
+        "fronts": [s.as_json() if s else None for s in fronts],
+        "known_corner_error": list(errors),
+    }
+
+
+def read_scores(path: Path) -> tuple[list[tuple[Score | None, str]], list[Score | None], list[float]]:
+    """A ``--dump`` file: the catalogue captures' evidence with their truth, the fronts', the corner errors."""
+    try:
+        raw = json.loads(path.read_text())
+        if raw.get("version") != SCORES_VERSION:
+            raise SystemExit(f"bench/openset.py: {path} is from another version of this script: re-measure")
+        known = [(Score.from_json(s) if s else None, str(truth)) for s, truth in raw["known"]]
+        fronts = [Score.from_json(s) if s else None for s in raw["fronts"]]
+        errors = [float(e) for e in raw.get("known_corner_error", [float("nan")] * len(known))]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, IndexError) as error:
+        raise SystemExit(f"bench/openset.py: cannot read scores from {path}: {error}") from None
+    return known, fronts, errors
 
 
 def thresholds_json(t: MatchThresholds) -> dict[str, float]:
@@ -360,32 +426,25 @@ def main() -> None:
     engine = load_engine(settings)
     if engine.reader is None:
         raise SystemExit(f"bench/openset.py needs the number reader: {engine.ocr_status}")
-    # Picture alone here; the number is read below, for every frame, whatever the thresholds.
+    # The app's own identifier: its evidence probes measure what the rule (``decide_card``) asks for.
     identifier = Identifier(
-        engine.finder, engine.embedder, engine.bundle, engine.matcher, lookalike_within=settings.live.lookalike_within
+        engine.finder, engine.embedder, engine.bundle, engine.matcher, engine.reader, settings.live.lookalike_within
     )
+    base = identifier.rules
     started = time.perf_counter()
     if args.scores:
-        try:
-            raw = json.loads(args.scores.read_text())
-            known = [(tuple(s) if s else None, t) for s, t in raw["known"]]
-            fronts = [tuple(s) if s else None for s in raw["fronts"]]
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            raise SystemExit(f"bench/openset.py: cannot read scores from {args.scores}: {error}") from None
-        if any(s is not None and len(s) != SCORE_FIELDS for s, _ in known):
-            raise SystemExit(f"bench/openset.py: {args.scores} is from an older version of this script: re-measure")
-        errors = raw.get("known_corner_error", [float("nan")] * len(known))
+        known, fronts, errors = read_scores(args.scores)
     else:
-        known = catalogue_scores(identifier, engine.reader, args.limit)
-        fronts = ebay_front_scores(identifier, engine.reader, args.limit)
+        known = catalogue_scores(identifier, args.limit)
+        fronts = ebay_front_scores(identifier, args.limit)
         errors = list(_CORNER_ERRORS)
     if args.dump:
-        args.dump.write_text(json.dumps({"known": known, "fronts": fronts, "known_corner_error": errors}))
-    current = engine.matcher.thresholds
+        args.dump.write_text(json.dumps(scores_json(known, fronts, errors)))
+    current = base.thresholds
     good = [k for k, e in zip(known, errors, strict=True) if e == e and e <= WELL_STRAIGHTENED]
     rows = ebay_front_rows(args.limit)
     held_out = [s for s, r in zip(fronts, rows, strict=False) if held_out_photo(r)]
-    chosen, chosen_rates = calibrate(known, fronts, args.max_far, args.max_wrong)
+    chosen, chosen_rates = calibrate(known, fronts, base, args.max_far, args.max_wrong)
     same_photo = same_photo_agreement(identifier, args.limit)
     report = {
         "benchmark": "open-set calibration (identified / uncertain / unknown thresholds)",
@@ -401,47 +460,57 @@ def main() -> None:
         "targets": {"false_accept_rate_max": args.max_far, "true_accept_rate_min": 0.98},
         "current_thresholds": {
             **thresholds_json(current),
-            **{k: round(v, 4) for k, v in rates(known, fronts, current).items()},
+            **{k: round(v, 4) for k, v in rates(known, fronts, with_thresholds(base, current)).items()},
         },
         "chosen_thresholds": {**thresholds_json(chosen), **{k: round(v, 4) for k, v in chosen_rates.items()}},
         # The same thresholds without the number check, and without the layout check as well.
         "chosen_thresholds_no_number_check": {
-            k: round(v, 4) for k, v in rates(known, fronts, chosen, number_check=False).items()
+            k: round(v, 4) for k, v in rates(known, fronts, with_thresholds(base, chosen), number_check=False).items()
         },
         "chosen_thresholds_picture_alone": {
             k: round(v, 4)
-            for k, v in rates(known, fronts, replace(chosen, layout_at=LAYOUT_OFF), number_check=False).items()
+            for k, v in rates(
+                known, fronts, with_thresholds(base, replace(chosen, layout_at=LAYOUT_OFF)), number_check=False
+            ).items()
         },
         # Layout agreement (app/match/layout.py) of the crop with its best card's thumbnail: catalogue
         # captures whose best card is right vs eBay fronts (cards outside the catalogue).
         "layout_agreement": {
-            "catalogue_right_best": _quantiles(s[7] for s, truth in known if s and s[2] == truth),
-            "ebay_fronts": _quantiles(s[7] for s in fronts if s),
-            "ebay_fronts_similarity_above_0.5": _quantiles(s[7] for s in fronts if s and s[0] > 0.5),
+            "catalogue_right_best": _quantiles(
+                s.found.layout[2] for s, truth in known if s and s.found.layout and s.found.layout[0] == truth
+            ),
+            "ebay_fronts": _quantiles(s.found.layout[2] for s in fronts if s and s.found.layout),
+            "ebay_fronts_similarity_above_0.5": _quantiles(
+                s.found.layout[2] for s in fronts if s and s.found.layout and _best_similarity(s.found) > 0.5
+            ),
         },
         # Which catalogue set the accepted eBay fronts were matched to; and the same frames under a
         # much looser accept rule, to show what the false-accept limit costs and where it comes from.
         "false_accepts_by_matched_set": _count(
-            _set_of(reading_of(s, chosen)[2]) for s in fronts if s and decision(s, chosen, True)
+            _set_of(card) for s in fronts if s and (card := committed(judge(s, with_thresholds(base, chosen))))
         ),
         "looser_accept_rule": {
             "accept_at": LOOSE.accept_at,
             "min_margin": LOOSE.min_margin,
-            **{k: round(v, 4) for k, v in rates(known, fronts, LOOSE).items()},
+            **{k: round(v, 4) for k, v in rates(known, fronts, with_thresholds(base, LOOSE)).items()},
             "false_accepts_by_matched_set": _count(
-                _set_of(reading_of(s, LOOSE)[2]) for s in fronts if s and decision(s, LOOSE, True)
+                _set_of(card) for s in fronts if s and (card := committed(judge(s, with_thresholds(base, LOOSE))))
             ),
         },
         "number_reads": {
-            "catalogue_verdicts": _count(s[5] for s, _ in known if s),
-            "front_verdicts": _count(s[5] for s in fronts if s),
+            "catalogue_verdicts": _count(_verdict(s.found) for s, _ in known if s),
+            "front_verdicts": _count(_verdict(s.found) for s in fronts if s),
         },
         # The finder's share: the same rates on the captures it straightened well (corners within 3 %
         # of the diagonal of the truth) — what the recogniser does when the crop is right.
         "well_straightened_captures": {
             "captures": len(good),
             "of": len(known),
-            **{k: round(v, 4) for k, v in rates(good, fronts, chosen).items() if k != "fronts_unknown_rate"},
+            **{
+                k: round(v, 4)
+                for k, v in rates(good, fronts, with_thresholds(base, chosen)).items()
+                if k != "fronts_unknown_rate"
+            },
         },
         # The card model saw the even-crc32 fronts as negatives in training: its false-accept rate on
         # the held-out (odd) fronts alone is the figure that carries over to cards it never saw.
@@ -453,8 +522,10 @@ def main() -> None:
         },
         "held_out_fronts": {
             "photos": len(held_out),
-            "false_accept_rate": round(rates(known, held_out, chosen)["false_accept_rate"], 4),
-            "fronts_unknown_rate": round(rates(known, held_out, chosen)["fronts_unknown_rate"], 4),
+            "false_accept_rate": round(rates(known, held_out, with_thresholds(base, chosen))["false_accept_rate"], 4),
+            "fronts_unknown_rate": round(
+                rates(known, held_out, with_thresholds(base, chosen))["fronts_unknown_rate"], 4
+            ),
         },
         "seconds": round(time.perf_counter() - started, 1),
     }

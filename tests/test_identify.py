@@ -139,10 +139,31 @@ class FailingReader:
 def test_a_failing_number_read_keeps_the_pictures_answer(identifier: Identifier, catalog_dir: Path) -> None:
     sim = CaptureSimulator([load_card_texture(catalog_dir / "images" / "sv5" / "sv5-10.jpg")])
     image = sim.render(np.random.default_rng(4), card_index=0).image
-    card = max(identifier.identify_image(image), key=lambda c: c.found.quad.area_frac)
-    failing = Identifier(identifier.finder, identifier.embedder, identifier.bundle, identifier.matcher, FailingReader())  # type: ignore[arg-type]
-    match, number_read = failing._check_number(image, card.found, card.match, card.turned)
-    assert match == card.match and number_read is None
+    # No picture reaches this accept threshold: every card is uncertain and wants its number read.
+    matcher = Matcher(identifier.bundle, replace(identifier.matcher.thresholds, accept_at=2.0, layout_at=2.0))
+    picture_only = Identifier(identifier.finder, identifier.embedder, identifier.bundle, matcher)
+    failing = Identifier(identifier.finder, identifier.embedder, identifier.bundle, matcher, FailingReader())  # type: ignore[arg-type]
+    (alone,) = picture_only.identify_image(image)
+    (card,) = failing.identify_image(image)
+    assert card.match.status == "uncertain"
+    assert card.match == alone.match and card.number_read is None
+
+
+def test_the_json_confidence_of_a_card_is_its_confidence_among_the_alternatives(
+    identifier: Identifier, catalog_dir: Path
+) -> None:
+    """One meaning of confidence: an uncertain card shows the same figure as its own alternative."""
+    sim = CaptureSimulator([load_card_texture(catalog_dir / "images" / "sv5" / "sv5-10.jpg")])
+    image = sim.render(np.random.default_rng(4), card_index=0).image
+    thresholds = replace(identifier.matcher.thresholds, accept_at=2.0, layout_at=2.0)
+    strict = Identifier(
+        identifier.finder, identifier.embedder, identifier.bundle, Matcher(identifier.bundle, thresholds)
+    )
+    (card,) = strict.identify_image(image)
+    j = card.as_json()
+    assert j["status"] == "uncertain"
+    own = next(a for a in j["alternatives"] if a["card_id"] == j["card_id"])
+    assert j["confidence"] == own["confidence"]
 
 
 def test_the_layout_check_compares_an_upside_down_crop_the_way_up_it_matched(

@@ -14,13 +14,13 @@ that the art cells alone cannot carry it. Measured by ``bench/openset.py``: cata
 
 Printings that differ only in the collector number (same artwork *and* frame) are not told apart
 here — the number check (``app/ocr``) does that — so a close same-name alternative blocks the upgrade.
+This module measures; when the measure upgrades a match is ``app.match.decision``'s rule.
 """
 
 from __future__ import annotations
 
 import logging
 from collections import OrderedDict
-from dataclasses import replace
 from typing import Any
 
 import cv2
@@ -30,7 +30,7 @@ import numpy.typing as npt
 from app.camera.base import BGRImage
 from app.imageio import ImageReadError, read_image_bgr
 from app.match.bundle import ReferenceBundle
-from app.match.matcher import MatchResult, MatchThresholds, close_lookalike
+from app.match.decision import Decision, MatchThresholds, Rules, confirm_by_layout, layout_may_confirm
 
 logger = logging.getLogger(__name__)
 
@@ -148,37 +148,16 @@ class LayoutCheck:
 
     def confirm(
         self,
-        match: MatchResult,
+        match: Decision,
         crop: BGRImage,
         thresholds: MatchThresholds,
         metadata: dict[str, dict[str, Any]],
         lookalike_within: float,
-    ) -> MatchResult:
-        """``match`` as ``identified`` when it may be upgraded (``upgradable``) and the crop — the
-        straightened card the way up it was matched — lines up with the reference; else unchanged."""
-        if not upgradable(match, thresholds, metadata, lookalike_within):
+    ) -> Decision:
+        """``match`` as ``identified`` when the rule allows it (``app.match.decision.confirm_by_layout``)
+        and the crop — the straightened card the way up it was matched — lines up with the reference."""
+        rules = Rules(thresholds, metadata, lookalike_within)
+        if not layout_may_confirm(match, rules):
             return match
         assert match.card_id is not None
-        return confirmed(match, self.agreement(crop, match.card_id), thresholds)
-
-
-def upgradable(
-    match: MatchResult, thresholds: MatchThresholds, metadata: dict[str, dict[str, Any]], lookalike_within: float
-) -> bool:
-    """``uncertain`` only for want of similarity: clear of the next card and no look-alike printing
-    close by (the number tells those apart, not the layout)."""
-    if match.status != "uncertain" or match.card_id is None or thresholds.layout_at > 1.0:
-        return False
-    return match.margin >= thresholds.layout_margin and not close_lookalike(match, metadata, lookalike_within)
-
-
-def confirmed(match: MatchResult, agreement: float | None, thresholds: MatchThresholds) -> MatchResult:
-    """``match`` as ``identified`` when the layout agreement reaches ``layout_at`` (None: no reference).
-
-    Its confidence becomes what a match past ``accept_at`` gets — the best card's share of the top-k —
-    rather than staying scaled down for a similarity the layout has now vouched for (the GUI shows it)."""
-    if agreement is None or agreement < thresholds.layout_at:
-        return match
-    logger.debug("Layout confirms %s (agreement %.2f, sim %.2f)", match.card_id, agreement, match.similarity)
-    share = next((a.confidence for a in match.alternatives if a.card_id == match.card_id), match.confidence)
-    return replace(match, status="identified", confidence=max(match.confidence, share))
+        return confirm_by_layout(match, self.agreement(crop, match.card_id), rules)

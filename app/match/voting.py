@@ -1,4 +1,4 @@
-"""Combining the evidence of several frames of one track into one decision.
+"""Combining the evidence of several frames of one track (``app.match.decision`` judges it).
 
 Each embedded crop adds its L2-normalised vector (both ways up: the orientation classifier is good,
 the match is the final word); the decision is made on the normalised mean, which averages away the
@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from app.match.matcher import Matcher, MatchResult, better_way_up
+from app.match.decision import Decision, better_way_up, frame_best
+from app.match.matcher import Matcher
 
 logger = logging.getLogger(__name__)
 
@@ -68,7 +69,7 @@ class TrackVotes:
 
 @dataclass(frozen=True)
 class VoteOutcome:
-    match: MatchResult
+    match: Decision
     #: True when the mean matched better turned by 180° than as the finder oriented the card.
     turned: bool
     votes: int
@@ -79,12 +80,6 @@ class VoteOutcome:
 def combined_match(matcher: Matcher, votes: TrackVotes, k: int = 5) -> VoteOutcome:
     upright, turned = matcher.match(votes.mean_vectors(), k)
     match, flip = better_way_up(upright, turned)
-    recent = votes.frame_best[-2:]
-    best_key = match.card_id if match.status in ("identified", "uncertain") else match.status
-    consistent = all(b == best_key for b in recent)
+    best_key = frame_best(match)
+    consistent = all(b == best_key for b in votes.frame_best[-2:])
     return VoteOutcome(match, flip, votes.count, consistent)
-
-
-def frame_best(result: MatchResult) -> str | None:
-    """What one frame says, in the form ``TrackVotes.frame_best`` keeps."""
-    return result.card_id if result.status in ("identified", "uncertain") else result.status

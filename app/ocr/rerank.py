@@ -1,14 +1,15 @@
-"""Re-ranking the top-k with the collector number read from the card (pure functions)."""
+"""Re-ranking the top-k with the collector number read from the card (pure functions); what the
+verdict decides is ``app.match.decision.decide_by_number``'s."""
 
 from __future__ import annotations
 
 import logging
 import math
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from app.camera.base import BGRImage
-from app.match.matcher import Candidate, MatchResult, close_lookalike
+from app.match.decision import CLOSE_SIMILARITY, Candidate, Decision, NumberVerdict, close_candidates
 from app.ocr.fusion import NumberViews
 from app.ocr.number import metadata_number, numbers_agree, printed_in_text
 from app.ocr.reader import StripReading, number_corners
@@ -17,10 +18,8 @@ from app.vision.geometry import FloatArray, turned_180
 
 logger = logging.getLogger(__name__)
 
-Verdict = Literal["confirmed", "reranked", "contradicted", "illegible"]
+Verdict = NumberVerdict
 
-#: Candidates within this similarity of the best compete for the number (and share its confidence).
-CLOSE_SIMILARITY = 0.08
 #: The recogniser's probabilities (``app.ocr.spotting``) check every number decision: the chosen
 #: card's number must fit NUMBER_MIN_LOG_RATIO (natural log) better than every close candidate's with
 #: another number, so a read whose deciding digit was a near toss-up decides nothing. Calibrated by
@@ -103,15 +102,8 @@ def clearly_better(
     return True
 
 
-def wants_number_check(match: MatchResult, metadata: dict[str, dict[str, Any]], lookalike_within: float) -> bool:
-    """Ambiguous (``uncertain``), or another printing of the same name is close: read the number."""
-    if match.card_id is None:
-        return False
-    return match.status == "uncertain" or close_lookalike(match, metadata, lookalike_within)
-
-
 def strip_to_read(
-    frame: BGRImage, corners: FloatArray, turned: bool, match: MatchResult, metadata: dict[str, dict[str, Any]]
+    frame: BGRImage, corners: FloatArray, turned: bool, match: Decision, metadata: dict[str, dict[str, Any]]
 ) -> tuple[BGRImage, tuple[str, ...]]:
     """The number strip of the card at ``corners`` in ``frame`` (turned 180° when the match was made
     that way up), and the corners of it to read (``where_to_read``): only those are warped, as the live
@@ -120,42 +112,19 @@ def strip_to_read(
     return NumberViews(((frame, turned_180(corners) if turned else corners),), where).strip(), where
 
 
-def where_to_read(match: MatchResult, metadata: dict[str, dict[str, Any]]) -> tuple[str, ...]:
+def where_to_read(match: Decision, metadata: dict[str, dict[str, Any]]) -> tuple[str, ...]:
     """The corners of the strip to read: where the close candidates' era prints numbers."""
     return number_corners([str(metadata.get(c, {}).get("series", "")) for c in _close_ids(match)])
 
 
-def needs_set_code(match: MatchResult, metadata: dict[str, dict[str, Any]]) -> bool:
+def needs_set_code(match: Decision, metadata: dict[str, dict[str, Any]]) -> bool:
     """Two close candidates print the same number: only the set code can tell them apart."""
     numbers = [n for c in _close_ids(match) if (n := metadata_number(metadata.get(c, {}))) is not None]
     return any(numbers_agree(a, b) for i, a in enumerate(numbers) for b in numbers[i + 1 :])
 
 
-def _close_ids(match: MatchResult) -> list[str]:
-    return [a.card_id for a in match.alternatives if match.similarity - a.similarity <= CLOSE_SIMILARITY]
-
-
-def commit_by_number(
-    match: MatchResult, reading: StripReading, metadata: dict[str, dict[str, Any]]
-) -> tuple[MatchResult | None, RerankResult]:
-    """The match as ``identified`` on the candidate the number supports, or None when it supports
-    none (illegible, or contradicting every close candidate)."""
-    reranked = rerank_by_number(match.alternatives, reading, metadata)
-    if reranked.verdict not in ("confirmed", "reranked") or reranked.card_id is None:
-        return None, reranked
-    chosen = reranked.candidates[0]
-    # The number rules out the look-alikes that shared the picture's probability mass.
-    close = set(_close_ids(match)) - {chosen.card_id}
-    ruled_out = sum(a.confidence for a in match.alternatives if a.card_id in close)
-    committed = MatchResult(
-        "identified",
-        chosen.card_id,
-        chosen.similarity,
-        min(1.0, max(match.confidence, chosen.confidence) + ruled_out),
-        match.margin,
-        reranked.candidates,
-    )
-    return committed, reranked
+def _close_ids(match: Decision) -> list[str]:
+    return [a.card_id for a in close_candidates(match)]
 
 
 def number_text(reading: StripReading) -> str | None:
