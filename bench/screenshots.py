@@ -1,5 +1,6 @@
-"""Screenshots of the GUI for the README: the main window with an identified card, the uncertain
-state, the collection browser and kiosk mode, at 1920×1080 and at the Pi display's 800×480.
+"""Screenshots of the GUI for the README: the main window with an identified card, the same card just
+added (the confirmation and the recent-scans list), the uncertain state, the collection browser and
+kiosk mode, at 1920×1080 and at the Pi display's 800×480 (``--no-kiosk``: the desktop window only).
 
 Runs the real engine on a simulated clip of shared catalogue cards. Needs a display; on a server:
 
@@ -33,6 +34,7 @@ CARDS = ["sv3pt5-25", "sv5-123", "xy12-1"]
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
+    parser.add_argument("--no-kiosk", dest="kiosk", action="store_false", help="skip the kiosk screenshots")
     args = parser.parse_args()
     if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
         print("note: offscreen platform; fonts may differ from a real X server", file=sys.stderr)
@@ -98,6 +100,8 @@ def main() -> None:
     for label, size in SIZES.items():
         window, controller = run(False, size, CARDS[1])
         shoot(window, f"main-identified-{label}")
+        controller.add_current()
+        shoot(window, f"main-added-{label}")
         # The uncertain state: the engine's real top-5 for the card, shown as a close call to choose from.
         entry = controller.current
         assert entry is not None
@@ -123,6 +127,8 @@ def main() -> None:
         shoot(window, f"collection-{label}")
         controller.stop()
         window.close()
+        if not args.kiosk:
+            continue
 
         kiosk_window, kiosk_controller = run(True, size, None)
         kiosk_window.resize(*size)

@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QLineEdit,
     QMessageBox,
     QPushButton,
+    QSizePolicy,
     QStyledItemDelegate,
     QStyleOptionViewItem,
     QTableView,
@@ -308,6 +309,8 @@ class CollectionBrowser(QWidget):
         self.detail_text.setWordWrap(True)
         self.detail_text.setFixedWidth(200)
         self.detail = QWidget()
+        # The picture must not set the page's smallest height (the 800×480 window hides the pane).
+        self.detail.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Ignored)
         detail = QVBoxLayout(self.detail)
         detail.setContentsMargins(0, 0, 0, 0)
         detail.addWidget(self.detail_image)

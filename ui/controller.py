@@ -214,7 +214,8 @@ class ScanController(QObject):
         self._frame_times.clear()
         self._emit_status()
         self.finished.emit(summary)
-        if self.source_info is not None and self.source_info.is_demo:
+        # A stop the user asked for (closing, another source) needs no banner; the demo replays quietly.
+        if summary.ended == "stopped" or (self.source_info is not None and self.source_info.is_demo):
             return
         self.banner.emit(summary.describe().capitalize())
 

@@ -105,6 +105,8 @@ class MainWindow(QMainWindow):
         panel_scroll.setWidgetResizable(True)
         panel_scroll.setWidget(self.panel)
         panel_scroll.setMinimumWidth(300)
+        # The panel fits its width (compact mode at 800×480); only a vertical scroll bar, never sideways.
+        panel_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self._compact = False
         splitter = QSplitter()
         self.splitter = splitter
@@ -129,7 +131,7 @@ class MainWindow(QMainWindow):
         layout.addWidget(self.banner)
         layout.addWidget(self.pages, 1)
         self.setCentralWidget(central)
-        self.toast = Toast(central)
+        self.toast = Toast(central, anchor=self.live)
         self._build_toolbar()
         self._build_menus()
         self._build_status_bar()

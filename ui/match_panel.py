@@ -73,6 +73,7 @@ class MatchPanel(QWidget):
         self.bundle = bundle
         self.entry: ScanEntry | None = None
         self._thumb = (150, 210)
+        self._compact = False
 
         self.status = QLabel("Hold a card flat and still in front of the camera")
         self.status.setObjectName("matchStatus")
@@ -124,17 +125,17 @@ class MatchPanel(QWidget):
         self.language.addItems(LANGUAGES)
         self.quantity = QSpinBox()
         self.quantity.setRange(1, 999)
-        options = QGridLayout()
-        for column, (label, widget) in enumerate(
-            (
+        self.options = QGridLayout()
+        self._option_cells = [
+            (QLabel(label), widget)
+            for label, widget in (
                 ("Finish", self.finish),
                 ("Condition", self.condition),
                 ("Language", self.language),
                 ("Qty", self.quantity),
             )
-        ):
-            options.addWidget(QLabel(label), 0, column)
-            options.addWidget(widget, 1, column)
+        ]
+        self._place_options(per_row=4)
         for combo in (self.finish, self.condition, self.language):
             combo.currentTextChanged.connect(self._emit_options)
         self.quantity.valueChanged.connect(self._emit_options)
@@ -180,7 +181,7 @@ class MatchPanel(QWidget):
         layout.addWidget(self.details)
         # The actions come before the corrections: at 1280×800 they must be in view without scrolling.
         layout.addLayout(buttons)
-        layout.addLayout(options)
+        layout.addLayout(self.options)
         layout.addWidget(QLabel("Recent scans — click one to reopen it"))
         layout.addWidget(self.recent)
         layout.addWidget(separator)
@@ -194,12 +195,23 @@ class MatchPanel(QWidget):
         if first is not None:
             pixmap_from_file(bundle.thumb_path(first), 8, 8)
 
+    def _place_options(self, per_row: int) -> None:
+        for i, (label, widget) in enumerate(self._option_cells):
+            row, column = 2 * (i // per_row), i % per_row
+            self.options.addWidget(label, row, column)
+            self.options.addWidget(widget, row + 1, column)
+
     def set_compact(self, compact: bool) -> None:
-        """Smaller images and fewer words for the 7" 800×480 Pi display."""
+        """Smaller images, two options a row and shorter button words for the 7" 800×480 Pi display:
+        the panel fits its width without a sideways scroll bar."""
         width, height = (96, 134) if compact else (150, 210)
         for label in (self.reference, self.crop):
             label.setFixedSize(width, height)
         self.recent.set_compact(compact)
+        self._place_options(per_row=2 if compact else 4)
+        self._compact = compact
+        self.undo_button.setText("Undo" if compact else "Undo  (Ctrl+Z)")
+        self.undo_button.setToolTip("Undo (Ctrl+Z)")
         self._thumb = (width, height)
         if self.entry is not None:
             self.show_entry(self.entry)
@@ -236,11 +248,14 @@ class MatchPanel(QWidget):
                 button.setToolTip("")
                 button.setIcon(QIcon())
         self.add_button.setEnabled(entry.card_id is not None and not entry.added)
-        self.add_button.setText("Added ✓" if entry.added else "Add  (Space)")
+        self.add_button.setText("Added ✓" if entry.added else self._add_text())
         self.remove_button.setEnabled(True)
         if event.event == "unknown" and not chosen:
             self.search.setFocus()
         self.refresh_recent_item(entry)
+
+    def _add_text(self) -> str:
+        return "Add" if self._compact else "Add  (Space)"
 
     def clear_entry(self) -> None:
         """The shown scan was removed: back to the empty panel."""
@@ -258,7 +273,7 @@ class MatchPanel(QWidget):
             button.setText(f"{i + 1}")
             button.setIcon(QIcon())
         self.add_button.setEnabled(False)
-        self.add_button.setText("Add  (Space)")
+        self.add_button.setText(self._add_text())
         self.remove_button.setEnabled(False)
 
     def _show_card(self, card_id: str | None, confidence: float | None, best_guess: bool = False) -> None:

@@ -13,10 +13,12 @@ SHOWN_MS = 2500
 
 
 class Toast(QLabel):
-    """Child of ``host``, centred near its bottom edge; ``show_text`` restarts the timer."""
+    """Child of ``host``, centred near the bottom of ``anchor`` while that is visible (the camera
+    picture: the panel's buttons stay uncovered), else of ``host``; ``show_text`` restarts the timer."""
 
-    def __init__(self, host: QWidget) -> None:
+    def __init__(self, host: QWidget, anchor: QWidget | None = None) -> None:
         super().__init__(host)
+        self.anchor = anchor
         self.setObjectName("toast")
         self.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
@@ -37,10 +39,16 @@ class Toast(QLabel):
         host = self.parentWidget()
         if host is None:
             return
-        self.adjustSize()
-        width = min(self.sizeHint().width() + 32, host.width() - 20)
-        height = self.sizeHint().height() + 12
-        self.setGeometry((host.width() - width) // 2, host.height() - height - 36, width, height)
+        area = host.rect()
+        if self.anchor is not None and self.anchor.isVisible():
+            area = self.anchor.rect().translated(self.anchor.mapTo(host, self.anchor.rect().topLeft()))
+        self.setWordWrap(False)
+        width = min(self.sizeHint().width() + 32, area.width() - 20)
+        if width < self.sizeHint().width():
+            self.setWordWrap(True)  # a narrow picture: two lines rather than a cut name
+        height = self.heightForWidth(width) if self.wordWrap() else self.sizeHint().height()
+        height += 12
+        self.setGeometry(area.x() + (area.width() - width) // 2, area.bottom() - height - 16, width, height)
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt override
         if event.type() == QEvent.Type.Resize and self.isVisible():

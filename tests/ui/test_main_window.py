@@ -359,3 +359,20 @@ def test_export_says_what_it_wrote_after_closing_and_remembers_file_and_format(
     assert again.path.text() == str(out) and again.format.currentData() == "dragonshield"
     again.reject()
     window.close()
+
+
+def test_the_window_fits_the_small_display_without_sideways_scrolling(
+    qtbot: QtBot, settings: Settings, engine_for: Engine, clip_path: Path
+) -> None:
+    window = make_window(qtbot, settings, engine_for, replay(clip_path))
+    window.set_banner("Finished — 2 cards (2 identified), 89 frames in 6.0 s")
+    window.resize(800, 480)
+    qtbot.waitExposed(window)
+    QApplication.processEvents()
+    assert window.minimumSizeHint().height() <= 480 and window.height() == 480
+    viewport = window.panel.parentWidget()
+    assert viewport is not None and window.panel.minimumSizeHint().width() <= viewport.width()
+    window.show_collection()
+    QApplication.processEvents()
+    assert window.height() == 480
+    window.close()
