@@ -127,6 +127,11 @@ class FinderSettings:
     #: needs to see what lies outside the edge (a card filling the picture: its inner frame otherwise
     #: looks like its edge).
     edge_min_view: float = 0.1
+    #: The edge check (and the rechecks after it) is left out for a card with another card found within
+    #: this share of its size beyond its outline: its scorer learned single cards, with table or hand
+    #: beyond the edge, and beside a neighbouring card or a pocket's seam it moved a side onto them
+    #: (bench/multicard.py: 26 of 436 cards' outlines off with it, 5 without). None: always checked.
+    edge_crowd_reach: float | None = 0.25
     #: After the check, a card whose straightened crop still does not look whole (wholeness below this:
     #: ~4 % of simulated cards, most of the outlines a side off among them) is outlined again from every
     #: combination of each side's own line and the best other edge near it, judged by wholeness and the
@@ -166,7 +171,7 @@ class FinderSettings:
     #: by its cards. The wholeness trigger is off by default: it tries ~4 % of single cards (those
     #: looking least whole) at ~50–300 ms each and found no group the retrained network had missed.
     #: None turns that trigger, or the size trigger, off.
-    group_min_area_ratio: float | None = 2.5
+    group_min_area_ratio: float | None = 1.7
     group_split_below: float | None = None
     #: Grids looked at: the best supported ones whose lines run along edges over this share of the outline.
     group_min_support: float = 0.25
@@ -328,8 +333,9 @@ class CardDetector:
             found += quads[:1]
         found = self._rejoin_split_cards(frame, self._drop_duplicates(found), f)
         if s.edge_check:
-            for quad in found:
-                self._move_sides_to_card_edges(frame, quad)
+            for quad, crowded in zip(found, _crowded(found, s.edge_crowd_reach), strict=True):
+                if not crowded:
+                    self._move_sides_to_card_edges(frame, quad)
         if s.edge_check and (s.group_split_below is not None or s.group_min_area_ratio is not None):
             found = self._drop_duplicates(self._groups_split_into_cards(frame, found))
         return found
@@ -763,6 +769,19 @@ class CardDetector:
             if all(quad_iou(quad.corners, k.corners) < self.settings.duplicate_iou for k in kept):
                 kept.append(quad)
         return kept
+
+
+def _crowded(found: list[CardQuad], reach: float | None) -> list[bool]:
+    """Per card, whether another card's corner or side middle lies within ``reach`` of its size beyond
+    its outline (its outline grown about its centre by that share); all False when ``reach`` is None."""
+    if reach is None or len(found) < 2:
+        return [False] * len(found)
+    grown = [quad.corners.mean(axis=0) + (quad.corners - quad.corners.mean(axis=0)) * (1 + reach) for quad in found]
+    points = [np.vstack([q.corners, (q.corners + q.corners[[1, 2, 3, 0]]) / 2]) for q in found]
+    return [
+        any(j != i and any(_holds(area, point) for point in points[j]) for j in range(len(found)))
+        for i, area in enumerate(grown)
+    ]
 
 
 def _merged_passes(fine: list[CardQuad], coarse: list[CardQuad], small_area: float) -> list[CardQuad]:
