@@ -461,9 +461,11 @@ def cmd_identify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _collection(args: argparse.Namespace, settings: Settings, readonly: bool = False):  # type: ignore[no-untyped-def]
-    from app.collection import Collection
+    from app.collection.open import open_collection
 
-    return Collection(args.db or settings.collection.db, synchronous=settings.collection.synchronous, readonly=readonly)
+    # --db (a file, sqlite:PATH or postgresql://…) first, then the configured shop server, then the file.
+    address = args.db or settings.collection.url or settings.collection.db
+    return open_collection(address, synchronous=settings.collection.synchronous, readonly=readonly)
 
 
 def _ensure_card(collection, card_id: str, settings: Settings) -> None:  # type: ignore[no-untyped-def]
@@ -711,6 +713,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--conditions", metavar="LP=0.85,…", help="condition factors (default NM=1, LP=0.85, MP=0.7, HP=0.5, DMG=0.3)"
     )
     value.add_argument("--json", action="store_true", help="totals, sets, every row and the unpriced rows as JSON")
+    from app.collection.shop_commands import add_shop_parsers
+
+    add_shop_parsers(csub)
     collection.set_defaults(func=cmd_collection)
     _add_prices_parser(sub)
 

@@ -223,6 +223,8 @@ class CollectionConfig(Section):
     )
     #: FULL: every acknowledged scan survives a power cut; NORMAL: survives the app dying, ~3× faster.
     synchronous: Literal["FULL", "NORMAL"] = Field(default="FULL", description="SQLite durability.")
+    #: A shop server shared by several kiosks ("postgresql://user@host:5432/shop"); empty: the file ``db``.
+    url: str = Field(default="", max_length=500, description="Shop server (PostgreSQL URL); empty: the db file.")
 
 
 class UiConfig(Section):

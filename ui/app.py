@@ -97,10 +97,16 @@ def create_application(argv: Sequence[str] = ()) -> Any:
 
 
 def open_collection(settings: Settings) -> Any:
-    from app.collection.store import Collection
+    from app.collection.open import open_collection as open_address
+    from app.collection.open import outbox_path_for
+    from app.collection.postgres import default_kiosk
 
+    if settings.collection.url:
+        # A shop server: scans wait in this kiosk's outbox while it is away (status_text() says so).
+        kiosk = default_kiosk()
+        return open_address(settings.collection.url, kiosk=kiosk, outbox=outbox_path_for(settings.collection.db, kiosk))
     # A short busy timeout: the UI thread must not freeze on a locked file; the controller retries.
-    return Collection(settings.collection.db, busy_timeout_ms=250, synchronous=settings.collection.synchronous)
+    return open_address(settings.collection.db, busy_timeout_ms=250, synchronous=settings.collection.synchronous)
 
 
 def open_or_recover(settings: Settings, ask: Callable[[Path, str], Any]) -> Any:
