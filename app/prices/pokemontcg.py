@@ -12,6 +12,7 @@ whichever the card is) and a separate reverse holo trend.
 from __future__ import annotations
 
 import datetime as dt
+import http.client
 import json
 import logging
 import time
@@ -212,9 +213,11 @@ class ApiSource:
                     return bytes(answer.read())
             except urllib.error.HTTPError as error:
                 wait = self._retry_wait(error, attempt, url)
-            except (urllib.error.URLError, TimeoutError, OSError) as error:
+            except (urllib.error.URLError, OSError) as error:
                 reason = getattr(error, "reason", error)
                 raise PriceError(f"cannot reach {url} ({reason}); nothing was stored") from error
+            except http.client.HTTPException as error:
+                raise PriceError(f"{url} broke off its answer ({error!r}); nothing was stored") from error
             if attempt == MAX_RETRIES:
                 break
             logger.info("%s: waiting %.1f s before retry %d", url, wait, attempt + 1)

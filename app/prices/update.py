@@ -51,10 +51,12 @@ def import_files(
     """Saved pokemontcg.io pages (``.json``) and TCGplayer price CSVs (``.csv``), all stored in one
     transaction; a file of any other kind, or one that cannot be read, stores nothing."""
     for path in files:
+        if not path.exists():
+            raise PriceError(f"{path}: no such file")
+        if not path.is_file():
+            raise PriceError(f"{path} is a folder, not a file (name the files in it)")
         if path.suffix.lower() not in (".json", ".csv"):
             raise PriceError(f"{path}: expected saved pokemontcg.io pages (.json) or TCGplayer price CSVs (.csv)")
-        if not path.is_file():
-            raise PriceError(f"{path}: no such file")
     pages = [p for p in files if p.suffix.lower() == ".json"]
     csvs = [p for p in files if p.suffix.lower() == ".csv"]
     report = Report("prices import")

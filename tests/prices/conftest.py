@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -70,10 +71,13 @@ def fake_api() -> Iterator[tuple[FakeApi, str]]:
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             status, headers, body = api.answer(self.path, dict(self.headers.items()))
+            # Fault switches, not sent: a stall before answering, a body shorter than announced.
+            time.sleep(float(headers.pop("X-Stall", "0")))
+            length = headers.pop("X-Announced-Length", str(len(body)))
             self.send_response(status)
             for key, value in headers.items():
                 self.send_header(key, value)
-            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Content-Length", length)
             self.end_headers()
             self.wfile.write(body)
 

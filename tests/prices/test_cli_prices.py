@@ -77,6 +77,7 @@ def test_a_tcgplayer_csv_import_lists_unmatched_rows(tmp_path: Path, capsys: pyt
     ("argv", "message"),
     [
         (["prices", "import", "{tmp}/nothing.json"], "nothing.json: no such file"),
+        (["prices", "import", "{tmp}/pages"], "pages is a folder, not a file"),
         (["prices", "import", "{tmp}/notes.txt"], "expected saved pokemontcg.io pages (.json) or TCGplayer"),
         (["prices", "import", "{tmp}/bad.json"], "bad.json is not JSON"),
         (["prices", "import", "{tmp}/a.csv", "--date", "yesterday"], "--date: 'yesterday' is not a date"),
@@ -92,6 +93,7 @@ def test_bad_input_is_one_line_and_exit_1_with_nothing_stored(
     db = tmp_path / "c.db"
     assert main(["collection", "--db", str(db), "add", "xy12-1"]) == 0
     (tmp_path / "notes.txt").write_text("x")
+    (tmp_path / "pages").mkdir()
     (tmp_path / "bad.json").write_text("{")
     (tmp_path / "a.csv").write_text(CSV_HEADER)
     before = db.read_bytes()

@@ -189,3 +189,20 @@ def test_report_lists_at_most_fifty_unmatched_but_counts_all() -> None:
         report.miss(f"row {i}")
     assert report.unmatched_count == 60 and len(report.unmatched) == 50
     assert "… and 10 more unmatched" in report.summary()
+
+
+def test_a_truncated_answer_stores_nothing(collection: Collection, fake_api: tuple[FakeApi, str]) -> None:
+    api, base = fake_api
+    api.faults.append(lambda a, q: (200, {"X-Announced-Length": "5000"}, b'{"data": []'))
+    with pytest.raises(PriceError, match="broke off its answer"):
+        run_source(collection, source(base)[0])
+    assert price_rows(collection) == 0
+
+
+def test_a_stalled_server_times_out_with_a_message(collection: Collection, fake_api: tuple[FakeApi, str]) -> None:
+    api, base = fake_api
+    api.faults.append(lambda a, q: (200, {"X-Stall": "2"}, b'{"data": []}'))
+    api_source, _ = source(base)
+    api_source.timeout_s = 0.3
+    with pytest.raises(PriceError, match=r"cannot reach .*timed out"):
+        run_source(collection, api_source)
