@@ -344,12 +344,6 @@ def _embedder(settings: Settings, model: str | None = None):  # type: ignore[no-
     return make_embedder(settings, model, live=False)
 
 
-def _thresholds(settings: Settings):  # type: ignore[no-untyped-def]
-    from app.engine import thresholds_from
-
-    return thresholds_from(settings)
-
-
 def cmd_catalog_build(args: argparse.Namespace, settings: Settings) -> int:
     from app.catalog.build import build_bundle, card_back_images
 
@@ -402,59 +396,59 @@ def cmd_catalog_update(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_identify(args: argparse.Namespace, settings: Settings) -> int:
-    from app.engine import make_reader
-    from app.identify import Identifier
-    from app.match.bundle import ReferenceBundle
-    from app.match.matcher import Matcher
+    from app.engine import load_engine
+    from app.identify import Progress
 
-    embedder = _embedder(settings, args.model)
-    bundle = ReferenceBundle.load(args.bundle or settings.match.bundle, embedder.model_sha256, embedder.dim)
     if args.no_ocr:
         settings.ocr.enabled = False
-    reader, ocr_status = make_reader(settings)
-    logger.info("%s", ocr_status)
-    identifier = Identifier(
-        _finder(settings),
-        embedder,
-        bundle,
-        Matcher(bundle, _thresholds(settings), settings.match.exact_search_below),
-        reader,
-        settings.live.lookalike_within,
-    )
+    engine = load_engine(settings, args.bundle, args.model, live=False)
+    try:
+        logger.info("%s", engine.ocr_status)
+        inputs = expand_inputs(args.images, IMAGE_SUFFIXES)
+        return _identify_all(inputs, engine.identifier(settings), Progress(len(inputs)), args.json)
+    finally:
+        engine.close()
+
+
+def _identify_all(inputs: list[Path], identifier, progress, as_json: bool) -> int:  # type: ignore[no-untyped-def]
+    """Each photo's cards on stdout (a table, or one JSON object per photo); a bad photo one line on
+    stderr, the batch going on; the count and time left on stderr (``app.identify.Progress``)."""
     failures = 0
-    inputs = expand_inputs(args.images, IMAGE_SUFFIXES)
     # The whole path as given: photos named alike (eBay's long names) stay told apart.
     width = max([len("image"), *(len(str(p)) for p in inputs)])
-    if not args.json:
-        print(f"{'image':{width}} {'status':11} {'card':14} {'name':28} {'set':8} {'no.':6} conf")
-    for path in inputs:
+    if not as_json:
+        print(f"{'image':{width}} {'status':11} {'card':14} {'name':28} {'set':8} {'no.':6} conf", flush=True)
+    for done, path in enumerate(inputs, start=1):
+        progress.clear()  # a bad photo's line, or the photo's rows, start on a clean line
         image = read_or_report(path)
-        if image is None:
+        cards = None
+        if image is not None:
+            try:
+                cards = identifier.identify_image(image)
+            except Exception as error:
+                # One picture the engine cannot handle must not end the batch.
+                report_failure(path, error)
+        if cards is None:
             failures += 1
-            continue
-        try:
-            cards = identifier.identify_image(image)
-        except Exception as error:
-            # One picture the engine cannot handle must not end the batch.
-            report_failure(path, error)
-            failures += 1
-            continue
-        if args.json:
-            print(
-                json.dumps({"image": str(path), "cards": [c.as_json() for c in cards]}, ensure_ascii=False),
-                flush=True,
-            )
-            continue
-        if not cards:
-            print(f"{path!s:{width}} {'no card':11}", flush=True)
-        for card in cards:
-            j = card.as_json()
-            print(
-                f"{path!s:{width}} {j['status']:11} {j['card_id'] or '-':14} {(j['name'] or '-')[:28]:28} "
-                f"{j['set_id'] or '-':8} {j['number'] or '-':6} {j['confidence']:.2f}",
-                flush=True,
-            )
+        else:
+            _print_cards(path, cards, width, as_json)
+        progress.update(done)
     return 1 if failures else 0
+
+
+def _print_cards(path: Path, cards, width: int, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+    if as_json:
+        print(json.dumps({"image": str(path), "cards": [c.as_json() for c in cards]}, ensure_ascii=False), flush=True)
+        return
+    if not cards:
+        print(f"{path!s:{width}} {'no card':11}", flush=True)
+    for card in cards:
+        j = card.as_json()
+        print(
+            f"{path!s:{width}} {j['status']:11} {j['card_id'] or '-':14} {(j['name'] or '-')[:28]:28} "
+            f"{j['set_id'] or '-':8} {j['number'] or '-':6} {j['confidence']:.2f}",
+            flush=True,
+        )
 
 
 # ---------------------------------------------------------------------------- collection

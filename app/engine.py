@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from app.config import Settings
 from app.embed.base import EmbedderBackend
+from app.identify import Identifier
 from app.match.bundle import ReferenceBundle
 from app.match.matcher import Matcher, MatchThresholds
 from app.match.voting import VotingConfig
@@ -115,14 +116,21 @@ class Engine:
             realtime=realtime,
         )
 
+    def identifier(self, settings: Settings) -> Identifier:
+        """Single photos (``cardsight identify``): the engine's own finder, which never follows a stream."""
+        return Identifier(
+            self.finder, self.embedder, self.bundle, self.matcher, self.reader, settings.live.lookalike_within
+        )
+
     def close(self) -> None:
         self.embedder.close()
 
 
-def load_engine(settings: Settings, bundle: str | None = None, model: str | None = None) -> Engine:
-    """Finder, embedder, bundle (refused if built with another model), matcher and OCR.
+def load_engine(settings: Settings, bundle: str | None = None, model: str | None = None, live: bool = True) -> Engine:
+    """Finder, embedder, bundle (refused if built with another model), matcher and OCR; ``live``: for
+    the live scanner, else a batch command (``make_embedder``).
     Raises BundleError / EmbedderError with a message a user can act on."""
-    embedder = make_embedder(settings, model)
+    embedder = make_embedder(settings, model, live)
     try:
         reference = ReferenceBundle.load(bundle or settings.match.bundle, embedder.model_sha256, embedder.dim)
     except Exception:

@@ -4,9 +4,11 @@ judge it by ``app.match.decision``."""
 from __future__ import annotations
 
 import logging
+import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 
 import cv2
 
@@ -167,3 +169,77 @@ class Identifier:
             return read[0].verdict, read[0].card_id
 
         return number
+
+
+class Progress:
+    """A batch's count and time left, on ``stream`` (stderr: never mixed into a command's output).
+    On a terminal one line rewritten in place (at most every ``refresh_s``) and a last line when done;
+    otherwise — a log, a pipe — a line every ``every`` items, so a long batch still shows it lives."""
+
+    def __init__(
+        self,
+        total: int,
+        noun: str = "photos",
+        stream: TextIO | None = None,
+        every: int = 100,
+        refresh_s: float = 0.25,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.total = total
+        self.noun = noun
+        self.stream = stream if stream is not None else sys.stderr
+        self.every = max(1, every)
+        self.refresh_s = refresh_s
+        self.clock = clock
+        self.started = clock()
+        self._shown_at = -float("inf")
+        #: The progress line is on the terminal now.
+        self._visible = False
+        self._terminal = _is_terminal(self.stream)
+
+    def update(self, done: int) -> None:
+        """``done`` of ``total`` items are finished."""
+        now = self.clock()
+        if self._terminal:
+            if done < self.total and self._visible and now - self._shown_at < self.refresh_s:
+                return
+            self._shown_at, self._visible = now, done < self.total
+            self.stream.write(f"\r\x1b[K{self.line(done, now)}" + ("" if self._visible else "\n"))
+        elif done % self.every == 0 or (done >= self.total and self.total >= self.every):
+            self.stream.write(self.line(done, now) + "\n")
+        self.stream.flush()
+
+    def clear(self) -> None:
+        """Takes the progress line away on a terminal, so that other output starts on a clean line
+        (the next :meth:`update` draws it again)."""
+        if self._visible:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self._visible = False
+
+    def line(self, done: int, now: float) -> str:
+        elapsed = now - self.started
+        if done >= self.total:
+            return f"{done}/{self.total} {self.noun} in {_duration(elapsed)}"
+        percent = 100 * done // max(self.total, 1)
+        left = f", about {_duration(elapsed / done * (self.total - done))} left" if done else ""
+        return f"{done}/{self.total} {self.noun} ({percent} %){left}"
+
+
+def _is_terminal(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):  # a closed or minimal stream
+        return False
+
+
+def _duration(seconds: float) -> str:
+    """``42 s``, ``3 min 05 s``, ``1 h 02 min``."""
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole} s"
+    minutes, secs = divmod(whole, 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"

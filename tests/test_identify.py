@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import csv
+import io
+import json
 import zlib
 from dataclasses import replace
 from pathlib import Path
@@ -14,7 +16,7 @@ import pytest
 from app import PROJECT_ROOT
 from app.config import load_settings
 from app.embed.onnx_backend import OnnxEmbedder
-from app.identify import Identifier
+from app.identify import Identifier, Progress
 from app.imageio import read_image_bgr
 from app.match.bundle import ReferenceBundle
 from app.match.matcher import Matcher, MatchThresholds
@@ -214,3 +216,74 @@ def test_a_find_that_is_no_card_stays_unnamed_after_the_second_look(identifier: 
     ((kept, match, _),) = identifier.identify_found([_found(noise)])
     assert match.status not in ("identified", "card_back")
     assert kept.warped.image is noise
+
+
+# ---------------------------------------------------------------------------- progress of a batch
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_progress_on_a_terminal_shows_the_count_and_the_time_left_in_place() -> None:
+    stream, clock = Terminal(), Clock()
+    progress = Progress(4, stream=stream, clock=clock)
+    clock.now += 2.0
+    progress.update(1)
+    assert stream.getvalue() == "\r\x1b[K1/4 photos (25 %), about 6 s left"
+    clock.now += 0.1
+    progress.update(2)  # too soon to draw again
+    assert stream.getvalue().count("\r\x1b[K") == 1
+    progress.clear()
+    assert stream.getvalue().endswith("left\r\x1b[K")
+    clock.now += 195.9
+    progress.update(4)
+    assert stream.getvalue().endswith("\r\x1b[K4/4 photos in 3 min 18 s\n")
+
+
+def test_progress_off_a_terminal_is_a_line_every_n_items_and_silent_for_a_short_batch() -> None:
+    stream, clock = io.StringIO(), Clock()
+    progress = Progress(5, stream=stream, every=2, clock=clock)
+    for done in range(1, 6):
+        clock.now += 10.0
+        progress.update(done)
+    assert stream.getvalue().splitlines() == [
+        "2/5 photos (40 %), about 30 s left",
+        "4/5 photos (80 %), about 10 s left",
+        "5/5 photos in 50 s",
+    ]
+    short = io.StringIO()
+    quiet = Progress(3, stream=short, every=100, clock=clock)
+    for done in range(1, 4):
+        quiet.update(done)
+    assert short.getvalue() == ""
+
+
+def test_identify_shows_its_progress_on_stderr_never_in_the_json(
+    identifier: Identifier,
+    catalog_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import app.identify
+    from app.cli import main
+
+    sim = CaptureSimulator([load_card_texture(catalog_dir / "images" / "sv5" / "sv5-10.jpg")])
+    for i in range(2):
+        cv2.imwrite(str(tmp_path / f"photo{i}.jpg"), sim.render(np.random.default_rng(i), card_index=0).image)
+    monkeypatch.setattr(app.identify, "_is_terminal", lambda stream: True)
+    assert main(["identify", "--no-ocr", "--json", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    records = [json.loads(line) for line in captured.out.splitlines()]
+    assert [r["cards"][0]["card_id"] for r in records] == ["sv5-10", "sv5-10"]
+    assert "2/2 photos in" in captured.err and "photos" not in captured.out
