@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from app.collection import Collection, CollectionError, InventoryKey, ScanRecord
+from app.collection.schema import MIGRATIONS
 from app.collection.store import MAX_QUANTITY, MAX_UNDO, describe_action, integrity_problems
 
 from .conftest import folder_state, foreign_database, make_index_stale, overwrite_pages, stocked_file
@@ -19,7 +20,7 @@ def test_new_database_is_wal_with_foreign_keys_and_versioned(collection: Collect
     conn = collection.conn
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
     with pytest.raises(CollectionError), collection.write() as c:
         c.execute(
             "INSERT INTO inventory (card_id, finish, condition, language, location)"
