@@ -60,7 +60,7 @@ unit: system-packages $(TEST_STAMP)
 
 # Every benchmark, JSON into bench/results/ (~20 minutes on 2 cores; the GUI one needs Xvfb). See bench/README.md.
 bench: $(TRAIN_STAMP)
-	for b in detect identify openset number_fit number_position number_frames live scenarios collection; do $(PY) bench/$$b.py > bench/results/$$b.json || exit 1; done
+	for b in detect identify openset number_fit number_position number_frames live scenarios collection prices; do $(PY) bench/$$b.py > bench/results/$$b.json || exit 1; done
 	xvfb-run -a -s "-screen 0 1920x1080x24" $(PY) bench/gui.py > bench/results/gui.json
 
 # Retrain the card model (teacher → stage 1 → stage 2 → ONNX FP32/INT8 + Hailo kit) into models/card
