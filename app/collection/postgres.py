@@ -226,7 +226,7 @@ class PostgresCollection:
             open=False,
             kwargs={"autocommit": True, "row_factory": dict_row, "connect_timeout": CONNECT_TIMEOUT_S},
             check=ConnectionPool.check_connection,
-            reconnect_timeout=CONNECT_TIMEOUT_S * 2,
+            reconnect_timeout=CONNECT_TIMEOUT_S,
             name=f"cardsight-{self.kiosk}",
         )
         self._pool.open(wait=False)
@@ -268,7 +268,7 @@ class PostgresCollection:
                 if version == SCHEMA_VERSION:
                     return
             elif self.readonly:
-                return
+                raise CollectionError(f"the shop database {self.path} holds no collection yet")
             conn.execute(_SCHEMA)
             conn.execute(
                 "INSERT INTO cardsight_meta (key, value) VALUES ('schema_version', %s)"
@@ -276,14 +276,23 @@ class PostgresCollection:
                 (str(SCHEMA_VERSION),),
             )
 
-        self._run(create, schema=False)
+        self._run(create, schema=False, write=False)
         self._schema_ready = True
 
     def _connection_failed(self, error: BaseException) -> ServerAway:
-        reason = " ".join(str(error).split()) or type(error).__name__
         if isinstance(error, PoolTimeout):
-            reason = f"no connection within {CONNECT_TIMEOUT_S * 2} s"
+            error = self._why_no_connection()
+        reason = " ".join(str(error).split()) or type(error).__name__
         return ServerAway(f"the shop server {self.path} cannot be reached ({reason[:200]})")
+
+    def _why_no_connection(self) -> BaseException:
+        """The server's own answer (refused, wrong password, no such database): the pool only says
+        it timed out."""
+        try:
+            psycopg.connect(self.url, connect_timeout=CONNECT_TIMEOUT_S).close()
+        except psycopg.Error as error:
+            return error
+        return PoolTimeout(f"no connection within {CONNECT_TIMEOUT_S} s")
 
     def _run(
         self, work: Callable[[psycopg.Connection[dict[str, Any]]], T], schema: bool = True, write: bool = True
@@ -296,7 +305,7 @@ class PostgresCollection:
             self.ensure_schema()
         for attempt in range(RETRIES):
             try:
-                with self._pool.connection(timeout=CONNECT_TIMEOUT_S * 2) as conn, conn.transaction():
+                with self._pool.connection(timeout=CONNECT_TIMEOUT_S) as conn, conn.transaction():
                     return work(conn)
             except (pg_errors.DeadlockDetected, pg_errors.SerializationFailure) as error:
                 if attempt == RETRIES - 1:
