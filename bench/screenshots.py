@@ -118,12 +118,14 @@ def main() -> None:
             alternatives=event.alternatives,
             crop=event.crop,
         )
+        window.toast.hide()
         controller._on_event(uncertain)
         shoot(window, f"main-uncertain-{label}")
         for card_id in CARDS:
             controller.collection.upsert_cards([controller.engine.bundle.metadata[card_id]])
             controller.collection.add(InventoryKey(card_id), 2)
         window.show_collection()
+        window.browser.table.selectRow(1)
         shoot(window, f"collection-{label}")
         controller.stop()
         window.close()

@@ -65,6 +65,12 @@ FORMAT_NAMES = {
 #: Below this width the detail pane and the less used columns give way to the table's Qty.
 COMPACT_WIDTH = 1000
 COMPACT_HIDDEN = ("rarity", "language")
+NO_DETAIL = "Select a card to see it here."
+
+
+def printed_number(row: dict[str, Any]) -> str:
+    """``25/165`` as printed on the card (``25`` where the set has no printed total)."""
+    return f"{row.get('number')}/{row['printed_total']}" if row.get("printed_total") else str(row.get("number"))
 
 
 class InventoryModel(QAbstractTableModel):
@@ -111,10 +117,7 @@ class InventoryModel(QAbstractTableModel):
         row = self.rows[index.row()]
         key = COLUMNS[index.column()][0]
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
-            value = row.get(key)
-            if key == "number" and row.get("printed_total"):
-                return f"{value}/{row['printed_total']}"
-            return value
+            return printed_number(row) if key == "number" else row.get(key)
         if role == Qt.ItemDataRole.TextAlignmentRole and key == "quantity":
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -306,6 +309,7 @@ class CollectionBrowser(QWidget):
         self.detail_image.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.detail_text = QLabel()
         self.detail_text.setObjectName("collectionDetail")
+        self.detail_text.setText(NO_DETAIL)
         self.detail_text.setWordWrap(True)
         self.detail_text.setFixedWidth(200)
         self.detail = QWidget()
@@ -455,7 +459,7 @@ class CollectionBrowser(QWidget):
     def _clear_detail(self) -> None:
         self._detail_id = None
         self.detail_image.clear()
-        self.detail_text.setText("")
+        self.detail_text.setText(NO_DETAIL)
 
     def _show_detail(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if not current.isValid():
@@ -467,7 +471,7 @@ class CollectionBrowser(QWidget):
         thumb = self.bundle.thumb_path(row["card_id"]) if self.bundle else None
         self.detail_image.setPixmap(pixmap_from_file(thumb, 180, 252))
         self.detail_text.setText(
-            f"<b>{row['name']}</b><br>{row.get('set_name') or row.get('set_id')} · {row.get('number')}"
+            f"<b>{row['name']}</b><br>{row.get('set_name') or row.get('set_id')} · {printed_number(row)}"
             f"<br>{row.get('rarity') or ''}<br>{row['finish']} · {row['condition']} · {row['language']}"
             f"<br>Quantity {row['quantity']}"
         )

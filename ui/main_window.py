@@ -269,8 +269,9 @@ class MainWindow(QMainWindow):
         self.banner.setVisible(bool(text))
 
     def _on_status(self, status: dict) -> None:
-        self.source_label.setText(f"Source: {status['source']} — {short_reason(status['source_reason'])}")
-        self.source_label.setToolTip(status["source_reason"])
+        reason = short_reason(status["source_reason"])
+        self.source_label.setText(status["source"] if self._compact else f"Source: {status['source']} — {reason}")
+        self.source_label.setToolTip(f"{status['source']} — {status['source_reason']}")
         self.backend_label.setText(f"Recogniser: {status['backend']} — {short_reason(status['backend_reason'])}")
         self.backend_label.setToolTip(f"{status['backend_reason']}\n{status['ocr']}")
         finished = status.get("finished")
@@ -284,6 +285,9 @@ class MainWindow(QMainWindow):
         if compact != self._compact:
             self._compact = compact
             self.panel.set_compact(compact)
+            # The 800×480 status bar keeps the source, the rate and the count; the rest is in tooltips.
+            self.backend_label.setVisible(not compact)
+            self.latency_label.setVisible(not compact)
             self.splitter.setSizes(
                 [event.size().width() * 9 // 20, event.size().width() * 11 // 20]
                 if compact
@@ -311,10 +315,13 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ actions
     def show_scanner(self) -> None:
+        self.toast.hide()  # it belongs to the page it was shown on
         self.pages.setCurrentWidget(self.scan_page)
 
     def show_collection(self) -> None:
-        self.browser.refresh()
+        self.toast.hide()
+        if self.pages.currentWidget() is self.browser:
+            self.browser.refresh()  # shown already: no show event brings it up to date
         self.pages.setCurrentWidget(self.browser)
 
     def open_export(self) -> ExportDialog:

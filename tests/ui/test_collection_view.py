@@ -10,7 +10,7 @@ from pytestqt.qtbot import QtBot
 
 from app.collection.store import Collection, InventoryKey
 from ui.app import create_application
-from ui.collection_view import COLUMNS, PAGE, CollectionBrowser, InventoryModel
+from ui.collection_view import COLUMNS, NO_DETAIL, PAGE, CollectionBrowser, InventoryModel
 
 CARDS = [
     {
@@ -139,7 +139,7 @@ def test_the_detail_pane_follows_edits_and_forgets_a_deleted_row(qtbot: QtBot, t
     assert "Card 0-2" in browser.detail_text.text()
     browser.table.selectRow(next(i for i, r in enumerate(browser.model.rows) if r["card_id"] == "s0-2"))
     browser.delete_selected()
-    assert browser.detail_text.text() == "" and browser.totals.text() == "2 rows · 2 cards"
+    assert browser.detail_text.text() == NO_DETAIL and browser.totals.text() == "2 rows · 2 cards"
 
 
 def test_undoing_a_delete_brings_every_deleted_row_back_and_says_so(qtbot: QtBot, tmp_path: Path) -> None:
