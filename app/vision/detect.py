@@ -128,9 +128,10 @@ class FinderSettings:
     #: looks like its edge).
     edge_min_view: float = 0.1
     #: The edge check (and the rechecks after it) is left out for a card with another card found within
-    #: this share of its size beyond its outline: its scorer learned single cards, with table or hand
-    #: beyond the edge, and beside a neighbouring card or a pocket's seam it moved a side onto them
-    #: (bench/multicard.py: 26 of 436 cards' outlines off with it, 5 without). None: always checked.
+    #: this share of its size beyond its outline, among three or more cards: its scorer learned single
+    #: cards, with table or hand beyond the edge, and beside a neighbouring card or a pocket's seam it
+    #: moved a side onto them (bench/multicard.py: 26 of 436 cards' outlines off with it, 5 without).
+    #: None: always checked.
     edge_crowd_reach: float | None = 0.25
     #: After the check, a card whose straightened crop still does not look whole (wholeness below this:
     #: ~4 % of simulated cards, most of the outlines a side off among them) is outlined again from every
@@ -773,8 +774,10 @@ class CardDetector:
 
 def _crowded(found: list[CardQuad], reach: float | None) -> list[bool]:
     """Per card, whether another card's corner or side middle lies within ``reach`` of its size beyond
-    its outline (its outline grown about its centre by that share); all False when ``reach`` is None."""
-    if reach is None or len(found) < 2:
+    its outline (its outline grown about its centre by that share), in a view of three or more cards;
+    all False when ``reach`` is None. (With two, one is often a piece of the other, or a stray outline
+    over it, on a listing photo, and the edge check's rechecks grow the piece back into the card.)"""
+    if reach is None or len(found) < 3:
         return [False] * len(found)
     grown = [quad.corners.mean(axis=0) + (quad.corners - quad.corners.mean(axis=0)) * (1 + reach) for quad in found]
     points = [np.vstack([q.corners, (q.corners + q.corners[[1, 2, 3, 0]]) / 2]) for q in found]
