@@ -303,15 +303,41 @@ class ScanController(QObject):
         self.entry_removed.emit(entry)
         self.count_changed.emit(self.session.added_count)
 
-    def _take_back(self, entry: ScanEntry) -> int:
-        """The cards this scan put in the inventory, taken out again; how many."""
-        held = self.collection.conn.execute(
+    def _scan_rows(self, entry: ScanEntry) -> list[tuple[int, int]]:
+        """(inventory row, cards) this scan put in the inventory and that are still there."""
+        rows = self.collection.conn.execute(
             "SELECT c.inventory_id, SUM(c.delta) FROM inventory_changes c JOIN actions a ON a.id = c.action_id"
             " WHERE c.scan_id = ? AND a.undone = 0 GROUP BY c.inventory_id HAVING SUM(c.delta) > 0",
             (entry.scan_id,),
         ).fetchall()
+        return [(int(r[0]), int(r[1])) for r in rows]
+
+    def held_quantity(self, entry: ScanEntry) -> int | None:
+        """How many the collection row of an added scan holds (None: not added)."""
+        rows = self._scan_rows(entry) if entry.added else []
+        if len(rows) != 1:
+            return None
+        found = self.collection.conn.execute("SELECT quantity FROM inventory WHERE id = ?", (rows[0][0],)).fetchone()
+        return int(found[0]) if found else None
+
+    def set_held_quantity(self, quantity: int) -> None:
+        """The shown added card's collection row holds ``quantity`` now (one undoable edit)."""
+        entry = self.current
+        rows = self._scan_rows(entry) if entry is not None and entry.added else []
+        if entry is None or len(rows) != 1:
+            return
+        try:
+            self.collection.set_quantity(rows[0][0], quantity)
+        except (CollectionError, sqlite3.OperationalError) as error:
+            self.message.emit(str(error))
+        else:
+            self.message.emit(f"{card_label(self.engine.bundle, entry.card_id)}: {quantity} in the collection")
+        self.entry_changed.emit(entry)
+
+    def _take_back(self, entry: ScanEntry) -> int:
+        """The cards this scan put in the inventory, taken out again; how many."""
         taken = 0
-        for inventory_id, delta in held:
+        for inventory_id, delta in self._scan_rows(entry):
             (quantity,) = self.collection.conn.execute(
                 "SELECT quantity FROM inventory WHERE id = ?", (inventory_id,)
             ).fetchone()

@@ -149,6 +149,7 @@ class MainWindow(QMainWindow):
         self.panel.add_requested.connect(controller.add_current)
         self.panel.undo_requested.connect(controller.undo)
         self.panel.remove_requested.connect(controller.remove_current)
+        self.panel.held_quantity_requested.connect(controller.set_held_quantity)
         self.panel.entry_selected.connect(controller.select)
         self.panel.options_changed.connect(controller.set_options)
         self.panel.search.textChanged.connect(lambda text: self.panel.show_search_results(controller.search(text)))
@@ -258,11 +259,13 @@ class MainWindow(QMainWindow):
 
     def _on_entry(self, entry: ScanEntry) -> None:
         self.panel.show_entry(entry)
+        if entry is self.controller.current:
+            self.panel.show_held(self.controller.held_quantity(entry))
 
     def _on_new_entry(self, entry: ScanEntry) -> None:
         # A presentation named after it was unsure is listed once (the session dropped the unsure scan).
         self.panel.recent_model.keep_only({e.scan_id for e in self.controller.session.recent})
-        self.panel.show_entry(entry)
+        self._on_entry(entry)
 
     def set_banner(self, text: str) -> None:
         self.banner.setText(text)

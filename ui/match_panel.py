@@ -63,6 +63,8 @@ class MatchPanel(QWidget):
     add_requested = Signal()
     undo_requested = Signal()
     remove_requested = Signal()
+    #: The shown (added) card's row in the collection should hold this many.
+    held_quantity_requested = Signal(int)
     #: A recent scan was selected: reopen it.
     entry_selected = Signal(object)  # ScanEntry
     options_changed = Signal(object)  # AddOptions
@@ -158,6 +160,20 @@ class MatchPanel(QWidget):
         buttons.addWidget(self.undo_button, 1)
         buttons.addWidget(self.remove_button, 1)
 
+        # For a card already added: how many its collection row holds, editable in place.
+        self.held = QSpinBox()
+        self.held.setObjectName("heldQuantity")
+        self.held.setRange(1, 999_999)
+        self.held.setKeyboardTracking(False)
+        self.held.valueChanged.connect(self.held_quantity_requested)
+        self.held_row = QWidget()
+        held_layout = QHBoxLayout(self.held_row)
+        held_layout.setContentsMargins(0, 0, 0, 0)
+        held_layout.addWidget(QLabel("In the collection:"))
+        held_layout.addWidget(self.held)
+        held_layout.addStretch(1)
+        self.held_row.hide()
+
         self.search = QLineEdit()
         self.search.setObjectName("cardSearch")
         self.search.setPlaceholderText("Search the catalogue by name or number…")
@@ -181,6 +197,7 @@ class MatchPanel(QWidget):
         layout.addWidget(self.details)
         # The actions come before the corrections: at 1280×800 they must be in view without scrolling.
         layout.addLayout(buttons)
+        layout.addWidget(self.held_row)
         layout.addLayout(self.options)
         layout.addWidget(QLabel("Recent scans — click one to reopen it"))
         layout.addWidget(self.recent)
@@ -254,6 +271,14 @@ class MatchPanel(QWidget):
             self.search.setFocus()
         self.refresh_recent_item(entry)
 
+    def show_held(self, quantity: int | None) -> None:
+        """The shown card's count in its collection row (None: not added, or no single row)."""
+        self.held_row.setVisible(quantity is not None)
+        if quantity is not None:
+            self.held.blockSignals(True)  # showing is not asking for a change
+            self.held.setValue(quantity)
+            self.held.blockSignals(False)
+
     def _add_text(self) -> str:
         return "Add" if self._compact else "Add  (Space)"
 
@@ -275,6 +300,7 @@ class MatchPanel(QWidget):
         self.add_button.setEnabled(False)
         self.add_button.setText(self._add_text())
         self.remove_button.setEnabled(False)
+        self.show_held(None)
 
     def _show_card(self, card_id: str | None, confidence: float | None, best_guess: bool = False) -> None:
         if card_id is None:

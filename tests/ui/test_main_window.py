@@ -194,6 +194,11 @@ def test_selecting_an_earlier_scan_reopens_it_to_correct_and_remove(
     window.controller.add_current()
     collection = window.controller.collection
     assert [r["card_id"] for r in collection.inventory()] == [CLIP_CARDS[0]]
+    assert window.panel.held_row.isVisible() and window.panel.held.value() == 1
+    window.panel.held.setValue(3)  # three of them in the binder
+    assert [r["quantity"] for r in collection.inventory()] == [3]
+    window.controller.undo()
+    assert [r["quantity"] for r in collection.inventory()] == [1] and window.panel.held.value() == 1
     other = next(a["card_id"] for a in first.alternatives if a["card_id"] != CLIP_CARDS[0])
     window.panel.correction_requested.emit(other)  # a click on another suggestion
     assert collection.scan_row(first.scan_id)["card_id"] == other
