@@ -1,7 +1,7 @@
 """One kiosk process for the multi-kiosk tests and bench/shop.py.
 
-``python -m tests.collection.pg.kiosk_worker scan URL OUTBOX KIOSK N`` records N auto-added scans
-(cycling over the test cards, one in five unknown) through the outbox wrapper, then waits until the
+``python -m tests.collection.pg.kiosk_worker scan URL OUTBOX KIOSK N [WAIT_S]`` records N auto-added scans
+(cycling over the test cards, one in five unknown) through the outbox wrapper, then waits (up to WAIT_S, default 120) until the
 outbox is sent and prints one JSON line: scans recorded, seconds, how many were queued offline.
 ``… sync URL OUTBOX KIOSK`` replays an outbox and prints how many operations it sent.
 """
@@ -63,7 +63,10 @@ def run_sync(url: str, outbox: str, kiosk: str) -> dict[str, float]:
 def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.WARNING)
     mode, url, outbox, kiosk, *rest = argv
-    result = run_scans(url, outbox, kiosk, int(rest[0])) if mode == "scan" else run_sync(url, outbox, kiosk)
+    if mode == "scan":
+        result = run_scans(url, outbox, kiosk, int(rest[0]), float(rest[1]) if len(rest) > 1 else 120.0)
+    else:
+        result = run_sync(url, outbox, kiosk)
     print(json.dumps(result), flush=True)
     return 0
 
