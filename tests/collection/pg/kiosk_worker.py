@@ -1,8 +1,9 @@
 """One kiosk process for the multi-kiosk tests and bench/shop.py.
 
 ``python -m tests.collection.pg.kiosk_worker scan URL OUTBOX KIOSK N [WAIT_S]`` records N auto-added scans
-(cycling over the test cards, one in five unknown) through the outbox wrapper, then waits (up to WAIT_S, default 120) until the
-outbox is sent and prints one JSON line: scans recorded, seconds, how many were queued offline.
+(cycling over the test cards, one in five unknown) through the outbox wrapper, then waits (up to
+WAIT_S, default 120) until the outbox is sent and prints one JSON line: scans recorded, seconds,
+how many were queued offline.
 ``… sync URL OUTBOX KIOSK`` replays an outbox and prints how many operations it sent.
 """
 
@@ -24,7 +25,7 @@ def scan_record(i: int, session_id: int | None) -> ScanRecord:
     """The i-th scan of a kiosk: an identified card, or (every fifth) an unknown one."""
     if i % 5 == 4:
         return ScanRecord(status="unknown", card_id=None, source="worker", session_id=session_id)
-    card = CARDS[i % len(CARDS)]["card_id"]
+    card = str(CARDS[i % len(CARDS)]["card_id"])
     return ScanRecord(status="identified", card_id=card, confidence=0.9, source="worker", session_id=session_id)
 
 

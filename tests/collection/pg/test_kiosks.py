@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from app.collection.postgres import PostgresCollection
+from app.collection.store import CollectionError
 from tests.collection.pg.cluster import Cluster, make_cluster
 from tests.collection.pg.conftest import _need_server
 from tests.collection.pg.kiosk_worker import expected_added
@@ -50,6 +51,15 @@ def finish(process: subprocess.Popen[str], seconds: float = 150) -> dict[str, fl
     return result
 
 
+def arrived(url: str) -> int:
+    """Scans on the server so far (0 before the first kiosk created the tables)."""
+    try:
+        with PostgresCollection(url, kiosk="peek", readonly=True) as server:
+            return len(server.scans())
+    except CollectionError:
+        return 0
+
+
 def check_server(url: str, per_kiosk: dict[str, int]) -> None:
     """Every scan once (by uid, per kiosk), and the inventory = the replay of the scans' changes."""
     with PostgresCollection(url, kiosk="check") as server:
@@ -81,11 +91,8 @@ def test_the_server_stopped_for_ten_seconds_mid_run_still_gets_every_scan_once(
     workers = [start_worker("scan", url, tmp_path / f"outbox-{k}.db", f"k{k}", scans) for k in range(3)]
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        try:
-            if len(PostgresCollection(url, kiosk="peek", readonly=True).scans()) >= 30:
-                break
-        except Exception:  # noqa: BLE001 - the schema may not exist yet
-            pass
+        if arrived(url) >= 30:
+            break
         time.sleep(0.2)
     own_cluster.stop("immediate")
     time.sleep(10)
@@ -106,18 +113,15 @@ def test_a_kiosk_killed_while_replaying_its_outbox_loses_and_doubles_nothing(
     assert offline["offline"] == scans and not offline["sent"]
     replaying = start_worker("sync", url, outbox, "k")
     deadline = time.monotonic() + 60
-    arrived = 0
+    count = 0
     while time.monotonic() < deadline and replaying.poll() is None:
-        try:
-            arrived = len(PostgresCollection(url, kiosk="peek", readonly=True).scans())
-        except Exception:  # noqa: BLE001 - the schema may not exist yet
-            arrived = 0
-        if arrived >= 20:
+        count = arrived(url)
+        if count >= 20:
             os.kill(replaying.pid, signal.SIGKILL)
             break
         time.sleep(0.05)
     replaying.communicate(timeout=30)
     assert replaying.returncode == -signal.SIGKILL, "the replay ended before it could be killed"
-    assert 20 <= arrived < scans
+    assert 20 <= count < scans
     finish(start_worker("sync", url, outbox, "k"))
     check_server(url, {"k": scans})
