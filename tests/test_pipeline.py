@@ -390,3 +390,18 @@ def test_an_unsure_presentation_that_stays_is_identified_once_its_frames_are_cle
     assert [e.event for e in decided][-1] == "identified" and decided[-1].card_id == "sv5-123"
     assert decided[0].event in ("uncertain", "unknown") and len(decided) == 2
     assert len({e.track for e in events}) == 1  # one presentation: the same track says so
+
+
+def test_an_events_confidence_is_its_cards_own_among_the_alternatives(engine: Engine, catalog_dir: Path) -> None:
+    """One meaning of confidence: an ``uncertain`` card (no picture reaches this accept threshold, the
+    layout check off) shows the same figure as its own entry among the alternatives."""
+    sim = CaptureSimulator([texture(catalog_dir, "sv5-123")])
+    quad = sim.pose(np.random.default_rng(2), 420.0)
+    thresholds = replace(engine.matcher.thresholds, accept_at=0.99, layout_at=2.0)
+    matcher = Matcher(engine.bundle, thresholds)
+    pipeline = ScanPipeline(engine.finder, engine.embedder, engine.bundle, matcher, None, realtime=False)
+    (event,) = decisions(run(pipeline, held_clip(sim, 2, [(0, quad)], 3.0, fps=10)))
+    line = event.as_json()
+    assert (line["event"], line["card_id"]) == ("uncertain", "sv5-123")
+    own = next(a for a in line["alternatives"] if a["card_id"] == line["card_id"])
+    assert line["confidence"] == own["confidence"]
