@@ -20,7 +20,6 @@ from app.match.decision import (
     decide_picture,
     worth_a_look_inside,
 )
-from app.match.decision import stranger_margin as _stranger_margin
 
 logger = logging.getLogger(__name__)
 
@@ -100,9 +99,6 @@ class Matcher:
     def decide(self, hits: list[tuple[str, float]]) -> MatchResult:
         """The picture's decision on one crop's top-k (``app.match.decision.decide_picture``)."""
         return decide_picture(hits, self.thresholds, self.bundle.metadata)
-
-    def stranger_margin(self, hits: list[tuple[str, float]]) -> float:
-        return _stranger_margin(hits, self.bundle.metadata)
 
     def match(self, vectors: npt.NDArray[np.float32], k: int = 5) -> list[MatchResult]:
         return [self.decide(hits) for hits in self.search(vectors, k)]

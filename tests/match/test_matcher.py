@@ -75,11 +75,13 @@ def test_decision_identified_uncertain_unknown(thresholds: MatchThresholds) -> N
 
 def test_confidence_is_between_0_and_1_and_orders_alternatives(thresholds: MatchThresholds) -> None:
     matcher = Matcher(synthetic_bundle(["a", "b", "c"], np.eye(3, dtype=np.float32)), thresholds)
-    result = matcher.decide([("a", 0.9), ("b", 0.85), ("c", 0.6)])
+    result = matcher.decide([("a", 0.9), ("b", 0.85), ("c", 0.7)])
     assert 0.0 <= result.confidence <= 1.0
     confidences = [a.confidence for a in result.alternatives]
     assert confidences == sorted(confidences, reverse=True)
-    assert sum(confidences) == pytest.approx(1.0)
+    # The picture's shares of the top-k add up to 1; a similarity short of accept_at scales its card down.
+    assert sum(a.picture_share for a in result.alternatives) == pytest.approx(1.0)
+    assert result.alternatives[2].confidence < result.alternatives[2].picture_share
     assert result.margin == pytest.approx(0.05)
 
 
