@@ -22,7 +22,8 @@ Statuses: ``identified`` (committed), ``uncertain`` (a best guess a person shoul
 is that guess), ``unknown`` (no catalogue card: ``card_id`` None), ``card_back``.
 
 **Confidence** — one meaning everywhere (scan events, ``identify`` text and JSON, alternatives, the
-GUI): the estimated chance, 0–1, that a card is the one shown. Per candidate it is its share of the
+GUI): how sure the app is, 0–1, that a card is the one shown (a score, not a measured probability:
+``bench/openset.py`` measures what each status is worth). Per candidate it is its share of the
 top-k (a softmax of the similarities at ``MatchThresholds.temperature``) times how clearly its
 similarity sits above "not in the catalogue" (0 at ``unknown_below``, 1 at ``accept_at``). Evidence
 beyond the picture updates it: a layout that lines up, or a collector number read on the card, vouches
