@@ -171,7 +171,7 @@ def _qmarks(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
 
 
-class _Cursor:
+class Rows:
     def __init__(self, rows: list[tuple[Any, ...]]) -> None:
         self._rows = rows
 
@@ -192,10 +192,10 @@ class ReadConnection:
     def __init__(self, store: PostgresCollection) -> None:
         self._store = store
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> _Cursor:
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Rows:
         if not sql.lstrip().upper().startswith(("SELECT", "WITH")):
             raise CollectionError("the shop collection takes changes through its methods, not raw SQL")
-        return _Cursor(
+        return Rows(
             self._store._read(lambda c: c.cursor(row_factory=tuple_row).execute(_qmarks(sql), params).fetchall())
         )
 
