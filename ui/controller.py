@@ -155,6 +155,7 @@ class ScanController(QObject):
     # ------------------------------------------------------------------ engine → view
     def _on_source(self, info: SourceInfo) -> None:
         self.source_info = info
+        self.summary = None
         self.session.source = info.description
         if info.is_demo:
             self.banner.emit(
@@ -210,6 +211,8 @@ class ScanController(QObject):
     def _on_scan_done(self, summary: ScanSummary) -> None:
         """A video file or an image folder came to its end: say so, with what it gave; the status bar
         stops showing a frame rate."""
+        if self.sender() is not None and self.sender() is not self.worker:
+            return  # the end of a scanner already replaced (its events were queued before the switch)
         self.summary = summary
         self._frame_times.clear()
         self._emit_status()
