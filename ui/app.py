@@ -123,7 +123,8 @@ def open_or_recover(settings: Settings, ask: Callable[[Path, str], Any]) -> Any:
             collection = open_collection(settings)
         except (CollectionError, sqlite3.DatabaseError) as error:
             message = str(error)
-            if "locked" in message or not path.exists():
+            # Only a local file can be restored or moved aside (a shop server's problems are the server's).
+            if settings.collection.url or "locked" in message or not path.exists():
                 raise CollectionError(message) from error
             decision = ask(path, f"{note}{message}")
             if decision.choice == "quit":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -358,11 +359,15 @@ class CollectionBrowser(QWidget):
         values = self.collection.inventory_values(key)
         if key != "set_id":
             return [(v, v) for v in values]
-        names = dict(
-            self.collection.conn.execute(
-                "SELECT DISTINCT set_id, COALESCE(set_name, set_id) FROM cards WHERE set_id IS NOT NULL"
-            ).fetchall()
-        )
+        try:
+            names = dict(
+                self.collection.conn.execute(
+                    "SELECT DISTINCT set_id, COALESCE(set_name, set_id) FROM cards WHERE set_id IS NOT NULL"
+                ).fetchall()
+            )
+        except sqlite3.DatabaseError as error:  # names are a nicety: the ids still filter
+            logger.warning("Cannot read the set names: %s", error)
+            names = {}
         return sorted(((str(names.get(v) or v), v) for v in values), key=lambda pair: pair[0].lower())
 
     def refresh_filters(self) -> None:
@@ -427,9 +432,13 @@ class CollectionBrowser(QWidget):
         inventory_id = payload.get("inventory_id")
         name = None
         if inventory_id is not None:
-            row = self.collection.conn.execute(
-                "SELECT c.name FROM inventory i JOIN cards c ON c.card_id = i.card_id WHERE i.id = ?", (inventory_id,)
-            ).fetchone()
+            try:
+                row = self.collection.conn.execute(
+                    "SELECT c.name FROM inventory i JOIN cards c ON c.card_id = i.card_id WHERE i.id = ?",
+                    (inventory_id,),
+                ).fetchone()
+            except sqlite3.DatabaseError:
+                row = None  # the message names the action without its card
             name = row[0] if row else None
         kind = {"edit": "the change", "add": "the add", "accept": "the add", "import": "the import"}.get(
             str(action["kind"]), f"the {action['kind']}"

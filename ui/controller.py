@@ -308,11 +308,15 @@ class ScanController(QObject):
 
     def _scan_rows(self, entry: ScanEntry) -> list[tuple[int, int]]:
         """(inventory row, cards) this scan put in the inventory and that are still there."""
-        rows = self.collection.conn.execute(
-            "SELECT c.inventory_id, SUM(c.delta) FROM inventory_changes c JOIN actions a ON a.id = c.action_id"
-            " WHERE c.scan_id = ? AND a.undone = 0 GROUP BY c.inventory_id HAVING SUM(c.delta) > 0",
-            (entry.scan_id,),
-        ).fetchall()
+        try:
+            rows = self.collection.conn.execute(
+                "SELECT c.inventory_id, SUM(c.delta) FROM inventory_changes c JOIN actions a ON a.id = c.action_id"
+                " WHERE c.scan_id = ? AND a.undone = 0 GROUP BY c.inventory_id HAVING SUM(c.delta) > 0",
+                (entry.scan_id,),
+            ).fetchall()
+        except sqlite3.DatabaseError as error:  # a collection without the local change log (a shop server's)
+            logger.warning("Cannot read what scan %d added: %s", entry.scan_id, error)
+            return []
         return [(int(r[0]), int(r[1])) for r in rows]
 
     def held_quantity(self, entry: ScanEntry) -> int | None:
