@@ -148,3 +148,36 @@ def test_cli_on_an_unreachable_server_is_one_line(capsys: pytest.CaptureFixture[
     assert code == 1
     assert err.startswith("cardsight: the shop server postgresql://nobody@127.0.0.1:1/shop cannot be reached")
     assert err.count("\n") == 1
+
+
+def test_cli_import_on_the_server_says_to_use_a_file_in_one_line(
+    pg_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    kiosk(pg_url, "a", tmp_path).close()
+    csv = tmp_path / "in.csv"
+    csv.write_text("card_id,quantity\nsv5-10,2\n", encoding="utf-8")
+    assert main(["collection", "--db", pg_url, "import", str(csv)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "collection migrate" in err
+    with PostgresCollection(pg_url) as server:
+        assert server.inventory() == []
+
+
+def test_a_sqlite_address_opens_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    source = sqlite_collection(tmp_path / "shop.db")
+    assert main(["collection", "--db", f"sqlite:{source}", "list"]) == 0
+    assert "3 card(s) in 2 row(s)" in capsys.readouterr().out
+
+
+def test_without_server_binaries_the_tests_skip_naming_the_package_or_fail_in_ci(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.collection.pg import conftest
+
+    monkeypatch.setattr(conftest, "find_bin_dir", lambda: None)
+    monkeypatch.delenv("CARDSIGHT_REQUIRE_SYSTEM_TOOLS", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="Debian package `postgresql`"):
+        conftest._need_server()
+    monkeypatch.setenv("CARDSIGHT_REQUIRE_SYSTEM_TOOLS", "1")
+    with pytest.raises(pytest.fail.Exception, match="CARDSIGHT_REQUIRE_SYSTEM_TOOLS"):
+        conftest._need_server()
