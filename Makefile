@@ -58,9 +58,11 @@ lint: $(TEST_STAMP)
 unit: system-packages $(TEST_STAMP)
 	QT_QPA_PLATFORM=offscreen $(PY) -m pytest
 
-# Every benchmark, JSON into bench/results/ (~20 minutes on 2 cores; the GUI one needs Xvfb). See bench/README.md.
+# Every benchmark, JSON into bench/results/ (~30 minutes on 2 cores; the GUI one needs Xvfb, the shop one
+# PostgreSQL's server binaries: scripts/system-packages.sh). See bench/README.md.
 bench: $(TRAIN_STAMP)
-	for b in detect identify openset number_fit number_position number_frames live scenarios collection prices; do $(PY) bench/$$b.py > bench/results/$$b.json || exit 1; done
+	for b in detect multicard identify openset number_fit number_position number_frames live scenarios collection prices; do $(PY) bench/$$b.py > bench/results/$$b.json || exit 1; done
+	$(PY) bench/shop.py --out bench/results/shop.json > /dev/null
 	xvfb-run -a -s "-screen 0 1920x1080x24" $(PY) bench/gui.py > bench/results/gui.json
 
 # Retrain the card model (teacher → stage 1 → stage 2 → ONNX FP32/INT8 + Hailo kit) into models/card
