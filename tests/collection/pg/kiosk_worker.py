@@ -13,12 +13,25 @@ import json
 import logging
 import sys
 import time
+from typing import Any
 
 from app.collection.open import open_collection
 from app.collection.store import InventoryKey, ScanRecord
-from tests.collection.conftest import CARDS
 
 logger = logging.getLogger(__name__)
+
+#: The cards the kiosks scan (ids as in tests/collection/conftest.py, which mypy's bench run must not
+#: pull in).
+CARDS: list[dict[str, Any]] = [
+    {"card_id": card_id, "name": name, "set_id": card_id.split("-")[0], "number": card_id.split("-")[1]}
+    for card_id, name in (
+        ("sv3pt5-25", "Pikachu"),
+        ("sv3pt5-29", "Nidoran ♀"),
+        ("xy12-1", "Venusaur-EX"),
+        ("sv5-10", "Card ten"),
+        ("xy12-2", "Flabébé ★"),
+    )
+]
 
 
 def scan_record(i: int, session_id: int | None) -> ScanRecord:
