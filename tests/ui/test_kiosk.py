@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
+from typing import Any
 
 import pytest
-from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QApplication
+from PySide6.QtCore import QPoint, QRect, Qt, QTimer
+from PySide6.QtWidgets import QApplication, QPushButton, QWidget
 from pytestqt.qtbot import QtBot
 
 from app.config import Settings
 from app.engine import Engine
+from app.pipeline import ScanEvent
+from app.session import ScanEntry
 from models.sim.scenarios import Material, seeded_suite, write_clip
 from tests.ui.conftest import CLIP_CARDS, replay
 from ui.app import build_kiosk, create_application, open_collection
 from ui.controller import ScanController
-from ui.kiosk import KioskWindow, PinDialog
+from ui.kiosk import IDLE_TEXT, KioskWindow, PinDialog
 
 
 def make_kiosk(qtbot: QtBot, settings: Settings, engine: Engine, clip: Path) -> tuple[KioskWindow, ScanController]:
@@ -43,9 +48,13 @@ def test_kiosk_auto_adds_and_counts(qtbot: QtBot, settings: Settings, engine_for
     assert sorted(r["card_id"] for r in collection.inventory()) == sorted(CLIP_CARDS)
     summary = collection.session_summary(controller.session.session_id or 0)
     assert summary["label"] == "Saturday intake" and summary["cards_added"] == 2
+    names = [controller.engine.bundle.metadata[card]["name"] for card in CLIP_CARDS]
+    assert names[1] in kiosk.last.text()
     qtbot.mouseClick(kiosk.undo, Qt.MouseButton.LeftButton)
     assert kiosk.count.text() == "1"
     assert len(collection.inventory()) == 1
+    # The last-card line follows the undo: the card before, not the undone one.
+    assert names[0] in kiosk.last.text() and names[1] not in kiosk.last.text()
     assert kiosk.isFullScreen()
     controller.stop()
     kiosk._may_close = True
@@ -124,3 +133,164 @@ def test_kiosk_counts_each_card_of_a_stack_laid_on_one_spot(
     controller.stop()
     kiosk._may_close = True
     kiosk.close()
+
+
+# ---------------------------------------------------------------------------- the screen and the line
+
+
+def catalogue(settings: Settings) -> dict[str, Any]:
+    metadata: dict[str, Any] = json.loads((Path(settings.match.bundle) / "metadata.json").read_text(encoding="utf-8"))
+    return metadata
+
+
+def added(card_id: str, cards: dict[str, Any], scan_id: int = 1) -> ScanEntry:
+    meta = cards.get(card_id, {})
+    event = ScanEvent(
+        0.0, scan_id, "identified", card_id, meta.get("name", "Mystery card"), meta.get("set_id", "zz9"), "77"
+    )
+    return ScanEntry(scan_id, event, card_id, added=True)
+
+
+def inside(window: QWidget, widget: QWidget) -> bool:
+    area = QRect(widget.mapTo(window, QPoint(0, 0)), widget.size())
+    return widget.isVisible() and not area.isEmpty() and window.rect().contains(area)
+
+
+@pytest.mark.parametrize("size", [(800, 480), (1920, 1080)])
+def test_kiosk_fits_the_screen_with_every_control_on_it(
+    qtbot: QtBot, settings: Settings, size: tuple[int, int]
+) -> None:
+    """The Pi's 800×480 screen (and a 1080p one): the window never asks for more, and the count, the
+    last card, Undo and Staff lie wholly on it — with a banner and a long name showing."""
+    create_application()  # the real style sheet: its fonts are what must fit
+    cards = catalogue(settings)
+    kiosk = KioskWindow("4321", "Saturday intake at the card shop's front counter", cards=cards)
+    qtbot.addWidget(kiosk)
+    kiosk.resize(*size)
+    kiosk.show()
+    qtbot.waitExposed(kiosk)
+    kiosk.set_banner("The camera was lost — reconnecting. Check its cable; scanning goes on by itself once it is back.")
+    long_name = max((c for c in cards.values() if c.get("set_name")), key=lambda c: len(c["name"]))
+    kiosk.show_added(added(long_name["card_id"], cards), 1234)
+    qtbot.wait(50)
+    assert (kiosk.width(), kiosk.height()) == size
+    assert kiosk.minimumSizeHint().height() <= size[1] and kiosk.minimumSizeHint().width() <= size[0]
+    for widget in (kiosk.count, kiosk.last, kiosk.undo, kiosk.staff, kiosk.session, kiosk.banner):
+        assert inside(kiosk, widget), widget.objectName()
+    assert kiosk.undo.height() >= 48 and kiosk.staff.height() >= 48  # touch targets
+    assert kiosk.count.font().pixelSize() <= kiosk.count.height()
+    metrics = kiosk.last.fontMetrics()
+    for line in kiosk.last.text().split("\n"):
+        assert metrics.horizontalAdvance(line) <= kiosk.last.width()
+    pin = PinDialog("4321", kiosk)
+    pin.ensurePolished()
+    assert pin.sizeHint().height() <= size[1] and pin.sizeHint().width() <= size[0]
+    kiosk._may_close = True
+    kiosk.close()
+
+
+def test_last_card_shows_the_set_name_and_the_printed_number(qtbot: QtBot, settings: Settings) -> None:
+    create_application()
+    cards = catalogue(settings)
+    kiosk = KioskWindow("4321", "Kiosk", cards=cards)
+    qtbot.addWidget(kiosk)
+    kiosk.resize(800, 480)
+    kiosk.show()
+    kiosk.show_added(added("sv5-123", cards), 1)
+    assert kiosk.last.text() == "✓ Raging Bolt ex\nTemporal Forces 123/162"
+    # A card the catalogue does not describe still shows what the scan said.
+    kiosk.show_added(added("zz9-77", cards, scan_id=2), 2)
+    assert kiosk.last.text() == "✓ Mystery card\nzz9 77"
+    kiosk._may_close = True
+    kiosk.close()
+
+
+def test_undo_moves_the_last_card_line_back_to_the_card_before_or_to_nothing(qtbot: QtBot, settings: Settings) -> None:
+    create_application()
+    cards = catalogue(settings)
+    kiosk = KioskWindow("4321", "Kiosk", cards=cards)
+    qtbot.addWidget(kiosk)
+    kiosk.resize(800, 480)
+    kiosk.show()
+    first, second = added("sv3pt5-6", cards, 1), added("sv5-123", cards, 2)
+    kiosk.show_added(first, 1)
+    kiosk.show_added(second, 2)
+    # What the scan session does on undo: the entry is no longer added, then the count follows.
+    second.added = False
+    kiosk.show_count(1)
+    assert kiosk.count.text() == "1" and kiosk.last.text() == "✓ Charizard ex\n151 6/165"
+    first.added = False
+    kiosk.show_count(0)
+    assert kiosk.count.text() == "0" and kiosk.last.text() == IDLE_TEXT
+    kiosk._may_close = True
+    kiosk.close()
+
+
+def visible_pin_pad() -> PinDialog | None:
+    return next((w for w in QApplication.topLevelWidgets() if isinstance(w, PinDialog) and w.isVisible()), None)
+
+
+def tap_when_the_pin_pad_shows(button: str, tapped: list[str]) -> None:
+    """Tap ``button`` on the PIN pad once it shows; without such a button, close the pad another way
+    (so the test fails instead of waiting for ever)."""
+
+    def tap() -> None:
+        dialog = visible_pin_pad()
+        assert dialog is not None
+        found = dialog.findChild(QPushButton, button)
+        if found is None:
+            dialog.reject()
+            return
+        found.click()
+        tapped.append(button)
+
+    QTimer.singleShot(100, tap)
+
+
+def test_cancel_on_the_pin_pad_returns_to_the_kiosk(qtbot: QtBot) -> None:
+    create_application()
+    kiosk = KioskWindow("4321", "Kiosk")
+    qtbot.addWidget(kiosk)
+    kiosk.show()
+    tapped: list[str] = []
+    tap_when_the_pin_pad_shows("pinCancel", tapped)
+    assert kiosk.ask_exit() is False
+    assert tapped == ["pinCancel"]
+    assert kiosk.isVisible() and visible_pin_pad() is None
+    kiosk._may_close = True
+    kiosk.close()
+
+
+def test_the_pin_pad_closes_itself_when_nobody_taps(qtbot: QtBot) -> None:
+    create_application()
+    kiosk = KioskWindow("4321", "Kiosk", pin_timeout_s=0.3)
+    qtbot.addWidget(kiosk)
+    kiosk.show()
+    rescued: list[bool] = []
+
+    def rescue() -> None:
+        dialog = visible_pin_pad()
+        if dialog is not None:
+            rescued.append(True)
+            dialog.reject()
+
+    QTimer.singleShot(15_000, rescue)
+    started = time.monotonic()
+    assert kiosk.ask_exit() is False  # returns once the pad has timed out
+    assert not rescued and time.monotonic() - started >= 0.25
+    assert kiosk.isVisible() and visible_pin_pad() is None
+    kiosk._may_close = True
+    kiosk.close()
+
+
+def test_each_tap_on_the_pin_pad_restarts_its_timeout(qtbot: QtBot) -> None:
+    create_application()
+    dialog = PinDialog("4321", timeout_s=5)
+    qtbot.addWidget(dialog)
+    dialog.show()
+    qtbot.wait(300)
+    before = dialog.idle.remainingTime()
+    dialog.press("1")
+    assert dialog.idle.isActive() and dialog.idle.remainingTime() > before
+    dialog.reject()
+    assert not dialog.idle.isActive()
