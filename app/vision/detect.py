@@ -164,21 +164,22 @@ class FinderSettings:
     #: Last of all, an outline may be a group of cards: a binder page of 2×2 or 3×3 pockets or cards
     #: lying edge to edge nearly have a card's shape, and the network can outline the group as one
     #: card (the network shipped before multi-card scenes were in its training did so on most pages;
-    #: the retrained one on none of bench/multicard.py's). An outline ``group_min_area_ratio`` times
-    #: larger than the median other card found, or whose crop looks less whole than
-    #: ``group_split_below``, is tried as grids of card-shaped cells (``app.vision.groups``: the grids
-    #: whose lines the picture shows as edges across the whole outline, and the even splits); each
-    #: cell's sides go through the edge check, and the grid whose cells look whole replaces the outline
-    #: by its cards. The wholeness trigger is off by default: it tries ~4 % of single cards (those
-    #: looking least whole) at ~50–300 ms each and found no group the retrained network had missed.
-    #: None turns that trigger, or the size trigger, off.
+    #: the retrained one, on bench/multicard.py's 140 scenes, on two pairs of touching cards). An
+    #: outline ``group_min_area_ratio`` times larger than the median other card found (two cards side
+    #: by side: twice), or whose crop looks less whole than ``group_split_below``, is tried as grids of
+    #: card-shaped cells (``app.vision.groups``: the grids whose lines the picture shows as edges across
+    #: the whole outline, and the even splits); each cell, or its outline after the edge check if that
+    #: looks more whole, is judged by the whole-card classifier, and the grid whose cells look whole
+    #: replaces the outline by its cards. The wholeness trigger is off by default: it tries ~4 % of
+    #: single cards (those looking least whole) at ~50–300 ms each and found no group the retrained
+    #: network had missed. None turns that trigger, or the size trigger, off.
     group_min_area_ratio: float | None = 1.7
     group_split_below: float | None = None
     #: Grids looked at: the best supported ones whose lines run along edges over this share of the outline.
     group_min_support: float = 0.25
     group_max_grids: int = 4
-    #: A grid is taken when at least ``group_min_whole_share`` of its cells (and two), after the edge
-    #: check, look at least ``group_cell_min_wholeness`` whole, ``group_min_gain`` more whole on average
+    #: A grid is taken when at least ``group_min_whole_share`` of its cells (and two) look at least
+    #: ``group_cell_min_wholeness`` whole, ``group_min_gain`` more whole on average
     #: than the outline. Its cards are then the cells looking at least ``group_cell_keep_wholeness``
     #: whole (a sleeve's shine or a pocket's rim lowers a card's wholeness; an empty pocket's is lower).
     group_cell_min_wholeness: float = 0.3
