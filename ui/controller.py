@@ -291,8 +291,7 @@ class ScanController(QObject):
         if entry is None:
             return
         try:
-            taken = self._take_back(entry) if entry.added else 0
-            self.collection.reject_scan(entry.scan_id)
+            taken = self.collection.reject_scan(entry.scan_id)
         except (CollectionError, sqlite3.OperationalError) as error:
             self.message.emit(str(error))
             return
@@ -340,17 +339,6 @@ class ScanController(QObject):
         else:
             self.message.emit(f"{card_label(self.engine.bundle, entry.card_id)}: {quantity} in the collection")
         self.entry_changed.emit(entry)
-
-    def _take_back(self, entry: ScanEntry) -> int:
-        """The cards this scan put in the inventory, taken out again; how many."""
-        taken = 0
-        for inventory_id, delta in self._scan_rows(entry):
-            (quantity,) = self.collection.conn.execute(
-                "SELECT quantity FROM inventory WHERE id = ?", (inventory_id,)
-            ).fetchone()
-            self.collection.set_quantity(int(inventory_id), max(0, int(quantity) - int(delta)))
-            taken += int(delta)
-        return taken
 
     def correct_current(self, card_id: str) -> None:
         if self.current is None:

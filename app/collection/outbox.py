@@ -390,8 +390,8 @@ class OutboxCollection:
     def accept_scan(self, scan_id: int, key: InventoryKey | None = None, quantity: int = 1) -> None:
         self.server.accept_scan(self._scan_id(scan_id), key, quantity)
 
-    def reject_scan(self, scan_id: int) -> None:
-        self.server.reject_scan(self._scan_id(scan_id))
+    def reject_scan(self, scan_id: int) -> int:
+        return self.server.reject_scan(self._scan_id(scan_id))
 
     def correct_scan(self, scan_id: int, card_id: str) -> None:
         self.server.correct_scan(self._scan_id(scan_id), card_id)

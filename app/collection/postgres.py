@@ -547,13 +547,25 @@ class PostgresCollection:
 
         self._run(accept)
 
-    def reject_scan(self, scan_id: int) -> None:
-        def reject(conn: psycopg.Connection[dict[str, Any]]) -> None:
+    def reject_scan(self, scan_id: int) -> int:
+        """As the SQLite store's: only this scan's own net changes come out, as deltas in one action."""
+
+        def reject(conn: psycopg.Connection[dict[str, Any]]) -> int:
             row = self._scan(conn, scan_id, lock=True)
             action_id = self._action(conn, "reject", scan_id, {"scan_before": row})
+            taken = 0
+            for change in conn.execute(
+                "SELECT c.inventory_id, SUM(c.delta) AS delta FROM inventory_changes c"
+                " JOIN actions a ON a.id = c.action_id WHERE c.scan_id = %s AND a.undone = 0"
+                " GROUP BY c.inventory_id HAVING SUM(c.delta) > 0 ORDER BY c.inventory_id",
+                (scan_id,),
+            ).fetchall():
+                self._change(conn, action_id, int(change["inventory_id"]), -int(change["delta"]), scan_id)
+                taken += int(change["delta"])
             conn.execute("UPDATE scans SET action = 'rejected', action_id = %s WHERE id = %s", (action_id, scan_id))
+            return taken
 
-        self._run(reject)
+        return self._run(reject)
 
     def correct_scan(self, scan_id: int, card_id: str) -> None:
         """The scan was another card: only this scan's own deltas move (another kiosk's work stays)."""

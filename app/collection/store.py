@@ -425,11 +425,23 @@ class Collection:
                 conn, scan_id, InventoryKey(card_id, *_key_rest(key)) if key else InventoryKey(card_id), quantity
             )
 
-    def reject_scan(self, scan_id: int) -> None:
+    def reject_scan(self, scan_id: int) -> int:
+        """The scan was not a card to keep: it is marked rejected and the cards it put in the inventory
+        (its own net changes: another scan's or a hand edit's stay) come out again, as one undoable
+        action. Returns how many cards came out."""
         with self.write() as conn:
             row = self._scan(conn, scan_id)
             action_id = self._action(conn, "reject", scan_id, {"scan_before": dict(row)})
+            taken = 0
+            for inventory_id, delta in conn.execute(
+                "SELECT c.inventory_id, SUM(c.delta) FROM inventory_changes c JOIN actions a ON a.id = c.action_id"
+                " WHERE c.scan_id = ? AND a.undone = 0 GROUP BY c.inventory_id HAVING SUM(c.delta) > 0",
+                (scan_id,),
+            ).fetchall():
+                self._change(conn, action_id, inventory_id, -int(delta), scan_id)
+                taken += int(delta)
             conn.execute("UPDATE scans SET action = 'rejected', action_id = ? WHERE id = ?", (action_id, scan_id))
+            return taken
 
     def correct_scan(self, scan_id: int, card_id: str) -> None:
         """Say a scan was another card. If it was added, the inventory follows (−1 old, +1 new)."""

@@ -92,6 +92,17 @@ def test_reject_marks_the_scan_and_adds_nothing(store: Any) -> None:
     assert held(store) == {}
 
 
+def test_rejecting_an_added_scan_takes_back_only_its_own_cards_and_one_undo_restores_them(store: Any) -> None:
+    key = InventoryKey("sv3pt5-29")
+    first = store.record_scan(identified("sv3pt5-29"), auto_add=key)
+    store.record_scan(identified("sv3pt5-29"), auto_add=key)
+    assert held(store) == {"sv3pt5-29/normal": 2}
+    assert store.reject_scan(first) == 1
+    assert held(store) == {"sv3pt5-29/normal": 1} and store.scan_row(first)["action"] == "rejected"
+    store.undo(1)
+    assert held(store) == {"sv3pt5-29/normal": 2} and store.scan_row(first)["action"] == "accepted"
+
+
 def test_sessions_count_their_scans_and_cards(store: Any) -> None:
     session = store.start_session("Saturday", operator="Ana", kiosk_id="front")
     store.record_scan(identified("sv3pt5-25", session), auto_add=InventoryKey(""))
