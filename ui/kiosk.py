@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QLayout,
     QLineEdit,
     QPushButton,
     QSizePolicy,
@@ -40,6 +41,10 @@ IDLE_TEXT = "Place a card in front of the camera"
 HISTORY = 50
 #: Lines of text the last-card line always has room for (a name, its set and number, or a hint).
 LAST_LINES = 3
+#: The screen height the style sheet's text sizes are meant for (the Pi's touch screen) ...
+BASE_HEIGHT = 480
+#: ... and how much larger the words may grow on a taller screen.
+MAX_TEXT_SCALE = 2.25
 
 CardInfo = Mapping[str, Mapping[str, Any]]
 
@@ -137,7 +142,7 @@ class CountLabel(QLabel):
         # A digit is about 0.6 of the font's pixel size wide; leave a margin on every side.
         by_height = self.height() * 0.75
         by_width = self.width() * 0.9 / (0.6 * max(1, len(self.text())))
-        pixels = int(max(24, min(by_height, by_width, 240)))
+        pixels = int(max(24, min(by_height, by_width, 480)))
         if pixels != self._pixels:
             self._pixels = pixels
             # The widget's own style sheet wins over the application's, whatever its selectors.
@@ -214,6 +219,9 @@ class KioskWindow(QWidget):
         self._may_close = False
         #: Entries shown as added, oldest first; undo drops the ones no longer added.
         self._added: list[ScanEntry] = []
+        self._text_scale = 1.0
+        #: The style sheet's point size and height of each widget whose words grow on a tall screen.
+        self._base_sizes: dict[QWidget, tuple[float, int]] = {}
         self.live = LiveView()
         self.count = CountLabel("0")
         self.last = LastCardLabel(IDLE_TEXT)
@@ -239,6 +247,7 @@ class KioskWindow(QWidget):
     def _lay_out(self) -> None:
         caption = QLabel("cards added")
         caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self._scaled = [self.session, caption, self.last, self.undo, self.staff, self.banner]
         # Undo and Staff side by side: one button row of height, so both fit under the count at 480 px.
         buttons = QHBoxLayout()
         buttons.addWidget(self.undo, 2)
@@ -253,6 +262,9 @@ class KioskWindow(QWidget):
         body.addWidget(self.live, 3)
         body.addLayout(side, 2)
         layout = QVBoxLayout(self)
+        # The screen sets the window's size, never the contents: the words are scaled to the size the
+        # window gets (_scale_text), which a minimum from the previous, larger words would refuse.
+        layout.setSizeConstraint(QLayout.SizeConstraint.SetNoConstraint)
         layout.setContentsMargins(8, 8, 8, 8)
         layout.addWidget(self.banner)
         layout.addLayout(body, 1)
@@ -297,11 +309,38 @@ class KioskWindow(QWidget):
         self.last.set_full_text(text)
 
     def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        self._fit_text_heights()
+        super().showEvent(event)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        super().resizeEvent(event)
+        self._scale_text()
+
+    def _fit_text_heights(self) -> None:
         self.last.fit_height()
         self.banner.ensurePolished()
         # The banner wraps, but at most three lines' worth: the count gives way, never the buttons.
         self.banner.setMaximumHeight(self.banner.fontMetrics().lineSpacing() * 3 + 24)
-        super().showEvent(event)
+
+    def _scale_text(self) -> None:
+        """On a screen taller than the Pi's the words grow with it (up to :data:`MAX_TEXT_SCALE`), so
+        they read from as far away at 1080p as at 480; at 480 px they stay as the style sheet says."""
+        scale = min(MAX_TEXT_SCALE, max(1.0, self.height() / BASE_HEIGHT))
+        if abs(scale - self._text_scale) < 0.05:
+            return
+        self._text_scale = scale
+        for widget in self._scaled:
+            if widget not in self._base_sizes:
+                widget.ensurePolished()
+                self._base_sizes[widget] = (widget.font().pointSizeF(), widget.sizeHint().height())
+            points, height = self._base_sizes[widget]
+            if points > 0:
+                # The widget's own style sheet wins over the application's, whatever its selectors.
+                widget.setStyleSheet(f"font-size: {points * scale:.1f}pt;")
+            if isinstance(widget, QPushButton):
+                # Taller buttons for the larger words, but not as much taller: they are wide already.
+                widget.setMinimumHeight(round(height * (1 + (scale - 1) / 2)))
+        self._fit_text_heights()
 
     def _set_flash(self, on: bool) -> None:
         self.count.setProperty("flash", on)

@@ -156,19 +156,24 @@ def inside(window: QWidget, widget: QWidget) -> bool:
     return widget.isVisible() and not area.isEmpty() and window.rect().contains(area)
 
 
-@pytest.mark.parametrize("size", [(800, 480), (1920, 1080)])
+@pytest.mark.parametrize(
+    ("size", "before"),
+    [((800, 480), None), ((1920, 1080), None), ((800, 480), (1920, 1080)), ((1920, 1080), (800, 480))],
+)
 def test_kiosk_fits_the_screen_with_every_control_on_it(
-    qtbot: QtBot, settings: Settings, size: tuple[int, int]
+    qtbot: QtBot, settings: Settings, size: tuple[int, int], before: tuple[int, int] | None
 ) -> None:
     """The Pi's 800×480 screen (and a 1080p one): the window never asks for more, and the count, the
-    last card, Undo and Staff lie wholly on it — with a banner and a long name showing."""
+    last card, Undo and Staff lie wholly on it — with a banner and a long name showing, and after the
+    window had another size first (the words grow on a tall screen and shrink back)."""
     create_application()  # the real style sheet: its fonts are what must fit
     cards = catalogue(settings)
     kiosk = KioskWindow("4321", "Saturday intake at the card shop's front counter", cards=cards)
     qtbot.addWidget(kiosk)
-    kiosk.resize(*size)
+    kiosk.resize(*(before or size))
     kiosk.show()
     qtbot.waitExposed(kiosk)
+    kiosk.resize(*size)
     kiosk.set_banner("The camera was lost — reconnecting. Check its cable; scanning goes on by itself once it is back.")
     long_name = max((c for c in cards.values() if c.get("set_name")), key=lambda c: len(c["name"]))
     kiosk.show_added(added(long_name["card_id"], cards), 1234)
