@@ -156,15 +156,17 @@ def test_an_outline_with_a_corner_dragged_off_the_card_is_rebuilt(detector, simu
     assert not ((rebuilt > LOCATED) & (left <= LOCATED)).any()
 
 
-def test_the_finder_rebuilds_a_corner_dragged_off_the_card(catalog_dir: Path) -> None:
-    """The first 10 of ``bench/detect.py --seed 17 --size 1280x720``'s captures: with the rebuild one
-    more card is located (capture 5: a side along a finger-like occluder, 8.5 → 0.1 % of the diagonal)
-    and none is lost."""
+def test_the_corner_rebuild_loses_no_card_the_network_outlined(catalog_dir: Path) -> None:
+    """The first 10 of ``bench/detect.py --seed 17 --size 1280x720``'s captures: no card is lost to the
+    rebuild. (With the network before its multi-card retraining, the rebuild also located capture 5 — a
+    side along a finger-like occluder, 8.5 → 0.1 % of the diagonal; the retrained network outlines it
+    at 0.15 % without, and the rebuild changed none of 240 captures of seeds 13 and 17. What it mends is
+    pinned on dragged outlines by the test above.)"""
     rebuilt, without = errors_with_and_without(
         catalog_dir, replace(FinderSettings(), rebuild_corner_min_deviation=None), 17, 10, (1280, 720)
     )
     assert not ((without <= LOCATED) & (rebuilt > LOCATED)).any(), "a card lost to the rebuild"
-    assert (rebuilt <= LOCATED).sum() > (without <= LOCATED).sum()
+    assert (rebuilt <= LOCATED).all()
 
 
 def test_two_cards_side_by_side_are_not_joined(detector, simulator) -> None:
