@@ -194,7 +194,7 @@ def build_windows(
 def build_kiosk(controller: Any, settings: Settings) -> Any:
     from ui.kiosk import KioskWindow
 
-    kiosk = KioskWindow(settings.kiosk.pin, settings.kiosk.session_label)
+    kiosk = KioskWindow(settings.kiosk.pin, settings.kiosk.session_label, cards=controller.engine.bundle.metadata)
     controller.frame.connect(kiosk.live.show_frame)
     controller.entry_added.connect(lambda entry: kiosk.show_added(entry, controller.session.added_count))
     controller.count_changed.connect(kiosk.show_count)

@@ -127,6 +127,8 @@ def test_kiosk_counts_each_card_of_a_stack_laid_on_one_spot(
         controller.start()
     qtbot.waitUntil(lambda: kiosk.count.text() == "4", timeout=10_000)
     laid = [card for event, card in swap.expected]
+    last = engine_for.bundle.metadata[str(laid[-1])]
+    assert str(last["name"]) in kiosk.last.text() and str(last["set_name"]) in kiosk.last.text()
     assert sorted((r["card_id"], r["quantity"]) for r in controller.collection.inventory()) == sorted(
         (card, 1) for card in laid
     )
