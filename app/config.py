@@ -36,7 +36,9 @@ logger = logging.getLogger(__name__)
 ENV_PREFIX = "CARDSIGHT_"
 #: Variables of cardsight that are not settings (the config file's path, the tests' shared data,
 #: the Pi installer's user and prefix): never reported as unknown settings.
-ENV_NOT_SETTINGS = frozenset({"CARDSIGHT_CONFIG", "CARDSIGHT_SHARED", "CARDSIGHT_USER", "CARDSIGHT_PREFIX"})
+ENV_NOT_SETTINGS = frozenset(
+    {"CARDSIGHT_CONFIG", "CARDSIGHT_SHARED", "CARDSIGHT_USER", "CARDSIGHT_PREFIX", "CARDSIGHT_REQUIRE_SYSTEM_TOOLS"}
+)
 
 
 def default_config_path() -> Path:
