@@ -214,6 +214,12 @@ class Collection:
         self.path = Path(path)
         self.readonly = readonly
         version = check_database_file(self.path, busy_timeout_ms)
+        if readonly and 0 < version < len(MIGRATIONS) and os.access(self.path, os.W_OK):
+            # A collection of an older cardsight, already checked whole: brought up to date once, as the
+            # app would on its next start, so reading it needs no second code path for old schemas.
+            logger.info("Upgrading the collection %s from schema v%d to v%d", self.path, version, len(MIGRATIONS))
+            Collection(self.path, busy_timeout_ms, synchronous).close()
+            version = len(MIGRATIONS)
         #: True when a read-only open of a missing or empty file stands in an empty in-memory collection.
         self.stand_in = readonly and version == 0
         try:
@@ -251,8 +257,8 @@ class Collection:
             conn = sqlite3.connect(":memory:", isolation_level=None)
         elif version < len(MIGRATIONS):
             raise CollectionError(
-                f"{self.path} has an older schema (v{version}); open it once for writing (e.g. `cardsight"
-                " collection add`, or the app) to upgrade it"
+                f"{self.path} has an older schema (v{version}) and cannot be upgraded here (the file is"
+                " read-only to you); open it once where it can be written to upgrade it"
             )
         else:
             conn = sqlite3.connect(

@@ -8,6 +8,7 @@ import pytest
 from app.collection import Collection, CollectionError, InventoryKey, ScanRecord
 from app.collection.schema import MIGRATIONS
 from app.collection.store import MAX_QUANTITY, MAX_UNDO, describe_action, integrity_problems
+from tests.collection.conftest import CARDS
 
 from .conftest import folder_state, foreign_database, make_index_stale, overwrite_pages, stocked_file
 
@@ -372,3 +373,19 @@ def test_an_unknown_session_is_refused_clearly(collection: Collection, ref: str)
     kiosk_run(collection, "Saturday", ["xy12-1"])
     with pytest.raises(CollectionError, match=r"no session|not an empty"):
         collection.resolve_session(ref)
+
+
+def test_a_collection_of_an_older_cardsight_is_read_after_a_one_time_upgrade(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with Collection(path) as c:
+        c.upsert_cards(CARDS)
+        c.add(InventoryKey("xy12-1"), 2)
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE prices")
+    conn.execute("PRAGMA user_version = 1")
+    conn.commit()
+    conn.close()
+    with Collection(path, readonly=True) as c:
+        assert [(r["card_id"], r["quantity"]) for r in c.inventory()] == [("xy12-1", 2)]
+    with Collection(path) as c:
+        assert c.conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
