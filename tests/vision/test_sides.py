@@ -171,15 +171,16 @@ def test_an_outline_on_the_card_edges_is_not_chosen_again(heldout_simulator) -> 
     assert sum(chosen is not None for _, chosen in results) <= 1
 
 
-def test_the_finder_rechecks_outlines_that_do_not_look_whole(catalog_dir: Path) -> None:
-    """The first 70 of bench/detect.py's ``--seed 5`` captures: with the recheck one more card is located
-    (capture 65: a side the per-side check left on another edge, 5.6 → 0.1 % of the diagonal) and none
-    is lost."""
+def test_the_outline_recheck_loses_no_card_the_network_outlined(catalog_dir: Path) -> None:
+    """The first 70 of bench/detect.py's ``--seed 5`` captures: no card is lost to the recheck. (With the
+    network before its multi-card retraining, the recheck also located capture 65 — a side the per-side
+    check left on another edge, 5.6 → 0.1 % of the diagonal; the retrained network's outlines need it on
+    none of the first 200. What it mends is pinned on outlines with a side off by the tests above.)"""
     with_recheck, without = errors_with_and_without(
         catalog_dir, replace(FinderSettings(), edge_recheck_below=None), 5, 70
     )
     assert not ((without <= 0.05) & (with_recheck > 0.05)).any(), "a card lost to the recheck"
-    assert (with_recheck <= 0.05).sum() > (without <= 0.05).sum()
+    assert (with_recheck <= 0.05).sum() >= 69
 
 
 def test_a_side_along_the_frame_border_is_left_alone() -> None:
