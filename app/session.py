@@ -66,7 +66,7 @@ class ScanSession:
         self.added_count = 0
         # Catalogue metadata in the collection up front: recording a scan is then one small insert
         # (the GUI records on its own thread, where every millisecond shows).
-        known = {r[0] for r in collection.conn.execute("SELECT card_id FROM cards")}
+        known = collection.card_ids()
         missing = [m for c, m in bundle.metadata.items() if c not in known and not c.startswith(BACK_PREFIX)]
         if missing:
             collection.upsert_cards(missing)

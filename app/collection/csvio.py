@@ -400,7 +400,7 @@ class _PlanBuilder:
             for r in collection.inventory()
         }
         self.planned: dict[tuple[str, ...], int] = {}
-        self.known = {r[0] for r in collection.conn.execute("SELECT card_id FROM cards")}
+        self.known = collection.card_ids()
 
     def add_row(self, line: int, row: dict[str, str]) -> None:
         """Adds the row to the plan, or raises ``_RowError`` naming what is wrong with it."""

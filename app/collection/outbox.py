@@ -136,6 +136,10 @@ class Outbox:
         with self.lock:
             return self.conn.execute("SELECT 1 FROM cards WHERE card_id = ?", (card_id,)).fetchone() is not None
 
+    def card_ids(self) -> set[str]:
+        with self.lock:
+            return {str(r[0]) for r in self.conn.execute("SELECT card_id FROM cards")}
+
 
 class OfflineReadConnection:
     """``collection.conn.execute(sql)`` for callers still written against SQLite: the server's
@@ -313,6 +317,16 @@ class OutboxCollection:
             lambda: self.server.upsert_cards(cards),
             lambda: self.outbox.push("cards", uid, {"cards": list(cards)}),
         )
+
+    def card_ids(self) -> set[str]:
+        """The server's card list, with the cards this kiosk keeps for itself (all it has while offline)."""
+        known = self.outbox.card_ids()
+        if self._online:
+            try:
+                known |= self.server.card_ids()
+            except ServerAway as error:
+                self._went_offline(error)
+        return known
 
     def has_card(self, card_id: str) -> bool:
         if self.outbox.has_card(card_id):

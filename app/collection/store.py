@@ -347,6 +347,10 @@ class Collection:
             self._known_cards.add(card_id)
         return found
 
+    def card_ids(self) -> set[str]:
+        """Every card whose metadata the collection holds."""
+        return {str(r[0]) for r in self.conn.execute("SELECT card_id FROM cards")}
+
     def _require_card(self, card_id: str) -> None:
         if not self.has_card(card_id):
             raise CollectionError(
