@@ -30,6 +30,9 @@ from ui.recent_scans import card_label
 
 logger = logging.getLogger(__name__)
 
+#: How often a kiosk on a shop server looks at its outbox (a local count: no round trip to the server).
+SERVER_CHECK_MS = 2000
+
 SourceOpener = Callable[[], tuple[FrameSource, SourceInfo]]
 
 
@@ -88,6 +91,13 @@ class ScanController(QObject):
         self._retry = QTimer(self)
         self._retry.setInterval(2000)
         self._retry.timeout.connect(self._flush_pending)
+        # A shop server's kiosk: say when scans wait in the local outbox, and when they went through.
+        self._server_status: str | None = None
+        self._server_check = QTimer(self)
+        self._server_check.setInterval(SERVER_CHECK_MS)
+        self._server_check.timeout.connect(self.check_server)
+        if callable(getattr(collection, "status_text", None)):
+            self._server_check.start()
         self._frame_times: deque[float] = deque(maxlen=60)
         self.source_info: SourceInfo | None = None
         self.last_latency_ms: float | None = None
@@ -110,6 +120,23 @@ class ScanController(QObject):
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         self.scanner.start()
+
+    def check_server(self) -> None:
+        """The shop server's state as a banner while scans wait offline (the banner clears once they are
+        sent); a collection file has no server and no banner."""
+        status_text = getattr(self.collection, "status_text", None)
+        if not callable(status_text):
+            return
+        text = str(status_text())
+        if text == self._server_status:
+            return
+        was_offline = self._server_status is not None and self._server_status != "online"
+        self._server_status = text
+        if text != "online":
+            self.banner.emit(f"Shop server {text}. Scanning goes on; the scans are sent when it is back.")
+        elif was_offline:
+            self.banner.emit("")
+            self.message.emit("Shop server back: every waiting scan was sent")
 
     def switch_source(self, spec: str) -> None:
         """Scan from ``spec`` now (a camera index, ``picamera2``, ``demo``, ``auto``, a video file or an
@@ -148,6 +175,7 @@ class ScanController(QObject):
         if self.stopped:
             return
         self.stopped = True
+        self._server_check.stop()
         self.scanner.stop()
         self._flush_pending()
         self._retry.stop()

@@ -381,3 +381,26 @@ def test_the_window_fits_the_small_display_without_sideways_scrolling(
     QApplication.processEvents()
     assert window.height() == 480
     window.close()
+
+
+def test_a_kiosk_whose_shop_server_is_away_says_its_scans_wait_and_clears_when_sent(
+    qtbot: QtBot, settings: Settings, engine_for: Engine, clip_path: Path, tmp_path: Path
+) -> None:
+    from app.collection.open import open_collection as open_store
+    from app.collection.store import ScanRecord
+
+    create_application()
+    store = open_store("postgresql://nobody@127.0.0.1:1/shop", outbox=tmp_path / "outbox.db", background_sync=False)
+    controller = ScanController(engine_for, settings, store, open_source=replay(clip_path))  # type: ignore[arg-type]
+    banners: list[str] = []
+    controller.banner.connect(banners.append)
+    store.record_scan(ScanRecord(status="unknown", card_id=None))
+    controller.check_server()
+    assert banners and "offline" in banners[-1] and "1 scan" in banners[-1]
+    controller.check_server()
+    assert len(banners) == 1  # said once, not on every check
+    store.status_text = lambda: "online"  # type: ignore[method-assign]
+    controller.check_server()
+    assert banners[-1] == ""
+    controller.stop()
+    store.close()
