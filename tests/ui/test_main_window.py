@@ -391,7 +391,7 @@ def test_a_kiosk_whose_shop_server_is_away_says_its_scans_wait_and_clears_when_s
 
     create_application()
     store = open_store("postgresql://nobody@127.0.0.1:1/shop", outbox=tmp_path / "outbox.db", background_sync=False)
-    controller = ScanController(engine_for, settings, store, open_source=replay(clip_path))  # type: ignore[arg-type]
+    controller = ScanController(engine_for, settings, store, open_source=replay(clip_path))
     banners: list[str] = []
     controller.banner.connect(banners.append)
     store.record_scan(ScanRecord(status="unknown", card_id=None))
@@ -399,7 +399,7 @@ def test_a_kiosk_whose_shop_server_is_away_says_its_scans_wait_and_clears_when_s
     assert banners and "offline" in banners[-1] and "1 scan" in banners[-1]
     controller.check_server()
     assert len(banners) == 1  # said once, not on every check
-    store.status_text = lambda: "online"  # type: ignore[method-assign]
+    store.status_text = lambda: "online"
     controller.check_server()
     assert banners[-1] == ""
     controller.stop()
