@@ -419,18 +419,21 @@ def _identify_all(inputs: list[Path], identifier, progress, as_json: bool) -> in
     if not as_json:
         print(f"{'image':{width}} {'status':11} {'card':14} {'name':28} {'set':8} {'no.':6} conf", flush=True)
     for done, path in enumerate(inputs, start=1):
-        progress.clear()  # a bad photo's line, or the photo's rows, start on a clean line
+        progress.clear()  # a bad photo's line starts on a clean line
         image = read_or_report(path)
         cards = None
         if image is not None:
+            progress.update(done - 1)
             try:
                 cards = identifier.identify_image(image)
             except Exception as error:
                 # One picture the engine cannot handle must not end the batch.
+                progress.clear()
                 report_failure(path, error)
         if cards is None:
             failures += 1
         else:
+            progress.clear()
             _print_cards(path, cards, width, as_json)
         progress.update(done)
     return 1 if failures else 0
