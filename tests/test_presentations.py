@@ -27,6 +27,7 @@ MUST_HOLD = [
     "unknown_then_catalogue_card",
     "side_by_side_replaced_one_at_a_time",
     "card_in_a_toploader",
+    "binder_page_3x3_panned",
 ]
 
 
