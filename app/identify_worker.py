@@ -11,7 +11,6 @@ pipeline can surface it instead of waiting for answers that never come.
 
 from __future__ import annotations
 
-import collections
 import logging
 import threading
 import time
@@ -87,7 +86,6 @@ class IdentifyWorker:
         embedder: EmbedderBackend,
         matcher: Matcher,
         reader: NumberReader | None = None,
-        max_ocr_queue: int = 4,
         lookalike_within: float = VotingConfig.lookalike_within,
     ) -> None:
         self.embedder = embedder
@@ -98,9 +96,9 @@ class IdentifyWorker:
         self.lookalike_within = lookalike_within
         self.rules = Rules(matcher.thresholds, matcher.bundle.metadata, lookalike_within)
         self._crops: dict[int, tuple[BGRImage, float]] = {}
-        self._ocr: collections.deque[tuple[int, BGRImage | NumberViews, float, tuple[str, ...], bool]] = (
-            collections.deque(maxlen=max_ocr_queue)
-        )
+        # One pending strip per track (a newer one replaces it), oldest track first: bounded by the cards
+        # in view, and a track waiting for its read always gets an answer (none is dropped unanswered).
+        self._ocr: dict[int, tuple[int, BGRImage | NumberViews, float, tuple[str, ...], bool]] = {}
         self._results: list[WorkerResult] = []
         self._lock = threading.Condition()
         #: Jobs started and not finished, per thread ("embed", "ocr").
@@ -136,7 +134,8 @@ class IdentifyWorker:
         if self.reader is None:
             raise RuntimeError("number strip submitted to a worker without a number reader")
         with self._lock:
-            self._ocr.append((track_id, strip, timestamp, corners, set_code))
+            self._ocr.pop(track_id, None)
+            self._ocr[track_id] = (track_id, strip, timestamp, corners, set_code)
             self._lock.notify_all()  # both threads wait on this condition: wake the reader for sure
 
     def forget(self, track_id: int) -> None:
@@ -144,9 +143,7 @@ class IdentifyWorker:
         with self._lock:
             self._crops.pop(track_id, None)
             # A strip not yet read belongs to a card that left: reading it would only cost time.
-            kept = [job for job in self._ocr if job[0] != track_id]
-            self._ocr.clear()
-            self._ocr.extend(kept)
+            self._ocr.pop(track_id, None)
 
     def take_results(self) -> list[WorkerResult]:
         """Everything finished since the last call (never blocks)."""
@@ -202,7 +199,7 @@ class IdentifyWorker:
                 return None
             self._busy[kind] = True
             if kind == "ocr":
-                return self._ocr.popleft()
+                return self._ocr.pop(next(iter(self._ocr)))
             # Oldest track first, so one busy track cannot starve the others.
             track_id = next(iter(self._crops))
             crop, timestamp = self._crops.pop(track_id)

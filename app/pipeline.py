@@ -198,7 +198,10 @@ class ScanPipeline:
                 work.still_views.append((frame.image, track.card.corners))
             else:
                 work.still_views.clear()  # moved, or decided: whole frames are not kept for nothing
-            if track.appearance_changed and work.recheck_from is None:
+            if not track.appearance_changed:
+                work.recheck_from = None  # the picture came back before the check answered
+            if track.appearance_changed and work.recheck_from is None and track.still_frames > 0:
+                # Only a still, sharp crop free of glare is worth judging: another card, or not.
                 work.recheck_from = t
                 self.worker.submit_crop(track.track_id, track.card.warped.image, t)
             elif track.state == "steady":
@@ -221,6 +224,8 @@ class ScanPipeline:
             and not self.worker.wait_idle(self.worker_timeout_s)
             and self.worker.failure is None
         ):
+            # Once: a worker that does not answer now will not answer the next frame either.
+            self._failed = True
             events.append(self._error(t, f"identification took longer than {self.worker_timeout_s:.0f} s"))
         events += self._fold_results(t)
         events += self._check_deadlines(t)

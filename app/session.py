@@ -106,18 +106,18 @@ class ScanSession:
     def _drop_superseded(self, event: ScanEvent) -> None:
         """An ``identified`` event for a presentation that was ``uncertain``/``unknown`` (it stayed and
         its later frames named it): the user sees the presentation once, named. The earlier scan stays
-        in the collection's log; an entry the user already acted on stays in the list too."""
-        if event.event != "identified" or not self.recent:
+        in the collection's log; an entry the user already acted on stays in the list too. Other cards
+        may have been decided in between, so the presentation's own latest entry is looked for."""
+        if event.event != "identified":
             return
-        latest = self.recent[0]
+        earlier = next((e for e in self.recent if e.event.track == event.track and e.event.t <= event.t), None)
         if (
-            latest.event.track == event.track
-            and latest.event.event in ("uncertain", "unknown")
-            and latest.event.t <= event.t
-            and not latest.added
-            and latest.card_id is None
+            earlier is not None
+            and earlier.event.event in ("uncertain", "unknown")
+            and not earlier.added
+            and earlier.card_id is None
         ):
-            self.recent.pop(0)
+            self.recent.remove(earlier)
 
     # ------------------------------------------------------------------ intents
     def add(self, entry: ScanEntry) -> None:

@@ -111,6 +111,28 @@ def test_a_card_that_left_has_its_queued_number_read_dropped() -> None:
         worker.stop()
 
 
+def test_every_track_waiting_for_a_number_read_gets_an_answer_however_many_wait() -> None:
+    """A binder page: many cards ask for their number at once. None may be dropped unanswered (a track
+    waiting for its read would wait for as long as it stays); a track's newer strip replaces its older."""
+    reader = BlockingReader()
+    worker = IdentifyWorker(ConstantEmbedder(), matcher(), reader)  # type: ignore[arg-type]
+    strip = np.zeros((40, 1320, 3), np.uint8)
+    try:
+        worker.submit_strip(1, strip, 0.0)
+        assert reader.started.wait(10.0)
+        for track in range(2, 12):
+            worker.submit_strip(track, strip, 0.0)
+        worker.submit_strip(5, strip, 1.0)  # a newer strip of a track already waiting
+        reader.release.set()
+        assert worker.wait_idle(10.0)
+        reads = [r for r in worker.take_results() if isinstance(r, OcrResult)]
+        assert sorted(r.track_id for r in reads) == list(range(1, 12))
+        assert [r.timestamp for r in reads if r.track_id == 5] == [1.0]
+    finally:
+        reader.release.set()
+        worker.stop()
+
+
 class RecordingReader:
     """Keeps the strips it was given, on the thread that read them."""
 

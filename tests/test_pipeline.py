@@ -405,3 +405,29 @@ def test_an_events_confidence_is_its_cards_own_among_the_alternatives(engine: En
     assert (line["event"], line["card_id"]) == ("uncertain", "sv5-123")
     own = next(a for a in line["alternatives"] if a["card_id"] == line["card_id"])
     assert line["confidence"] == own["confidence"]
+
+
+def test_a_worker_that_stops_answering_a_recorded_source_is_one_error_and_the_scan_ends(
+    engine: Engine, catalog_dir: Path
+) -> None:
+    release = threading.Event()
+
+    class StuckEmbedder:
+        dim = engine.embedder.dim
+
+        def embed(self, cards):  # type: ignore[no-untyped-def]
+            release.wait(30.0)
+            return engine.embedder.embed(cards)
+
+    sim = CaptureSimulator([texture(catalog_dir, "sv5-10")])
+    quad = sim.pose(np.random.default_rng(3), 420.0)
+    frames = held_clip(sim, 3, [(0, quad)], 1.0, 15)
+    pipeline = ScanPipeline(
+        engine.finder, StuckEmbedder(), engine.bundle, engine.matcher, realtime=False, worker_timeout_s=0.3
+    )  # type: ignore[arg-type]
+    try:
+        events = [e for f in frames[:8] for e in pipeline.process(Frame(f.image, f.timestamp, 0)).events]
+        assert [e.event for e in events if e.event == "error"] == ["error"] and pipeline.failed
+    finally:
+        release.set()
+        pipeline.close()

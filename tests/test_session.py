@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -111,3 +112,14 @@ def test_an_uncertain_entry_the_user_resolved_stays_listed_when_the_card_is_name
     session.correct(unsure, "sv5-9")
     named = session.record(event("identified", "sv5-10", ["sv5-10"]))
     assert session.recent == [named, unsure]
+
+
+def test_the_unsure_entry_is_replaced_even_when_another_card_was_decided_in_between(
+    tmp_path: Path, bundle: ReferenceBundle
+) -> None:
+    collection = Collection(tmp_path / "c.db", synchronous="NORMAL")
+    session = ScanSession(collection, bundle)
+    session.record(event("uncertain", "sv5-10", ["sv5-10", "sv5-9"]))
+    other = session.record(replace(event("identified", "sv5-9", ["sv5-9"]), track=2))
+    named = session.record(event("identified", "sv5-10", ["sv5-10"]))
+    assert session.recent == [named, other]

@@ -156,7 +156,8 @@ class CardTracker:
         if track.reference is None or thumbnail is None:
             return
         if picture_similarity(thumbnail, track.reference) >= config.changed_below:
-            track.changed_run, track.changed_to = 0, None
+            # The card's own picture again (a hand lifted, glare gone): nothing changed after all.
+            track.changed_run, track.changed_to, track.appearance_changed = 0, None, False
             return
         held = track.changed_to is not None and picture_similarity(thumbnail, track.changed_to) >= config.changed_below
         track.changed_run = track.changed_run + 1 if held else 1

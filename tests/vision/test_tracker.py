@@ -138,3 +138,14 @@ def test_a_card_hidden_shorter_than_the_default_stays_and_longer_ends() -> None:
     assert ended == [] and len(tracker.tracks) == 1
     ended = feed(tracker, [[]] * 20 + [[card_at(100, 100)]], start=14 / 30)  # 20 frames away: taken away
     assert len(ended) == 1 and [t.track_id for t in tracker.tracks.values()] == [2]
+
+
+def test_a_changed_picture_that_goes_back_to_the_card_clears_the_flag() -> None:
+    """A hand resting on the card, then lifted: the card's own picture again is no new card."""
+    card, hand = thumbnails(5, 2)
+    tracker = CardTracker(TrackerConfig(changed_frames=3))
+    feed(tracker, [[pictured(100, card)]] * 5 + [[pictured(100, hand)]] * 4)
+    (track,) = tracker.tracks.values()
+    assert track.appearance_changed
+    feed(tracker, [[pictured(100, card)]], start=9 / 30)
+    assert not track.appearance_changed and track.changed_run == 0
