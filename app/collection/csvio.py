@@ -273,6 +273,11 @@ def write_csv(path: str | Path, header: list[str], rows: Iterable[list[Any]], se
         raise CollectionError(f"cannot write {path}: it is a folder; give a file name such as {path / 'cards.csv'}")
     if not path.parent.is_dir():
         raise CollectionError(f"cannot write {path}: the folder {path.parent} does not exist")
+    if _is_sqlite_database(path):
+        raise CollectionError(
+            f"cannot write {path}: it is a database (perhaps the collection itself); give a file name such as "
+            f"{path.with_suffix('.csv').name}"
+        )
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         count = _write_rows(tmp, header, rows, sep_line)
@@ -282,6 +287,15 @@ def write_csv(path: str | Path, header: list[str], rows: Iterable[list[Any]], se
     finally:
         tmp.unlink(missing_ok=True)
     return count
+
+
+def _is_sqlite_database(path: Path) -> bool:
+    """An existing file that starts as every SQLite database does: an export must never replace it."""
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(16) == b"SQLite format 3\x00"
+    except OSError:
+        return False
 
 
 def _write_rows(tmp: Path, header: list[str], rows: Iterable[list[Any]], sep_line: bool) -> int:

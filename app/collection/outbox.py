@@ -41,6 +41,8 @@ CREATE TABLE IF NOT EXISTS pending (seq INTEGER PRIMARY KEY AUTOINCREMENT, kind 
 CREATE TABLE IF NOT EXISTS cards (card_id TEXT PRIMARY KEY, data TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS ids (kind TEXT NOT NULL, local_id INTEGER NOT NULL, uid TEXT NOT NULL,
                                 server_id INTEGER, PRIMARY KEY (kind, local_id));
+CREATE TABLE IF NOT EXISTS refused (seq INTEGER PRIMARY KEY, kind TEXT NOT NULL, uid TEXT NOT NULL,
+                                    payload TEXT NOT NULL, why TEXT NOT NULL);
 """
 
 
@@ -49,14 +51,17 @@ class SyncStatus:
     online: bool
     waiting: int
     reason: str = ""
+    #: Operations the server refused (not a connection problem): set aside, kept in the outbox file.
+    refused: int = 0
 
     def text(self) -> str:
         """One line for the GUI or the terminal."""
+        aside = f"; {self.refused} refused by the server, kept in the outbox" if self.refused else ""
         if self.online and not self.waiting:
-            return "online"
+            return "online" + aside
         if self.online:
-            return f"online — sending {self.waiting} scan(s) that waited"
-        return f"offline — {self.waiting} scan(s) waiting" + (f" ({self.reason})" if self.reason else "")
+            return f"online — sending {self.waiting} scan(s) that waited" + aside
+        return f"offline — {self.waiting} scan(s) waiting" + (f" ({self.reason})" if self.reason else "") + aside
 
 
 class Outbox:
@@ -111,6 +116,23 @@ class Outbox:
             if server_id is not None:
                 self.conn.execute("UPDATE ids SET server_id = ? WHERE kind = ? AND uid = ?", (server_id, kind, uid))
             self.conn.execute("COMMIT")
+
+    def set_aside(self, seq: int, why: str) -> None:
+        """The server refuses this operation for what it is: keep it (for a person to look at) out of the
+        queue, so the operations behind it are sent."""
+        with self.lock:
+            self.conn.execute("BEGIN IMMEDIATE")
+            self.conn.execute(
+                "INSERT INTO refused (seq, kind, uid, payload, why) SELECT seq, kind, uid, payload, ? FROM pending"
+                " WHERE seq = ?",
+                (why, seq),
+            )
+            self.conn.execute("DELETE FROM pending WHERE seq = ?", (seq,))
+            self.conn.execute("COMMIT")
+
+    def refused_count(self) -> int:
+        with self.lock:
+            return int(self.conn.execute("SELECT COUNT(*) FROM refused").fetchone()[0])
 
     def count(self, kind: str | None = None) -> int:
         with self.lock:
@@ -218,7 +240,7 @@ class OutboxCollection:
 
     # ------------------------------------------------------------------ status and sync
     def status(self) -> SyncStatus:
-        return SyncStatus(self._online, self.outbox.count("scan"), self._reason)
+        return SyncStatus(self._online, self.outbox.count("scan"), self._reason, self.outbox.refused_count())
 
     def status_text(self) -> str:
         """ "online", or "offline — N scan(s) waiting (why)": what the GUI shows."""
@@ -240,6 +262,14 @@ class OutboxCollection:
             except ServerAway as error:
                 self._went_offline(error)
                 raise
+            except (CollectionError, TypeError, KeyError, ValueError) as error:
+                # Refused for what it is (or unreadable after an upgrade), not for want of a server: set
+                # aside, so one bad operation never holds back every scan behind it.
+                logger.error(
+                    "The shop server refused queued %s %s; kept aside in %s: %s", kind, uid, self.outbox.path, error
+                )
+                self.outbox.set_aside(seq, str(error))
+                continue
             self.outbox.done(seq, kind, uid, server_id)
             sent += 1
 
@@ -255,9 +285,8 @@ class OutboxCollection:
                     logger.info("Sent %d queued operation(s) to the shop server", sent)
             except ServerAway:
                 continue
-            except CollectionError as error:
-                # A queued operation the server refuses (not a connection problem) would block the rest.
-                logger.error("The shop server refused a queued operation: %s", error)
+            except Exception:  # the replay thread must outlive any surprise: the scans wait in the outbox
+                logger.exception("Replaying the outbox failed; trying again in %.0f s", self.retry_seconds)
 
     def _went_online(self) -> None:
         if not self._online:

@@ -382,3 +382,10 @@ def test_a_bad_price_cell_is_refused_with_its_line(
     plan = plan_import(collection, tmp_path / "p.csv")
     assert len(plan.errors) == 1 and plan.errors[0].startswith(f"line 2: {reason}")
     assert collection.conn.execute("SELECT COUNT(*) FROM prices").fetchone()[0] == 0
+
+
+def test_an_export_never_replaces_a_database_such_as_the_collection_itself(stocked: Collection) -> None:
+    before = stocked.path.read_bytes()
+    with pytest.raises(CollectionError, match="it is a database"):
+        export_csv(stocked, stocked.path, "generic")
+    assert stocked.path.read_bytes() == before

@@ -175,3 +175,25 @@ def test_cli_sync_without_a_server_configured_is_one_line(
 def test_the_configured_url_defaults_to_the_file() -> None:
     assert Settings().collection.url == ""
     assert sys.modules["app.collection.open"].is_server_url("postgresql://a@b/c")
+
+
+def test_an_operation_the_server_refuses_is_set_aside_and_the_scans_behind_it_are_sent(
+    pg_url: str, tmp_path: Path
+) -> None:
+    outbox = tmp_path / "outbox-k1.db"
+    offline = OutboxCollection(
+        PostgresCollection("postgresql://nobody@127.0.0.1:1/shop", kiosk="k1"), outbox, background=False
+    )
+    offline.upsert_cards(CARDS)
+    # A queued end of a session the server never saw start: refused for what it is, not for want of a server.
+    offline.outbox.push("end_session", "bogus-uid", {"session_id": -99, "ended_at": "2026-12-04T10:00:00Z"})
+    scan_many(offline, 0, 3)
+    offline.close()
+    store = OutboxCollection(PostgresCollection(pg_url, kiosk="k1"), outbox, background=False)
+    try:
+        store.sync()
+        status = store.status()
+        assert status.waiting == 0 and status.refused == 1 and "1 refused" in store.status_text()
+        assert server_view(pg_url)[0] == 3
+    finally:
+        store.close()
