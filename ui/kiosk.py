@@ -68,6 +68,7 @@ class PinDialog(QDialog):
         self.cancel.clicked.connect(self.reject)
         self.idle = QTimer(self)
         self.idle.setSingleShot(True)
+        self.idle.setTimerType(Qt.TimerType.PreciseTimer)  # a coarse timer may fire up to 5 % early
         self.idle.setInterval(max(1, round(timeout_s * 1000)))
         self.idle.timeout.connect(self._timed_out)
         top = QHBoxLayout()

@@ -13,8 +13,14 @@ from tests.packaging.system_tools import require_tool
 
 def planned(*args: str, venv: Path) -> list[str]:
     """The commands `make -n ARGS` would run with the virtual env at ``venv``."""
+    # Run from inside `make test` (CI) the outer make's variables would make this one print its directory.
+    env = {k: v for k, v in os.environ.items() if k not in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "MAKEOVERRIDES")}
     result = subprocess.run(
-        [require_tool("make"), "-n", *args, f"VENV={venv}"], cwd=PROJECT_ROOT, capture_output=True, text=True
+        [require_tool("make"), "--no-print-directory", "-n", *args, f"VENV={venv}"],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        env=env,
     )
     assert result.returncode == 0, result.stderr
     return result.stdout.splitlines()

@@ -236,8 +236,9 @@ def test_a_photo_folder_chosen_in_settings_scans_at_once_one_card_per_photo(
     with qtbot.waitSignal(window.controller.finished, timeout=60_000) as done:
         dialog.save()
     assert done.args[0].cards == len(CLIP_CARDS) and done.args[0].ended == "finished"
+    # The photos' scans are recorded on the GUI thread as their events arrive, around the end's notice.
+    qtbot.waitUntil(lambda: len(window.controller.session.recent) == before + len(CLIP_CARDS), timeout=10_000)
     assert [e.card_id for e in window.controller.session.recent[: len(CLIP_CARDS)]][::-1] == CLIP_CARDS
-    assert len(window.controller.session.recent) == before + len(CLIP_CARDS)
     assert "image folder" in window.source_label.text()
     assert window.banner.text().startswith("Finished — 2 cards (2 identified)")
     assert window.fps_label.text() == "finished — 2 cards (2 identified)"  # no stale frame rate
