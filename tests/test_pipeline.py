@@ -293,20 +293,33 @@ def test_a_dead_worker_is_an_error_event_not_silence(engine: Engine, catalog_dir
     assert pipeline.failed
 
 
-def test_live_mode_never_blocks_the_capture_loop_on_a_slow_worker(engine: Engine, catalog_dir: Path) -> None:
-    release = threading.Event()
+class HeldBackEmbedder:
+    """The real embedder, each call held until ``release`` is set (or ``hold_s`` passes): a slow or
+    stuck model."""
 
-    class SlowEmbedder:
-        dim = engine.embedder.dim
+    def __init__(self, embedder, hold_s: float) -> None:  # type: ignore[no-untyped-def]
+        self.embedder = embedder
+        self.dim = embedder.dim
+        self.hold_s = hold_s
+        self.release = threading.Event()
 
-        def embed(self, cards):  # type: ignore[no-untyped-def]
-            release.wait(10.0)
-            return engine.embedder.embed(cards)
+    def embed(self, cards):  # type: ignore[no-untyped-def]
+        self.release.wait(self.hold_s)
+        return self.embedder.embed(cards)
 
+
+def still_card_clip(catalog_dir: Path) -> list[ClipFrame]:
+    """One second of sv5-10 held still (15 fps)."""
     sim = CaptureSimulator([texture(catalog_dir, "sv5-10")])
     quad = sim.pose(np.random.default_rng(3), 420.0)
-    frames = held_clip(sim, 3, [(0, quad)], 1.0, 15)
-    pipeline = ScanPipeline(engine.finder, SlowEmbedder(), engine.bundle, engine.matcher, realtime=True)  # type: ignore[arg-type]
+    return held_clip(sim, 3, [(0, quad)], 1.0, 15)
+
+
+def test_live_mode_never_blocks_the_capture_loop_on_a_slow_worker(engine: Engine, catalog_dir: Path) -> None:
+    slow = HeldBackEmbedder(engine.embedder, hold_s=10.0)
+    release = slow.release
+    frames = still_card_clip(catalog_dir)
+    pipeline = ScanPipeline(engine.finder, slow, engine.bundle, engine.matcher, realtime=True)  # type: ignore[arg-type]
     try:
         results = [pipeline.process(Frame(f.image, f.timestamp, i)) for i, f in enumerate(frames)]
         assert all(r.process_s < 2.0 for r in results)
@@ -410,21 +423,10 @@ def test_an_events_confidence_is_its_cards_own_among_the_alternatives(engine: En
 def test_a_worker_that_stops_answering_a_recorded_source_is_one_error_and_the_scan_ends(
     engine: Engine, catalog_dir: Path
 ) -> None:
-    release = threading.Event()
-
-    class StuckEmbedder:
-        dim = engine.embedder.dim
-
-        def embed(self, cards):  # type: ignore[no-untyped-def]
-            release.wait(30.0)
-            return engine.embedder.embed(cards)
-
-    sim = CaptureSimulator([texture(catalog_dir, "sv5-10")])
-    quad = sim.pose(np.random.default_rng(3), 420.0)
-    frames = held_clip(sim, 3, [(0, quad)], 1.0, 15)
-    pipeline = ScanPipeline(
-        engine.finder, StuckEmbedder(), engine.bundle, engine.matcher, realtime=False, worker_timeout_s=0.3
-    )  # type: ignore[arg-type]
+    stuck = HeldBackEmbedder(engine.embedder, hold_s=30.0)
+    release = stuck.release
+    frames = still_card_clip(catalog_dir)
+    pipeline = ScanPipeline(engine.finder, stuck, engine.bundle, engine.matcher, realtime=False, worker_timeout_s=0.3)  # type: ignore[arg-type]
     try:
         events = [e for f in frames[:8] for e in pipeline.process(Frame(f.image, f.timestamp, 0)).events]
         assert [e.event for e in events if e.event == "error"] == ["error"] and pipeline.failed
