@@ -823,6 +823,40 @@ class PostgresCollection:
         rows = self._read(lambda c: c.execute("SELECT id, quantity FROM inventory").fetchall())
         return {int(r["id"]): int(r["quantity"]) for r in rows}
 
+    def set_names(self) -> dict[str, str]:
+        rows = self._read(
+            lambda c: c.execute(
+                "SELECT DISTINCT set_id, COALESCE(set_name, set_id) AS name FROM cards WHERE set_id IS NOT NULL"
+            ).fetchall()
+        )
+        return {str(r["set_id"]): str(r["name"]) for r in rows}
+
+    def inventory_card_name(self, inventory_id: int) -> str | None:
+        row = self._read(
+            lambda c: c.execute(
+                "SELECT c.name FROM inventory i JOIN cards c ON c.card_id = i.card_id WHERE i.id = %s",
+                (inventory_id,),
+            ).fetchone()
+        )
+        return str(row["name"]) if row else None
+
+    def inventory_quantity(self, inventory_id: int) -> int | None:
+        row = self._read(
+            lambda c: c.execute("SELECT quantity FROM inventory WHERE id = %s", (inventory_id,)).fetchone()
+        )
+        return int(row["quantity"]) if row else None
+
+    def scan_holdings(self, scan_id: int) -> list[tuple[int, int]]:
+        rows = self._read(
+            lambda c: c.execute(
+                "SELECT c.inventory_id, SUM(c.delta) AS delta FROM inventory_changes c"
+                " JOIN actions a ON a.id = c.action_id WHERE c.scan_id = %s AND a.undone = 0"
+                " GROUP BY c.inventory_id HAVING SUM(c.delta) > 0 ORDER BY c.inventory_id",
+                (scan_id,),
+            ).fetchall()
+        )
+        return [(int(r["inventory_id"]), int(r["delta"])) for r in rows]
+
     def backup(self, out: str | Path) -> Path:
         """A verified SQLite collection file holding everything on the server (a snapshot)."""
         from app.collection.migrate import copy_postgres_to_sqlite

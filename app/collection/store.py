@@ -694,6 +694,36 @@ class Collection:
     def stored_quantities(self) -> dict[int, int]:
         return {int(r[0]): int(r[1]) for r in self.conn.execute("SELECT id, quantity FROM inventory")}
 
+    def set_names(self) -> dict[str, str]:
+        """Each set id among the collection's cards with the name it is shown by (its id when unnamed)."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT set_id, COALESCE(set_name, set_id) FROM cards WHERE set_id IS NOT NULL"
+        ).fetchall()
+        return {str(r[0]): str(r[1]) for r in rows}
+
+    def inventory_card_name(self, inventory_id: int) -> str | None:
+        """The name of the card an inventory row holds (None: no such row)."""
+        row = self.conn.execute(
+            "SELECT c.name FROM inventory i JOIN cards c ON c.card_id = i.card_id WHERE i.id = ?", (inventory_id,)
+        ).fetchone()
+        return str(row[0]) if row else None
+
+    def inventory_quantity(self, inventory_id: int) -> int | None:
+        """How many cards an inventory row holds (None: no such row)."""
+        row = self.conn.execute("SELECT quantity FROM inventory WHERE id = ?", (inventory_id,)).fetchone()
+        return int(row[0]) if row else None
+
+    def scan_holdings(self, scan_id: int) -> list[tuple[int, int]]:
+        """(inventory row, cards) a scan put in the inventory that are still there (net of its
+        corrections and of undo), by row id."""
+        rows = self.conn.execute(
+            "SELECT c.inventory_id, SUM(c.delta) FROM inventory_changes c JOIN actions a ON a.id = c.action_id"
+            " WHERE c.scan_id = ? AND a.undone = 0 GROUP BY c.inventory_id HAVING SUM(c.delta) > 0"
+            " ORDER BY c.inventory_id",
+            (scan_id,),
+        ).fetchall()
+        return [(int(r[0]), int(r[1])) for r in rows]
+
     def backup(self, out: str | Path) -> Path:
         """A consistent copy while the collection is in use (SQLite online backup API), checked with
         ``PRAGMA integrity_check`` before it takes the name ``out``: a copy that fails is deleted."""

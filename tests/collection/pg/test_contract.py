@@ -151,3 +151,17 @@ def test_backup_is_a_checked_sqlite_collection_with_everything(store: Any, tmp_p
     assert sqlite3.connect(out).execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     with pytest.raises(CollectionError, match="exists"):
         store.backup(out)
+
+
+def test_the_browsers_lookups_name_sets_rows_and_what_a_scan_still_holds(store: Any) -> None:
+    assert store.set_names() == {"sv3pt5": "151", "xy12": "Evolutions", "sv5": "Temporal Forces"}
+    scan = store.record_scan(ScanRecord("identified", "sv3pt5-25", 0.9), auto_add=InventoryKey("", "holo"))
+    [(row, held)] = store.scan_holdings(scan)
+    assert held == 1 and store.inventory_card_name(row) == "Pikachu" and store.inventory_quantity(row) == 1
+    store.correct_scan(scan, "xy12-1")
+    [(moved_to, held)] = store.scan_holdings(scan)
+    assert moved_to != row and held == 1 and store.inventory_card_name(moved_to) == "Venusaur-EX"
+    assert store.inventory_quantity(row) == 0
+    store.reject_scan(scan)
+    assert store.scan_holdings(scan) == []
+    assert store.inventory_card_name(10_000) is None and store.inventory_quantity(10_000) is None
