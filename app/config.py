@@ -243,6 +243,20 @@ class KioskConfig(Section):
         default="1234", min_length=4, max_length=12, pattern=r"^[0-9]+$", description="PIN to leave the kiosk."
     )
     session_label: str = Field(default="Kiosk", max_length=80, description="Label of the kiosk's sessions.")
+    #: Unset: the kiosk shows only the market value of what was scanned.
+    buy_percent: float | None = Field(
+        default=None,
+        ge=1.0,
+        le=100.0,
+        description="What the shop pays, as a percentage of market value, shown beside the kiosk's running value.",
+    )
+
+
+class PricesConfig(Section):
+    #: An ISO 4217 code; values are shown in it, never converted.
+    currency: str = Field(
+        default="USD", pattern=r"^[A-Z]{3}$", description="Currency the GUI shows card values in (ISO 4217 code)."
+    )
 
 
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
@@ -262,6 +276,7 @@ class Settings(BaseSettings):
     live: LiveConfig = Field(default_factory=LiveConfig)
     ui: UiConfig = Field(default_factory=UiConfig)
     kiosk: KioskConfig = Field(default_factory=KioskConfig)
+    prices: PricesConfig = Field(default_factory=PricesConfig)
     log_level: LogLevel = Field(default="INFO", description="Logging level.")
 
     @field_validator("log_level", mode="before")
@@ -314,6 +329,9 @@ def _number(value: object) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
 
 
+_PATTERN_WORDS = {r"^[0-9]+$": "digits only", r"^[A-Z]{3}$": "three capital letters"}
+
+
 def allowed_values(field: FieldInfo) -> str:
     """What a setting accepts, in words: ``0 to 1``, ``> 0 and ≤ 60``, ``one of 'FULL', 'NORMAL'``."""
     if get_origin(field.annotation) is Literal:
@@ -330,7 +348,7 @@ def allowed_values(field: FieldInfo) -> str:
             words.append(f"at most {item.max_length} {unit}")
         pattern = getattr(item, "pattern", None)
         if pattern:
-            words.append("digits only" if pattern == r"^[0-9]+$" else f"matching {pattern}")
+            words.append(_PATTERN_WORDS.get(pattern, f"matching {pattern}"))
     if "ge" in bounds and "le" in bounds:
         words.insert(0, f"{_number(bounds['ge'])} to {_number(bounds['le'])}")
     else:

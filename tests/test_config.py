@@ -161,9 +161,53 @@ def test_every_setting_has_one_description_and_every_number_a_range() -> None:
 
     for key, field in setting_fields().items():
         assert field.description and "\n" not in field.description, key
-        if field.annotation in (int, float):
+        if field.annotation in (int, float, int | None, float | None):
             bounds = {type(m).__name__ for m in field.metadata}
             assert bounds & {"Ge", "Gt"} and bounds & {"Le", "Lt"}, f"{key} has no range: {allowed_values(field)}"
+
+
+def test_the_kiosk_buy_percent_is_unset_by_default_and_refused_outside_1_to_100(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    config = tmp_path / "config.toml"
+    monkeypatch.setenv("CARDSIGHT_CONFIG", str(config))
+    assert load_settings().kiosk.buy_percent is None
+    config.write_text("[kiosk]\nbuy_percent = 55.5\n")
+    assert load_settings().kiosk.buy_percent == 55.5
+    for refused in ("0.5", "100.5"):
+        config.write_text(f"[kiosk]\nbuy_percent = {refused}\n")
+        with pytest.raises(ConfigError, match=rf"kiosk.buy_percent = {refused} .*out of range \(allowed: 1 to 100\)"):
+            load_settings()
+
+
+@pytest.mark.parametrize("refused", ["usd", "US", "EURO", "U$D"])
+def test_the_price_currency_is_three_capital_letters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refused: str
+) -> None:
+    config = tmp_path / "config.toml"
+    monkeypatch.setenv("CARDSIGHT_CONFIG", str(config))
+    assert load_settings().prices.currency == "USD"
+    monkeypatch.setenv("CARDSIGHT_PRICES__CURRENCY", "EUR")
+    assert load_settings().prices.currency == "EUR"
+    monkeypatch.setenv("CARDSIGHT_PRICES__CURRENCY", refused)
+    with pytest.raises(ConfigError, match=r"prices.currency .*three capital letters"):
+        load_settings()
+
+
+def test_a_buy_percent_and_currency_set_then_unset_round_trip_through_the_saved_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "config.toml"
+    monkeypatch.setenv("CARDSIGHT_CONFIG", str(path))
+    settings = load_settings()
+    settings.kiosk.buy_percent = 60.0
+    settings.prices.currency = "GBP"
+    save_settings(settings)
+    loaded = load_settings()
+    assert (loaded.kiosk.buy_percent, loaded.prices.currency) == (60.0, "GBP")
+    loaded.kiosk.buy_percent = None
+    save_settings(loaded)
+    assert "buy_percent" not in path.read_text() and load_settings().kiosk.buy_percent is None
 
 
 # ---------------------------------------------------------------------------- unknown keys
@@ -319,6 +363,8 @@ def valid_values(field: FieldInfo) -> st.SearchStrategy[Any]:
         return st.one_of(st.none(), st.booleans())
     if annotation is int:
         return st.integers(bound.get("ge", bound.get("gt", -1) + 1), bound.get("le", bound.get("lt", 2) - 1))
+    if annotation == float | None:
+        return st.one_of(st.none(), valid_values(FieldInfo.merge_field_infos(field, annotation=float)))
     if annotation is float:
         low, high = bound.get("ge", bound.get("gt")), bound.get("le", bound.get("lt"))
         return st.floats(low, high, exclude_min="gt" in bound, exclude_max="lt" in bound, allow_nan=False)
@@ -329,8 +375,9 @@ def valid_values(field: FieldInfo) -> st.SearchStrategy[Any]:
     assert annotation is str, annotation
     lengths = {m.min_length for m in field.metadata if getattr(m, "min_length", None) is not None} or {0}
     limits = {m.max_length for m in field.metadata if getattr(m, "max_length", None) is not None} or {40}
-    if any(getattr(m, "pattern", None) for m in field.metadata):
-        return st.from_regex(rf"[0-9]{{{max(lengths)},{min(limits)}}}", fullmatch=True)
+    patterns = [m.pattern for m in field.metadata if getattr(m, "pattern", None)]
+    if patterns:
+        return st.from_regex(patterns[0], fullmatch=True).filter(lambda t: max(lengths) <= len(t) <= min(limits))
     return st.text(st.characters(blacklist_categories=("Cs",)), min_size=max(lengths), max_size=min(limits))
 
 
