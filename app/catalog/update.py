@@ -1,29 +1,27 @@
 """``cardsight catalog update``: new sets and cards from the pokemontcg.io API v2 into the user's copy.
 
-Only this module talks to the network, and only when the user runs the command. It is polite:
-every request has a timeout, 429 answers wait the server's Retry-After (bounded), 5xx answers and
-broken transfers back off and retry a few times, and one failing set never stops the others.
+Only this module talks to the API, through the shared :class:`app.net.http.PoliteClient`, and only
+when the user runs the command. It is polite: every request has a timeout and keeps a steady pace,
+429 answers wait the server's Retry-After (bounded), 5xx answers and broken transfers back off and
+retry a few times, and one failing set never stops the others.
 Each set is written in its own transaction, so an interrupted update keeps the sets it finished and
 the next run fetches only what is still missing or changed (resumable).
 """
 
 from __future__ import annotations
 
-import email.utils
-import http.client
 import json
 import logging
 import sqlite3
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from app.catalog.database import SHIPPED_CATALOG, CatalogDatabaseError, set_row, store_set, writable_copy
+from app.net.http import POKEMONTCG_API_RATE, Answer, HttpError, PoliteClient, RateLimit, RetryableAnswer
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +64,7 @@ class UpdateReport:
 
 @dataclass
 class ApiClient:
-    """GET JSON from the API with timeouts, bounded retries and Retry-After."""
+    """GET JSON from the API through the shared polite client (timeouts, bounded retries, Retry-After)."""
 
     base: str = DEFAULT_API_BASE
     api_key: str | None = None
@@ -76,89 +74,44 @@ class ApiClient:
     #: The longest Retry-After honoured; a server asking for more is answered by giving up on that request.
     max_wait_s: float = 120.0
     sleep: Callable[[float], None] = time.sleep
+    rate_limit: RateLimit | None = POKEMONTCG_API_RATE
 
     def url(self, path: str, params: dict[str, Any] | None = None) -> str:
         query = f"?{urllib.parse.urlencode(params)}" if params else ""
         return f"{self.base.rstrip('/')}/{path.lstrip('/')}{query}"
 
-    def get_json(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        url = self.url(path, params)
-        last = "no attempt"
-        for attempt in range(1, self.attempts + 1):
-            try:
-                return self._get_once(url)
-            except _Retry as retry:
-                last, asked = retry.reason, retry.wait_s
-            if attempt == self.attempts:
-                break
-            wait = asked if asked is not None else self.backoff_s * 2 ** (attempt - 1)
-            if wait > self.max_wait_s:
-                raise ApiError(f"{last}; the server asks to wait {wait:.0f} s (more than {self.max_wait_s:.0f})")
-            logger.info("%s: %s; retrying in %.1f s (attempt %d of %d)", url, last, wait, attempt, self.attempts)
-            self.sleep(wait)
-        raise ApiError(f"{last} (gave up after {self.attempts} attempts)")
+    def http(self) -> PoliteClient:
+        return PoliteClient(
+            user_agent=USER_AGENT,
+            timeout_s=self.timeout_s,
+            attempts=self.attempts,
+            backoff_s=self.backoff_s,
+            max_wait_s=self.max_wait_s,
+            rate_limit=self.rate_limit,
+            sleep=self.sleep,
+        )
 
-    def _get_once(self, url: str) -> Any:
-        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+    def get_json(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        headers = {"Accept": "application/json"}
         if self.api_key:
             headers["X-Api-Key"] = self.api_key
-        request = urllib.request.Request(url, headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                body = response.read()
-                content_type = response.headers.get("Content-Type", "")
-        except urllib.error.HTTPError as error:
-            raise _http_failure(error) from error
-        except TimeoutError as error:
-            raise _Retry(f"no answer within {self.timeout_s:g} s") from error
-        except urllib.error.URLError as error:
-            if isinstance(error.reason, TimeoutError):
-                raise _Retry(f"no answer within {self.timeout_s:g} s") from error
-            raise _Retry(f"cannot reach {urllib.parse.urlsplit(url).netloc}: {error.reason}") from error
-        except (http.client.HTTPException, ConnectionError, OSError) as error:
-            raise _Retry(f"transfer broken ({type(error).__name__}: {error})") from error
-        return _decode(body, content_type)
+            answer = self.http().get(self.url(path, params), headers=headers, check=_check_json)
+        except HttpError as error:
+            hint = " (check --api-key)" if error.status in (401, 403) else ""
+            raise ApiError(f"{error}{hint}") from error
+        return json.loads(answer.body.decode("utf-8"))
 
 
-class _Retry(Exception):
-    """A failure worth another attempt (after ``wait_s``, or the client's backoff when None)."""
-
-    def __init__(self, reason: str, wait_s: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.wait_s = wait_s
-
-
-def _http_failure(error: urllib.error.HTTPError) -> Exception:
-    if error.code == 429:
-        return _Retry("HTTP 429 too many requests", _retry_after(error.headers.get("Retry-After")))
-    if error.code >= 500:
-        return _Retry(f"HTTP {error.code} {error.reason}", _retry_after(error.headers.get("Retry-After")))
-    hint = " (check --api-key)" if error.code in (401, 403) else ""
-    return ApiError(f"HTTP {error.code} {error.reason}{hint}")
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header: a number or an HTTP date; None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
+def _check_json(answer: Answer) -> None:
+    """An HTML page or broken JSON (a proxy's or captive portal's answer) is asked for again."""
     try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
-
-
-def _decode(body: bytes, content_type: str) -> Any:
-    """The JSON body; an HTML page or broken JSON (a proxy's or captive portal's answer) is retried."""
-    try:
-        return json.loads(body.decode("utf-8"))
+        json.loads(answer.body.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        kind = "an HTML page" if b"<html" in body[:512].lower() else f"malformed JSON ({error})"
-        raise _Retry(f"the answer was {kind}, not JSON (Content-Type {content_type or 'none'})") from error
+        kind = "an HTML page" if b"<html" in answer.body[:512].lower() else f"malformed JSON ({error})"
+        raise RetryableAnswer(
+            f"the answer was {kind}, not JSON (Content-Type {answer.content_type or 'none'})"
+        ) from error
 
 
 def _page_data(page: Any, what: str) -> tuple[list[dict[str, Any]], int | None]:

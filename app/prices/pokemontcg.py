@@ -1,7 +1,7 @@
 """pokemontcg.io API v2 card objects: TCGplayer prices in USD by finish, Cardmarket prices in EUR.
 
-Online (:class:`ApiSource`: ``/cards?q=set.id:…`` page by page, optional ``X-Api-Key``, timeouts,
-waits on 429 as Retry-After says and backs off on 5xx) or offline from saved response pages
+Online (:class:`ApiSource`: ``/cards?q=set.id:…`` page by page, optional ``X-Api-Key``, through the
+shared polite client :class:`app.net.http.PoliteClient`) or offline from saved response pages
 (:class:`PagesSource`: JSON files holding ``{"data": [...]}`` or a list of cards).
 
 Finishes: TCGplayer's keys name them (``reverseHolofoil`` is priced as a reverse holo, never as the
@@ -12,23 +12,22 @@ whichever the card is) and a separate reverse holo trend.
 from __future__ import annotations
 
 import datetime as dt
-import http.client
 import json
 import logging
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.net.http import POKEMONTCG_API_RATE, HttpError, PoliteClient, RateLimit
 from app.prices.base import PriceError, Progress, Quote, Report, amount, iso_date
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_API_BASE = "https://api.pokemontcg.io/v2"
+USER_AGENT = "cardsight-prices/1"
 PAGE_SIZE = 250
 TCGPLAYER = "tcgplayer"
 CARDMARKET = "cardmarket"
@@ -47,6 +46,7 @@ TCGPLAYER_FINISHES = {
 TCGPLAYER_FIGURE = ("market", "mid")
 CARDMARKET_REGULAR = ("trendPrice", "averageSellPrice")
 CARDMARKET_REVERSE = ("reverseHoloTrend", "reverseHoloSell")
+#: Retries after the first try (429, 5xx, timeouts, broken transfers).
 MAX_RETRIES = 5
 #: A Retry-After longer than this is not waited out: the update stops with a message instead.
 MAX_RETRY_AFTER_S = 120.0
@@ -163,6 +163,7 @@ class ApiSource:
     sleep: Sleep = time.sleep
     today: dt.date | None = None
     name: str = "pokemontcg.io"
+    rate_limit: RateLimit | None = POKEMONTCG_API_RATE
 
     def quotes(self, report: Report, progress: Progress) -> Iterator[Quote]:
         today = self.today or dt.date.today()
@@ -201,46 +202,29 @@ class ApiSource:
             raise PriceError(f"{url} answered with something that is not JSON ({error}); nothing was stored") from error
 
     def _get(self, url: str) -> bytes:
-        """The body of a 200 answer; waits and retries on 429 and 5xx, up to :data:`MAX_RETRIES` times."""
-        headers = {"Accept": "application/json", "User-Agent": "cardsight"}
+        """The body of a 2xx answer, through the shared polite client (waits on 429 as Retry-After
+        says, backs off on 5xx, timeouts and broken transfers, up to :data:`MAX_RETRIES` retries)."""
+        headers = {"Accept": "application/json"}
         if self.api_key:
             headers["X-Api-Key"] = self.api_key
-        for attempt in range(MAX_RETRIES + 1):
-            try:
-                with urllib.request.urlopen(
-                    urllib.request.Request(url, headers=headers), timeout=self.timeout_s
-                ) as answer:
-                    return bytes(answer.read())
-            except urllib.error.HTTPError as error:
-                wait = self._retry_wait(error, attempt, url)
-            except (urllib.error.URLError, OSError) as error:
-                reason = getattr(error, "reason", error)
-                raise PriceError(f"cannot reach {url} ({reason}); nothing was stored") from error
-            except http.client.HTTPException as error:
-                raise PriceError(f"{url} broke off its answer ({error!r}); nothing was stored") from error
-            if attempt == MAX_RETRIES:
-                break
-            logger.info("%s: waiting %.1f s before retry %d", url, wait, attempt + 1)
-            self.sleep(wait)
-        raise PriceError(f"{url} still failing after {MAX_RETRIES} retries; nothing was stored")
-
-    def _retry_wait(self, error: urllib.error.HTTPError, attempt: int, url: str) -> float:
-        if error.code == 429:
-            wait = _retry_after(error.headers.get("Retry-After"), self.backoff_s * 2**attempt)
-            if wait > MAX_RETRY_AFTER_S:
-                raise PriceError(
-                    f"{url}: rate limited, asked to wait {wait:.0f} s; try again later (an API key raises the limit)"
-                )
-            return wait
-        if 500 <= error.code < 600:
-            return self.backoff_s * 2**attempt
-        hint = " (check the API key)" if error.code in (401, 403) else ""
-        raise PriceError(f"{url} answered HTTP {error.code} {error.reason}{hint}; nothing was stored")
+        client = PoliteClient(
+            user_agent=USER_AGENT,
+            timeout_s=self.timeout_s,
+            attempts=MAX_RETRIES + 1,
+            backoff_s=self.backoff_s,
+            max_wait_s=MAX_RETRY_AFTER_S,
+            rate_limit=self.rate_limit,
+            sleep=self.sleep,
+        )
+        try:
+            return client.get(url, headers=headers).body
+        except HttpError as error:
+            raise PriceError(f"{url}: {error}{_hint(error.status)}; nothing was stored") from error
 
 
-def _retry_after(header: str | None, default: float) -> float:
-    """Retry-After in seconds (a number; an HTTP date is not worth parsing here: the default then)."""
-    try:
-        return max(0.0, float(header)) if header is not None else default
-    except ValueError:
-        return default
+def _hint(status: int | None) -> str:
+    if status in (401, 403):
+        return " (check the API key)"
+    if status == 429:
+        return "; try again later (an API key raises the limit)"
+    return ""

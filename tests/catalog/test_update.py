@@ -34,7 +34,7 @@ def api_data(metadata_dir: Path) -> ApiData:
 def client(api: FakeApi, sleeps: list[float] | None = None, **options: object) -> ApiClient:
     recorder = sleeps if sleeps is not None else []
     settings: dict[str, object] = {"timeout_s": 5.0, "attempts": 3, "backoff_s": 0.05, **options}
-    return ApiClient(base=api.base, api_key="k-123", sleep=recorder.append, **settings)  # type: ignore[arg-type]
+    return ApiClient(base=api.base, api_key="k-123", sleep=recorder.append, rate_limit=None, **settings)  # type: ignore[arg-type]
 
 
 def sha(path: Path) -> str:
@@ -215,7 +215,7 @@ def test_ctrl_c_keeps_the_sets_already_stored_and_the_next_run_resumes(
 def test_retry_after_may_be_an_http_date() -> None:
     from email.utils import formatdate
 
-    from app.catalog.update import _retry_after
+    from app.net.http import retry_after_s as _retry_after
 
     assert 25 <= (_retry_after(formatdate(time.time() + 30, usegmt=True)) or 0) <= 30
     assert _retry_after("7") == 7.0
