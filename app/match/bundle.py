@@ -4,8 +4,9 @@ Layout (DESIGN.md)::
 
     manifest.json    format version, model name + sha256 + dim + preprocessing, metric, dtype,
                      card count, vector count, sets, build time, sha256 of every other file
-    embeddings.npy   float32 [N, D], L2-normalised, row i ↔ index key i
-    usearch.index    HNSW, cosine
+    embeddings.npy   float32 [N, D], L2-normalised, row i ↔ index key i; or, with dtype "i8",
+                     int8 codes memory-mapped, with scales.npy float32 [N] (app/match/vectors.py)
+    usearch.index    HNSW, cosine (optional: built in memory when absent)
     index.json       row → card_id
     metadata.json    card_id → {name, set_id, set_name, number, printed_total, rarity, supertype, ...}
     thumbs/          optional small card images for the GUI
@@ -14,6 +15,8 @@ Writes go to a sibling temporary folder that replaces the bundle only when compl
 leaves the previous bundle in place (or as ``<name>.previous``, which :meth:`load` falls back to).
 :meth:`load` refuses a bundle whose files differ from the checksums its manifest recorded, or
 whose vectors are not finite unit vectors: a damaged bundle would otherwise name wrong cards.
+An installed set is a bundle of its own (a *shard*); ``app.match.shards`` combines the shipped
+bundle with them.
 """
 
 from __future__ import annotations
@@ -32,22 +35,23 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ValidationError
 
+from app.match.vectors import QuantizedRows, StackedRows, quantize_rows
+
 logger = logging.getLogger(__name__)
 
 BUNDLE_FORMAT = 1
-#: Scalar type inside the HNSW graph: i8 is ~3× faster than f32 at 20k × 1344-d with recall@1 1.0
-#: (bench/identify.py); candidates are re-scored exactly against the f32 embeddings anyway.
+#: Scalar type inside the HNSW graph: i8 is faster than f32 at the same recall of the nearest
+#: (bench/results/identify.json); candidates are re-scored against the stored vectors anyway.
 INDEX_DTYPE = "i8"
 #: Graph links per node (usearch's default is 16) and candidates kept per search step (its default
-#: is 64). In throwaway runs on bench/identify.py's 20,000 synthetic 768-d unit vectors the true
-#: nearest was among the graph's 14 candidates for 99.9 % of 1,000 queries with 24 / 32, 99.1–99.3 %
-#: with 16 / 48, at the same speed (~0.25–0.3 ms a query). The matcher re-scores the candidates
-#: exactly, so the graph only has to find them. Connectivity is fixed when a bundle is built; the
-#: expansion is set at every load.
+#: is 64): with 24 / 32 the true nearest is among the graph's candidates more often than with
+#: 16 / 48 at the same speed (bench/results/catalog_scale.json records the recall). The matcher
+#: re-scores the candidates, so the graph only has to find them. Connectivity is fixed when a graph
+#: is built; the expansion is set at every load.
 GRAPH_CONNECTIVITY = 24
 SEARCH_EXPANSION = 32
-#: A sparser graph, as bundles built before connectivity 24 have, needs the wider search it was
-#: measured with (16 links at expansion 32: the true nearest among the candidates for 97.4 %).
+#: A sparser graph, as bundles built before connectivity 24 have, needs a wider search to find
+#: the nearest as often.
 SPARSE_GRAPH_SEARCH_EXPANSION = 48
 
 
@@ -59,6 +63,12 @@ def search_expansion(connectivity: int) -> int:
 #: Reference rows that are card backs, not catalogue cards.
 BACK_PREFIX = "back:"
 MANIFEST = "manifest.json"
+VECTORS = "embeddings.npy"
+SCALES = "scales.npy"
+#: Scalar types a bundle's vectors may be stored in (``BundleManifest.dtype``).
+VECTOR_DTYPES = ("f32", "i8")
+#: File name suffix of a graph cached outside a bundle (``cached_graph``).
+GRAPH_FILE_SUFFIX = ".usearch"
 #: How far a stored vector's length may be from 1: float32 rounding of a normalised 768-d vector
 #: stays within ~1e-6; a damaged row (zeros, random bits) is nowhere near.
 UNIT_NORM_TOLERANCE = 1e-3
@@ -107,11 +117,18 @@ def rebuild_command(catalog: str, out: Path) -> str:
 @dataclass
 class ReferenceBundle:
     manifest: BundleManifest
-    embeddings: npt.NDArray[np.float32]
+    #: Row i's vector; float32 in memory, or int8 codes read as float32 (``app.match.vectors``).
+    embeddings: npt.NDArray[np.float32] | QuantizedRows | StackedRows
     row_card_ids: list[str]
     metadata: dict[str, dict[str, Any]]
     path: Path | None = None
     _index: Any = field(default=None, repr=False)
+    #: Thumbnail folders of cards that come from installed sets (the rest are under ``path``).
+    thumb_dirs: dict[str, Path] = field(default_factory=dict, repr=False)
+    #: Installed sets left out at load, one line each saying which and how to reinstall it.
+    problems: list[str] = field(default_factory=list)
+    #: Where the graph over these rows is cached when it is not the bundle's own (combined bundles).
+    index_cache: Path | None = None
 
     # ------------------------------------------------------------------ load
     @classmethod
@@ -131,18 +148,13 @@ class ReferenceBundle:
         if verify_checksums:
             _verify_checksums(path, manifest)
         try:
-            embeddings = np.load(path / "embeddings.npy", allow_pickle=False)
+            embeddings = _read_vectors(path, manifest)
             row_card_ids = json.loads((path / "index.json").read_text())
             metadata = json.loads((path / "metadata.json").read_text())
         except (OSError, ValueError) as error:
             raise BundleError(
                 f"Bundle {path} is damaged ({error}); rebuild it: {rebuild_command(manifest.catalog, path)}"
             ) from error
-        if embeddings.dtype != np.float32 or embeddings.ndim != 2 or embeddings.shape[1] != manifest.dim:
-            raise BundleError(
-                f"{path / 'embeddings.npy'} has shape {embeddings.shape} {embeddings.dtype}, "
-                f"manifest says [N, {manifest.dim}] float32"
-            )
         if len(row_card_ids) != embeddings.shape[0] or embeddings.shape[0] != manifest.vector_count:
             raise BundleError(
                 f"Bundle {path} is inconsistent: {embeddings.shape[0]} vectors, {len(row_card_ids)} index rows, "
@@ -155,39 +167,52 @@ class ReferenceBundle:
         bundle = cls(manifest, embeddings, list(row_card_ids), metadata, path)
         index_path = path / "usearch.index"
         if index_path.is_file():
-            bundle._index = _restore_index(index_path, manifest.dim, len(row_card_ids))
+            bundle._index = restore_index(index_path, manifest.dim, len(row_card_ids))
         return bundle
 
     # ------------------------------------------------------------------ index
     @property
     def index(self) -> Any:
         if self._index is None:
-            self._index = build_index(self.embeddings)
+            if self.index_cache is not None:
+                self._index = cached_graph(self, self.index_cache)
+            else:
+                self._index = build_index(self.embeddings)
         return self._index
+
+    def dense_embeddings(self) -> npt.NDArray[np.float32]:
+        """Every row as float32 in memory (copies compact or memory-mapped rows)."""
+        if isinstance(self.embeddings, np.ndarray):
+            return np.asarray(self.embeddings, np.float32)
+        return self.embeddings.dense()
 
     def card_ids(self) -> list[str]:
         return sorted({c for c in self.row_card_ids if not c.startswith(BACK_PREFIX)})
 
     def thumb_path(self, card_id: str) -> Path | None:
-        if self.path is None:
+        folder = self.thumb_dirs.get(card_id) or (self.path / "thumbs" if self.path is not None else None)
+        if folder is None:
             return None
-        candidate = self.path / "thumbs" / f"{safe_file_name(card_id)}.jpg"
+        candidate = folder / f"{safe_file_name(card_id)}.jpg"
         return candidate if candidate.is_file() else None
 
     # ------------------------------------------------------------------ save
-    def save(self, out: str | Path, thumbs_from: Path | None = None) -> Path:
-        """Write atomically: a complete sibling folder replaces ``out`` in two renames."""
+    def save(self, out: str | Path, thumbs_from: Path | None = None, with_index: bool = True) -> Path:
+        """Write atomically: a complete sibling folder replaces ``out`` in two renames. The vectors
+        are written in the manifest's ``dtype``; ``with_index=False`` leaves the HNSW graph out (an
+        installed set's graph is the combined one, ``app.match.shards``)."""
         out = Path(out)
         out.parent.mkdir(parents=True, exist_ok=True)
         staging = out.with_name(f"{out.name}.tmp-{os.getpid()}-{int(time.time() * 1000)}")
         staging.mkdir()
         try:
-            np.save(staging / "embeddings.npy", np.ascontiguousarray(self.embeddings, np.float32))
+            _write_vectors(staging, self.manifest.dtype, self.embeddings)
             (staging / "index.json").write_text(json.dumps(self.row_card_ids))
             (staging / "metadata.json").write_text(
                 json.dumps(self.metadata, ensure_ascii=False, indent=1, sort_keys=True)
             )
-            self.index.save(str(staging / "usearch.index"))
+            if with_index:
+                self.index.save(str(staging / "usearch.index"))
             if thumbs_from is not None and thumbs_from.is_dir():
                 shutil.copytree(thumbs_from, staging / "thumbs")
             # The manifest goes last: a folder without it is never mistaken for a bundle.
@@ -301,10 +326,62 @@ def _verify_checksums(path: Path, manifest: BundleManifest) -> None:
             )
 
 
-def _check_vectors(path: Path, manifest: BundleManifest, embeddings: npt.NDArray[np.float32]) -> None:
+def _read_vectors(path: Path, manifest: BundleManifest) -> npt.NDArray[np.float32] | QuantizedRows:
+    """The bundle's vectors in the manifest's ``dtype``: float32 read into memory, int8 codes
+    memory-mapped (only the rows a search touches are read)."""
+    vectors_path = path / VECTORS
+    if manifest.dtype not in VECTOR_DTYPES:
+        raise BundleError(
+            f"Bundle {path} stores {manifest.dtype} vectors; this cardsight reads {', '.join(VECTOR_DTYPES)}: "
+            f"rebuild it ({rebuild_command(manifest.catalog, path)})"
+        )
+    if manifest.dtype == "f32":
+        embeddings = np.load(vectors_path, allow_pickle=False)
+        _check_shape(vectors_path, embeddings, manifest.dim, np.float32)
+        return np.asarray(embeddings, np.float32)
+    codes = np.load(vectors_path, mmap_mode="r", allow_pickle=False)
+    scales = np.load(path / SCALES, allow_pickle=False)
+    _check_shape(vectors_path, codes, manifest.dim, np.int8)
+    if scales.dtype != np.float32 or scales.shape != (codes.shape[0],):
+        raise BundleError(
+            f"{path / SCALES} has shape {scales.shape} {scales.dtype}, expected [{codes.shape[0]}] float32"
+        )
+    return QuantizedRows(codes, scales)
+
+
+def _check_shape(path: Path, array: np.ndarray, dim: int, dtype: type) -> None:
+    if array.dtype != dtype or array.ndim != 2 or array.shape[1] != dim:
+        raise BundleError(
+            f"{path} has shape {array.shape} {array.dtype}, manifest says [N, {dim}] {np.dtype(dtype).name}"
+        )
+
+
+def _write_vectors(folder: Path, dtype: str, embeddings: Any) -> None:
+    dense = embeddings if isinstance(embeddings, np.ndarray) else embeddings.dense()
+    dense = np.ascontiguousarray(dense, np.float32)
+    if dtype == "f32":
+        np.save(folder / VECTORS, dense)
+    elif dtype == "i8":
+        codes, scales = quantize_rows(dense)
+        np.save(folder / VECTORS, codes)
+        np.save(folder / SCALES, scales)
+    else:
+        raise ValueError(f"cannot store vectors as {dtype!r}; choose one of {', '.join(VECTOR_DTYPES)}")
+
+
+#: Rows checked at a time, so checking a memory-mapped int8 bundle never decodes all of it at once.
+_CHECK_CHUNK = 8192
+
+
+def _check_vectors(path: Path, manifest: BundleManifest, embeddings: npt.NDArray[np.float32] | QuantizedRows) -> None:
     """Refuse vectors that are not finite unit vectors: they would match the wrong cards, or none."""
-    with np.errstate(over="ignore", invalid="ignore"):  # random bits overflow; isfinite catches them
-        norms = np.linalg.norm(embeddings, axis=1)
+    norms = np.concatenate(
+        [
+            _row_norms(embeddings[np.arange(start, min(start + _CHECK_CHUNK, len(embeddings)))])
+            for start in range(0, len(embeddings), _CHECK_CHUNK)
+        ]
+        or [np.zeros(0, np.float32)]
+    )
     bad = np.flatnonzero(~np.isfinite(norms) | (np.abs(norms - 1.0) > UNIT_NORM_TOLERANCE))
     if len(bad):
         raise BundleError(
@@ -312,6 +389,11 @@ def _check_vectors(path: Path, manifest: BundleManifest, embeddings: npt.NDArray
             f"not finite unit vectors (first: row {bad[0]}); rebuild the bundle: "
             f"{rebuild_command(manifest.catalog, path)}"
         )
+
+
+def _row_norms(rows: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
+    with np.errstate(over="ignore", invalid="ignore"):  # random bits overflow; isfinite catches them
+        return np.linalg.norm(rows, axis=1)
 
 
 def _describe(error: Exception) -> str:
@@ -325,7 +407,12 @@ def safe_file_name(card_id: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in card_id)
 
 
-def build_index(embeddings: npt.NDArray[np.float32], dtype: str = INDEX_DTYPE) -> Any:
+#: Rows decoded and added to a graph at a time, so a compact bundle is never decoded whole.
+_ADD_CHUNK = 16384
+
+
+def build_index(embeddings: Any, dtype: str = INDEX_DTYPE, threads: int = 0) -> Any:
+    """An HNSW graph over ``embeddings`` (float32 rows, or anything ``rows[indices]`` decodes)."""
     from usearch.index import Index
 
     index = Index(
@@ -335,16 +422,19 @@ def build_index(embeddings: npt.NDArray[np.float32], dtype: str = INDEX_DTYPE) -
         connectivity=GRAPH_CONNECTIVITY,
         expansion_search=SEARCH_EXPANSION,
     )
-    if len(embeddings):
-        index.add(np.arange(len(embeddings), dtype=np.uint64), np.ascontiguousarray(embeddings, np.float32))
+    for start in range(0, len(embeddings), _ADD_CHUNK):
+        rows = np.arange(start, min(start + _ADD_CHUNK, len(embeddings)))
+        index.add(rows.astype(np.uint64), np.ascontiguousarray(embeddings[rows], np.float32), threads=threads)
     return index
 
 
-def _restore_index(path: Path, dim: int, count: int) -> Any:
+def restore_index(path: Path, dim: int, count: int, view: bool = False) -> Any:
+    """The graph saved at ``path``, or None (with a warning) if it is unreadable or does not fit
+    ``count`` vectors of ``dim``; ``view`` memory-maps it instead of reading it."""
     from usearch.index import Index
 
     try:
-        index = Index.restore(str(path))
+        index = Index.restore(str(path), view=view)
     except Exception as error:  # usearch raises RuntimeError/ValueError variants for damaged files
         logger.warning("usearch index %s unreadable (%s); rebuilding it in memory", path, error)
         return None
@@ -361,3 +451,28 @@ def _fsync_tree(folder: Path) -> None:
         if item.is_file():
             with open(item, "rb") as handle:
                 os.fsync(handle.fileno())
+
+
+def cached_graph(bundle: ReferenceBundle, path: Path) -> Any:
+    """The graph saved at ``path`` (memory-mapped), or one built now over ``bundle``'s rows and
+    saved there for the next load (other graphs in that folder are stale and removed)."""
+    count, dim = len(bundle.row_card_ids), bundle.manifest.dim
+    if path.is_file():
+        index = restore_index(path, dim, count, view=True)
+        if index is not None:
+            return index
+    started = time.monotonic()
+    logger.warning("Building the search graph over %d reference vectors (once, when the sets change)", count)
+    index = build_index(bundle.embeddings)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_name(f"{path.name}.tmp-{os.getpid()}")
+        index.save(str(partial))
+        os.replace(partial, path)
+        for stale in path.parent.glob(f"*{GRAPH_FILE_SUFFIX}*"):
+            if stale != path:
+                stale.unlink(missing_ok=True)
+    except OSError as error:
+        logger.warning("Could not cache the search graph at %s (%s); it will be rebuilt at the next load", path, error)
+    logger.info("Built the search graph over %d vectors in %.1f s", count, time.monotonic() - started)
+    return index

@@ -42,9 +42,9 @@ __all__ = [
 
 class Matcher:
     """Top-k search over a bundle. Below ``exact_below`` vectors a brute-force matrix product is exact
-    and fastest; above it usearch's HNSW graph (i8) proposes candidates that are re-scored exactly.
-    Measured (bench/identify.py, 768-d): 2,615 vectors exact 0.10–0.21 ms; 20,000 vectors exact
-    1.2 ms vs HNSW-i8 + re-score 0.36 ms — the crossover is a few thousand vectors."""
+    and fastest; above it usearch's HNSW graph (i8) proposes candidates that are re-scored against
+    the stored vectors (float32, or int8 codes decoded). The crossover is a few thousand vectors
+    (bench/results/identify.json; at 80,000 vectors bench/results/catalog_scale.json)."""
 
     def __init__(
         self, bundle: ReferenceBundle, thresholds: MatchThresholds | None = None, exact_below: int = 4000
@@ -52,6 +52,8 @@ class Matcher:
         self.bundle = bundle
         self.thresholds = thresholds or MatchThresholds()
         self.exact = len(bundle.row_card_ids) < exact_below
+        # The exact product needs every row in memory as float32: small bundles only.
+        self._dense = bundle.dense_embeddings() if self.exact else None
         # Rows → small integers per card, so picking the best row of each card is integer work.
         self._card_names: list[str] = list(dict.fromkeys(bundle.row_card_ids))
         number = {card_id: i for i, card_id in enumerate(self._card_names)}
@@ -65,16 +67,15 @@ class Matcher:
         if fetch == 0:
             return [[] for _ in vectors]
         rows_sims: list[tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]] = []
-        if self.exact:
-            sims = vectors @ self.bundle.embeddings.T
+        if self._dense is not None:
+            sims = vectors @ self._dense.T
             top = np.argpartition(-sims, fetch - 1, axis=1)[:, :fetch]
             rows_sims = [(t, s[t]) for t, s in zip(top, sims, strict=True)]
         else:
             # The graph's i8 similarities only propose candidates (twice what the exact path keeps);
             # their float32 vectors decide the order.
             # One thread: the app asks about a handful of crops at a time, and handing each query to
-            # usearch's thread pool costs more than it saves (20,000 vectors: ~15 % slower in a
-            # throwaway timing on bench/identify.py's synthetic set).
+            # usearch's thread pool costs more than it saves.
             matches = self.bundle.index.search(vectors, min(rows_total, fetch * 2), threads=1)
             keys = np.atleast_2d(matches.keys).astype(np.int64)
             for query, candidates in zip(vectors, keys, strict=True):
