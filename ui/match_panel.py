@@ -1,6 +1,6 @@
-"""The match panel: who the card is, add / undo / remove, the top-5 to correct with one click (or keys
-1–5), the sticky add options, a "not in catalogue" search, and the list of recent scans (select one to
-reopen it here)."""
+"""The match panel: who the card is and what it is worth in the chosen finish, add / undo / remove,
+the top-5 to correct with one click (or keys 1–5), the sticky add options, a "not in catalogue" search,
+and the list of recent scans (select one to reopen it here)."""
 
 from __future__ import annotations
 
@@ -28,8 +28,10 @@ from PySide6.QtWidgets import (
 
 from app.collection.store import CONDITIONS, FINISHES
 from app.match.bundle import ReferenceBundle
+from app.prices.table import Price
 from app.session import AddOptions, ScanEntry
 from ui.images import pixmap_from_bgr, pixmap_from_file
+from ui.price_service import PriceService, price_line
 from ui.recent_scans import RecentScansModel, RecentScansView
 
 logger = logging.getLogger(__name__)
@@ -43,6 +45,8 @@ STATUS_TEXT = {
 }
 #: The status once the user picked the card (the decision's own words no longer apply).
 CHOSEN_TEXT = "Chosen by you"
+#: The price line while the worker looks the price up.
+PRICE_PENDING = "Market price: looking it up…"
 ALT_ICON = (30, 42)
 
 
@@ -69,10 +73,16 @@ class MatchPanel(QWidget):
     entry_selected = Signal(object)  # ScanEntry
     options_changed = Signal(object)  # AddOptions
 
-    def __init__(self, bundle: ReferenceBundle, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, bundle: ReferenceBundle, parent: QWidget | None = None, prices: PriceService | None = None
+    ) -> None:
+        """``prices``: where the shown card's market price comes from (None: no price line)."""
         super().__init__(parent)
         self.setObjectName("matchPanel")
         self.bundle = bundle
+        self.prices = prices
+        #: (card, finish) whose price the price line shows or waits for.
+        self._priced: tuple[str, str] | None = None
         self.entry: ScanEntry | None = None
         self._thumb = (150, 210)
         self._compact = False
@@ -94,6 +104,14 @@ class MatchPanel(QWidget):
         self.details = QLabel("")
         self.details.setObjectName("cardDetails")
         self.details.setWordWrap(True)
+        self.price = QLabel("")
+        self.price.setObjectName("cardPrice")
+        self.price.setWordWrap(True)
+        self.price.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.price.setVisible(prices is not None)
+        if prices is not None:
+            prices.answered.connect(self._on_price)
+            prices.failed.connect(self._on_price_failed)
 
         images = QHBoxLayout()
         images.addWidget(self.reference)
@@ -140,6 +158,7 @@ class MatchPanel(QWidget):
         self._place_options(per_row=4)
         for combo in (self.finish, self.condition, self.language):
             combo.currentTextChanged.connect(self._emit_options)
+        self.finish.currentTextChanged.connect(lambda _: self._ask_price())
         self.quantity.valueChanged.connect(self._emit_options)
 
         self.add_button = QPushButton("Add  (Space)")
@@ -195,6 +214,7 @@ class MatchPanel(QWidget):
         layout.addLayout(images)
         layout.addWidget(self.name)
         layout.addWidget(self.details)
+        layout.addWidget(self.price)
         # The actions come before the corrections: at 1280×800 they must be in view without scrolling.
         layout.addLayout(buttons)
         layout.addWidget(self.held_row)
@@ -293,6 +313,7 @@ class MatchPanel(QWidget):
         self.crop.clear()
         self.name.setText("—")
         self.details.setText("")
+        self._ask_price()
         for i, button in enumerate(self.alternative_buttons):
             button.setEnabled(False)
             button.setText(f"{i + 1}")
@@ -309,6 +330,7 @@ class MatchPanel(QWidget):
             unknown = self.entry is not None and self.entry.event.event == "unknown"
             self.name.setText("Not in the catalogue" if unknown else "—")
             self.details.setText("")
+            self._ask_price()
             return
         meta: dict[str, Any] = self.bundle.metadata.get(card_id, {})
         self.reference.setPixmap(pixmap_from_file(self.bundle.thumb_path(card_id), *self._thumb))
@@ -328,6 +350,44 @@ class MatchPanel(QWidget):
         if self.entry is not None and self.entry.event.ocr:
             lines.append(f"Number read: {self.entry.event.ocr}")
         self.details.setText("\n".join(line for line in lines if line))
+        self._ask_price()
+
+    # ------------------------------------------------------------------ price
+    def shown_card(self) -> str | None:
+        """The card the panel describes: the chosen one, or the best guess of an uncertain scan."""
+        if self.entry is None:
+            return None
+        event = self.entry.event
+        if self.entry.card_id is None and event.event == "uncertain":
+            return event.card_id or None
+        return self.entry.card_id
+
+    def _ask_price(self) -> None:
+        """The price line follows the shown card and the finish chosen; the lookup runs on the price
+        service's thread and a late answer for another card or finish is ignored."""
+        if self.prices is None:
+            return
+        card_id = self.shown_card()
+        if card_id is None:
+            self._priced = None
+            self.price.setText("")
+            return
+        wanted = (card_id, self.finish.currentText())
+        if wanted == self._priced:
+            return
+        self._priced = wanted
+        self.price.setText(PRICE_PENDING)
+        self.prices.request_price(wanted, *wanted)
+
+    def _on_price(self, token: object, price: object) -> None:
+        if self._priced is None or token != self._priced or self.prices is None:
+            return
+        found = price if isinstance(price, Price) else None
+        self.price.setText(price_line(found, self.prices.currency, self._priced[1]))
+
+    def _on_price_failed(self, token: object, message: str) -> None:
+        if self._priced is not None and token == self._priced:
+            self.price.setText(f"No price: {message}")
 
     def refresh_recent_item(self, entry: ScanEntry) -> None:
         self.recent_model.upsert(entry)
