@@ -26,6 +26,7 @@ from app.scanner import ScanSummary, choose_source
 from app.session import AddOptions, ScanEntry, ScanSession
 from ui.engine_thread import ScannerThread, ScanWorker, SourceInfo
 from ui.fd_watcher import QtFdWatcher
+from ui.price_service import PriceService, ValueTotals
 from ui.recent_scans import card_label
 
 logger = logging.getLogger(__name__)
@@ -61,6 +62,8 @@ class ScanController(QObject):
     entry_removed = Signal(object)  # ScanEntry
     #: The source came to its end (a video file, an image folder): what it gave.
     finished = Signal(object)  # ScanSummary
+    #: What the session's cards are worth now (after an add, a correction, an undo, a removal).
+    session_value = Signal(object)  # ValueTotals
 
     def __init__(
         self,
@@ -84,6 +87,12 @@ class ScanController(QObject):
             label=session_label,
         )
         self.current: ScanEntry | None = None
+        #: Prices for the views (match panel, browser, kiosk), read on the service's own thread.
+        self.prices = PriceService(collection, settings.prices.currency, parent=self)
+        self._value_token = 0
+        self.prices.answered.connect(self._on_session_value)
+        self.count_changed.connect(self.refresh_session_value)
+        self.entry_changed.connect(self.refresh_session_value)
         self.fd_watcher = QtFdWatcher(self)
         self.opener_for = opener_for or (lambda s: default_source_opener(s, self.fd_watcher))
         self.worker, self.scanner = self._make_scanner(open_source or self.opener_for(settings))
@@ -179,6 +188,7 @@ class ScanController(QObject):
         self.scanner.stop()
         self._flush_pending()
         self._retry.stop()
+        self.prices.close()
 
     # ------------------------------------------------------------------ engine → view
     def _on_source(self, info: SourceInfo) -> None:
@@ -336,23 +346,35 @@ class ScanController(QObject):
     def _scan_rows(self, entry: ScanEntry) -> list[tuple[int, int]]:
         """(inventory row, cards) this scan put in the inventory and that are still there."""
         try:
-            rows = self.collection.conn.execute(
-                "SELECT c.inventory_id, SUM(c.delta) FROM inventory_changes c JOIN actions a ON a.id = c.action_id"
-                " WHERE c.scan_id = ? AND a.undone = 0 GROUP BY c.inventory_id HAVING SUM(c.delta) > 0",
-                (entry.scan_id,),
-            ).fetchall()
-        except sqlite3.DatabaseError as error:  # a collection without the local change log (a shop server's)
+            return self.collection.scan_holdings(entry.scan_id)
+        except (CollectionError, sqlite3.DatabaseError) as error:
             logger.warning("Cannot read what scan %d added: %s", entry.scan_id, error)
             return []
-        return [(int(r[0]), int(r[1])) for r in rows]
 
     def held_quantity(self, entry: ScanEntry) -> int | None:
         """How many the collection row of an added scan holds (None: not added)."""
         rows = self._scan_rows(entry) if entry.added else []
         if len(rows) != 1:
             return None
-        found = self.collection.conn.execute("SELECT quantity FROM inventory WHERE id = ?", (rows[0][0],)).fetchone()
-        return int(found[0]) if found else None
+        try:
+            return self.collection.inventory_quantity(rows[0][0])
+        except (CollectionError, sqlite3.DatabaseError) as error:
+            logger.warning("Cannot read the quantity of row %d: %s", rows[0][0], error)
+            return None
+
+    # ------------------------------------------------------------------ session value
+    def refresh_session_value(self, *_: object) -> None:
+        """Ask for the session's value again; the answer comes as ``session_value`` (no session: none)."""
+        session_id = self.session.session_id
+        if session_id is None or self.stopped:
+            return
+        self._value_token += 1
+        self.prices.request_session_value(("session", self._value_token), session_id)
+
+    def _on_session_value(self, token: object, totals: object) -> None:
+        # Only the answer to the newest question: an older one may predate the last add or undo.
+        if token == ("session", self._value_token) and isinstance(totals, ValueTotals):
+            self.session_value.emit(totals)
 
     def set_held_quantity(self, quantity: int) -> None:
         """The shown added card's collection row holds ``quantity`` now (one undoable edit)."""

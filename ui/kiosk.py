@@ -1,5 +1,6 @@
 """Kiosk mode: fullscreen, no window chrome, big touch targets; every identified card is added to a
-named session with a big running count and an undo button. Leaving (or settings) needs the PIN.
+named session with a big running count, the session's running market value (and what the shop pays,
+when a buy percentage is set) and an undo button. Leaving (or settings) needs the PIN.
 
 Laid out for the Raspberry Pi's 800×480 touch screen and up: nothing in the window asks for more
 height than the screen has (the count's font follows the room it gets, the last-card line is a fixed
@@ -27,8 +28,10 @@ from PySide6.QtWidgets import (
 )
 
 from app.collection.csvio import card_number
+from app.prices.value import money
 from app.session import ScanEntry
 from ui.live_view import LiveView
+from ui.price_service import ValueTotals
 
 logger = logging.getLogger(__name__)
 
@@ -196,6 +199,18 @@ def card_lines(entry: ScanEntry, cards: CardInfo | None) -> tuple[str, str]:
     return name, f"{where} {number}".strip()
 
 
+def value_text(totals: ValueTotals, currency: str, buy_percent: float | None) -> str:
+    """``Worth 123.45 USD`` (and the unpriced cards, never counted as 0), then ``We pay 60 %: 74.07 USD``
+    when the shop set its buy percentage: two lines at most, for the fixed room the line has."""
+    worth = f"Worth {money(totals.value_cents, currency)}"
+    if totals.unpriced_cards:
+        worth += f" + {totals.unpriced_cards} unpriced"
+    if buy_percent is None:
+        return worth
+    offer = round(totals.value_cents * buy_percent / 100)
+    return f"{worth}\nWe pay {buy_percent:g} %: {money(offer, currency)}"
+
+
 class KioskWindow(QWidget):
     undo_requested = Signal()
     exit_granted = Signal()
@@ -207,9 +222,12 @@ class KioskWindow(QWidget):
         parent: QWidget | None = None,
         cards: CardInfo | None = None,
         pin_timeout_s: float = PIN_TIMEOUT_S,
+        currency: str = "USD",
+        buy_percent: float | None = None,
     ) -> None:
         """``cards``: card id → catalogue metadata (the reference bundle's), for set names and printed
-        numbers on the last-card line."""
+        numbers on the last-card line. ``buy_percent``: what the shop pays, as a percentage of the
+        market value, shown under it (None: only the value)."""
         super().__init__(parent)
         self.setObjectName("kioskWindow")
         self.setWindowFlag(Qt.WindowType.FramelessWindowHint, True)
@@ -225,6 +243,12 @@ class KioskWindow(QWidget):
         self._base_sizes: dict[QWidget, tuple[float, int]] = {}
         self.live = LiveView()
         self.count = CountLabel("0")
+        self.currency = currency
+        self.buy_percent = buy_percent
+        self.value = QLabel(value_text(ValueTotals(), currency, buy_percent))
+        self.value.setObjectName("kioskValue")
+        self.value.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.value.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
         self.last = LastCardLabel(IDLE_TEXT)
         self.session = QLabel(session_label)
         self.session.setObjectName("kioskSession")
@@ -248,7 +272,7 @@ class KioskWindow(QWidget):
     def _lay_out(self) -> None:
         caption = QLabel("cards added")
         caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self._scaled = [self.session, caption, self.last, self.undo, self.staff, self.banner]
+        self._scaled = [self.session, caption, self.value, self.last, self.undo, self.staff, self.banner]
         # Undo and Staff side by side: one button row of height, so both fit under the count at 480 px.
         buttons = QHBoxLayout()
         buttons.addWidget(self.undo, 2)
@@ -257,6 +281,7 @@ class KioskWindow(QWidget):
         side.addWidget(self.session)
         side.addWidget(caption)
         side.addWidget(self.count, 1)
+        side.addWidget(self.value)
         side.addWidget(self.last)
         side.addLayout(buttons)
         body = QHBoxLayout()
@@ -298,6 +323,10 @@ class KioskWindow(QWidget):
             else:
                 self._set_last(IDLE_TEXT)
 
+    def show_value(self, totals: ValueTotals) -> None:
+        """The session's value after an add or an undo (and the shop's offer when it set one)."""
+        self.value.setText(value_text(totals, self.currency, self.buy_percent))
+
     def set_banner(self, text: str) -> None:
         self.banner.setText(text)
         self.banner.setVisible(bool(text))
@@ -319,6 +348,10 @@ class KioskWindow(QWidget):
 
     def _fit_text_heights(self) -> None:
         self.last.fit_height()
+        # Room for both lines from the start: the offer's line must not re-lay out the window.
+        self.value.ensurePolished()
+        lines = 1 if self.buy_percent is None else 2
+        self.value.setFixedHeight(self.value.fontMetrics().lineSpacing() * lines + 4)
         self.banner.ensurePolished()
         # The banner wraps, but at most three lines' worth: the count gives way, never the buttons.
         self.banner.setMaximumHeight(self.banner.fontMetrics().lineSpacing() * 3 + 24)

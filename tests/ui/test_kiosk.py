@@ -301,3 +301,68 @@ def test_each_tap_on_the_pin_pad_restarts_its_timeout(qtbot: QtBot) -> None:
     assert dialog.isVisible() and dialog.idle.isActive()
     qtbot.waitUntil(lambda: not dialog.isVisible(), timeout=5_000)
     assert not dialog.idle.isActive()
+
+
+def test_the_session_value_follows_adds_and_undo_and_shows_the_shop_offer(
+    qtbot: QtBot, settings: Settings, engine_for: Engine
+) -> None:
+    from app.prices.base import Quote
+    from app.prices.table import store_quotes
+
+    create_application()
+    collection = open_collection(settings)
+    store_quotes(
+        collection,
+        [
+            Quote("sv5-123", "normal", "tcgplayer", "USD", "2026-12-01", 2.5),
+            Quote("sv3pt5-6", "normal", "tcgplayer", "USD", "2026-12-01", 100.0),
+            Quote("sv3pt5-6", "holo", "tcgplayer", "USD", "2026-12-01", 900.0),  # another finish: not this one
+        ],
+    )
+    controller = ScanController(
+        engine_for, settings, collection, open_source=replay(Path("unused")), session_label="Intake", auto_add=True
+    )
+    kiosk = KioskWindow("4321", "Intake", cards=catalogue(settings), currency="USD", buy_percent=60)
+    qtbot.addWidget(kiosk)
+    # What build_kiosk wires (besides the camera): added cards, the count, the value, undo.
+    controller.entry_added.connect(lambda entry: kiosk.show_added(entry, controller.session.added_count))
+    controller.count_changed.connect(kiosk.show_count)
+    controller.session_value.connect(kiosk.show_value)
+    kiosk.undo_requested.connect(controller.undo)
+    kiosk.resize(800, 480)
+    kiosk.show()
+    assert kiosk.value.text() == "Worth 0.00 USD\nWe pay 60 %: 0.00 USD"
+
+    def scan(card_id: str, track: int) -> None:
+        controller._on_event(ScanEvent(float(track), track, "identified", card_id, confidence=0.99))
+
+    def shows(text: str) -> None:
+        qtbot.waitUntil(lambda: kiosk.value.text() == text, timeout=5_000)
+
+    scan("sv5-123", 1)
+    shows("Worth 2.50 USD\nWe pay 60 %: 1.50 USD")
+    scan("sv3pt5-6", 2)
+    shows("Worth 102.50 USD\nWe pay 60 %: 61.50 USD")
+    scan("xy12-1", 3)  # no price: counted apart, never as 0
+    shows("Worth 102.50 USD + 1 unpriced\nWe pay 60 %: 61.50 USD")
+    kiosk.undo.click()
+    shows("Worth 102.50 USD\nWe pay 60 %: 61.50 USD")
+    kiosk.undo.click()
+    shows("Worth 2.50 USD\nWe pay 60 %: 1.50 USD")
+    assert kiosk.count.text() == "1"
+    controller.stop()
+    collection.close()
+    kiosk._may_close = True
+    kiosk.close()
+
+
+def test_without_a_buy_percentage_only_the_value_shows(qtbot: QtBot) -> None:
+    from ui.price_service import ValueTotals
+
+    create_application()
+    kiosk = KioskWindow("4321", "Kiosk", currency="EUR")
+    qtbot.addWidget(kiosk)
+    kiosk.show_value(ValueTotals(value_cents=123_456, cards=3, unpriced_cards=0))
+    assert kiosk.value.text() == "Worth 1,234.56 EUR"
+    kiosk._may_close = True
+    kiosk.close()
