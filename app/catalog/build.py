@@ -11,6 +11,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import cv2
 import numpy as np
@@ -32,6 +33,8 @@ from app.vision.geometry import CANONICAL_SIZE
 
 logger = logging.getLogger(__name__)
 
+#: Vectors per card a new bundle or installed set gets: the scan plus camera-like variants.
+REFERENCE_VIEWS = 4
 THUMB_WIDTH = 150
 THUMB_MAX_BYTES = 30_000
 BACK_NAMES = {"en": "Card back (English)", "jp": "Card back (Japanese “Pocket Monsters”)"}
@@ -87,9 +90,34 @@ def reference_views(card: BGRImage, views: int, seed: int) -> list[BGRImage]:
 def load_card_image(card: CatalogCard) -> BGRImage:
     if card.image_path is None:
         raise ImageReadError("no image file in the catalogue")
-    image = read_image_bgr(card.image_path)
-    # Reference scans are the straightened card already; bring them to the canonical shape.
-    return cv2.resize(image, CANONICAL_SIZE, interpolation=cv2.INTER_AREA)
+    return canonical_card_image(card.image_path)
+
+
+def canonical_card_image(path: Path) -> BGRImage:
+    """A card scan read and brought to the canonical shape (scans are the straightened card already)."""
+    return cv2.resize(read_image_bgr(path), CANONICAL_SIZE, interpolation=cv2.INTER_AREA)
+
+
+def card_views(card_id: str, image: BGRImage, views: int) -> list[BGRImage]:
+    """The views of one card that are embedded as its reference vectors (seeded by its id)."""
+    return reference_views(image, views, _seed(card_id))
+
+
+def model_fields(embedder: EmbedderBackend) -> dict[str, Any]:
+    """The manifest fields that name the model a bundle's vectors come from."""
+    sidecar = embedder.sidecar
+    return {
+        "model_name": sidecar.name,
+        "model_sha256": sidecar.sha256,
+        "dim": sidecar.dim,
+        "preprocessing": {
+            "input_size": list(sidecar.input_size),
+            "colour_order": sidecar.colour_order,
+            "mean": list(sidecar.mean),
+            "std": list(sidecar.std),
+            "resize": "whole card, no crop",
+        },
+    }
 
 
 def card_back_images(folder: Path, finder: Callable[[BGRImage], BGRImage | None]) -> list[tuple[str, BGRImage]]:
@@ -188,7 +216,7 @@ def build_bundle(
             batch = [
                 view
                 for card, image in zip(cards, images, strict=True)
-                for view in reference_views(image, views, _seed(card.card_id))
+                for view in card_views(card.card_id, image, views)
             ]
             vectors = embedder.embed(batch).reshape(len(cards), views, -1)
             for card, image, vector in zip(cards, images, vectors, strict=True):
@@ -229,18 +257,8 @@ def build_bundle(
         backs_array = np.asarray(back_vectors, np.float32).reshape(-1, embedder.dim)
         embeddings = np.vstack([*card_vectors, backs_array]).astype(np.float32)
         row_ids = [c for c, v in zip(card_ids, card_vectors, strict=True) for _ in range(len(v))] + back_ids
-        sidecar = embedder.sidecar
         manifest = BundleManifest(
-            model_name=sidecar.name,
-            model_sha256=sidecar.sha256,
-            dim=sidecar.dim,
-            preprocessing={
-                "input_size": list(sidecar.input_size),
-                "colour_order": sidecar.colour_order,
-                "mean": list(sidecar.mean),
-                "std": list(sidecar.std),
-                "resize": "whole card, no crop",
-            },
+            **model_fields(embedder),
             card_count=len(card_ids),
             vector_count=len(embeddings),
             sets=sorted(sets.values(), key=lambda s: s.id),

@@ -272,6 +272,11 @@ def _existing_bundle(path: Path) -> Path:
     raise BundleError(f"No reference bundle at {path} (build one: {rebuild_command('', path)})")
 
 
+def read_manifest(path: str | Path) -> BundleManifest:
+    """The manifest of the bundle at ``path`` (or of its ``.previous`` copy), without its files."""
+    return _read_manifest(_existing_bundle(Path(path)))
+
+
 def _read_manifest(path: Path) -> BundleManifest:
     try:
         manifest = BundleManifest.model_validate_json((path / MANIFEST).read_text())
