@@ -24,7 +24,7 @@ from app.config import MatchConfig, default_of
 from app.embed.base import EmbedderBackend
 from app.imageio import ImageReadError
 from app.match.bundle import BundleError, BundleManifest, BundleSet, ReferenceBundle, read_manifest, safe_file_name
-from app.match.shards import load_reference, shard_names
+from app.match.shards import index_cache_dir, load_reference, shard_names
 
 logger = logging.getLogger(__name__)
 
@@ -175,5 +175,8 @@ def refresh_search_graph(
     except BundleError as error:
         logger.warning("Search graph not refreshed: %s", error)
         return
-    if combined.index_cache is not None and len(combined.row_card_ids) >= default_of(MatchConfig, "exact_search_below"):
+    if combined.index_cache is None:
+        # No installed set left: a graph cached for earlier sets would only take disk space.
+        shutil.rmtree(index_cache_dir(sets_dir), ignore_errors=True)
+    elif len(combined.row_card_ids) >= default_of(MatchConfig, "exact_search_below"):
         _ = combined.index  # built and cached on first use
