@@ -1,0 +1,416 @@
+"""``cardsight catalog download``: fetch a set's card images, verify them, embed them and install the set.
+
+Images come from the URLs in the catalogue database (``image_large``, falling back to ``image_small``
+when the large one is missing), through the shared polite client (:mod:`app.net.http`): a few jobs in
+parallel under one rate limit, backoff on 429/5xx, bounded timeouts. Every image is verified before it
+is kept — an HTML page served with status 200, a truncated body, something that does not decode, or a
+picture that is not card-shaped is refused with its reason — and kept in a cache folder
+(``$XDG_DATA_HOME/cardsight/images/<set>/<card id>.<ext>``), written atomically, so a rerun fetches only
+what is missing. Nothing here runs unless the user asks for a download.
+"""
+
+from __future__ import annotations
+
+import difflib
+import io
+import logging
+import os
+import tempfile
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image, UnidentifiedImageError
+
+from app.catalog.database import CardInfo, CatalogDatabase, default_catalog, user_catalog_path
+from app.embed.base import EmbedderBackend
+from app.net.http import Answer, HttpError, PoliteClient, RateLimit, RequestCancelled, RetryableAnswer
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_JOBS = 4
+MAX_JOBS = 16
+IMAGE_USER_AGENT = "cardsight-catalog-download/1"
+#: The image host is a CDN; ten requests a second across all jobs is a light, steady load.
+IMAGE_RATE = RateLimit(per_second=10.0)
+IMAGE_TIMEOUT_S = 15.0
+#: A card picture is far smaller; a bigger answer is not a card image.
+MAX_IMAGE_BYTES = 16 * 1024 * 1024
+#: Formats kept, by Pillow's name → file extension.
+IMAGE_FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}
+#: A card is 63 × 88 mm; scans with a thin border or rounded corners cropped stay within a few percent.
+CARD_ASPECT = 88 / 63
+ASPECT_TOLERANCE = 0.06
+#: The host's small images are 245 px wide; anything narrower is a thumbnail or an icon.
+MIN_CARD_WIDTH = 200
+MAX_CARD_PIXELS = 16_000_000
+_CANCEL_POLL_S = 0.2
+
+
+class UnknownSetError(ValueError):
+    """Set ids the catalogue does not know (the message names close matches)."""
+
+
+class BadImage(ValueError):
+    """A body that is not a card image (the message says why). ``lasting``: a whole picture that is
+    simply not a card scan (asking again will not change it), as opposed to a web page or a broken
+    body, which may be a passing fault."""
+
+    def __init__(self, reason: str, *, lasting: bool = False) -> None:
+        super().__init__(reason)
+        self.lasting = lasting
+
+
+@dataclass(frozen=True)
+class DownloadProgress:
+    set_id: str
+    stage: str  # "download" | "embed"
+    done: int
+    total: int
+    failed: int
+    eta_s: float | None
+
+
+@dataclass
+class SetReport:
+    set_id: str
+    downloaded: int
+    already_had: int
+    #: (card id, reason) for every card of the set that is not installed.
+    failed: list[tuple[str, str]]
+    embedded: int
+
+
+ProgressCallback = Callable[[DownloadProgress], None]
+
+
+def image_cache_dir() -> Path:
+    """Verified card images, one folder per set, next to the user's catalogue copy."""
+    return user_catalog_path().parent / "images"
+
+
+# ---------------------------------------------------------------------------- set ids
+
+
+def resolve_set_ids(catalog: CatalogDatabase, names: Sequence[str]) -> list[str]:
+    """Set ids for set ids or PTCGO codes (any case), in the order given, each once; an unknown name is
+    an :class:`UnknownSetError` naming close matches."""
+    if not names:
+        raise UnknownSetError("name at least one set (`cardsight catalog sets` lists them)")
+    codes = catalog.set_codes()
+    resolved: list[str] = []
+    unknown: list[str] = []
+    for name in names:
+        set_id = codes.get(name.strip().lower())
+        if set_id is None:
+            unknown.append(name)
+        elif set_id not in resolved:
+            resolved.append(set_id)
+    if unknown:
+        raise UnknownSetError("; ".join(_unknown_message(name, codes) for name in unknown))
+    return resolved
+
+
+def _unknown_message(name: str, codes: dict[str, str]) -> str:
+    close = difflib.get_close_matches(name.strip().lower(), list(codes), n=4, cutoff=0.6)
+    ids = list(dict.fromkeys(codes[c] for c in close))
+    hint = f"did you mean {', '.join(ids)}?" if ids else "`cardsight catalog sets` lists them"
+    return f"unknown set {name!r} ({hint})"
+
+
+# ---------------------------------------------------------------------------- verification
+
+
+def card_image_format(body: bytes) -> str:
+    """The file extension of a verified card image; :class:`BadImage` with the reason otherwise."""
+    head = body[:512].lstrip().lower()
+    if head.startswith((b"<!doctype", b"<html", b"<?xml", b"{")) or b"<html" in head:
+        raise BadImage("the answer is a web page or an error message, not an image")
+    try:
+        with Image.open(io.BytesIO(body)) as image:
+            kind, (width, height) = image.format, image.size
+            if width * height > MAX_CARD_PIXELS:
+                raise BadImage(f"a {width}×{height} picture is far larger than a card scan", lasting=True)
+            image.load()
+    except (UnidentifiedImageError, Image.DecompressionBombError) as error:
+        raise BadImage(f"not a decodable image ({error})") from error
+    except (OSError, SyntaxError, ValueError) as error:
+        if isinstance(error, BadImage):
+            raise
+        raise BadImage(f"the image is damaged or truncated ({error})") from error
+    extension = IMAGE_FORMATS.get(kind or "")
+    if extension is None:
+        raise BadImage(f"unexpected image format {kind}", lasting=True)
+    if width < MIN_CARD_WIDTH:
+        raise BadImage(f"a {width}×{height} picture is too small for a card scan", lasting=True)
+    aspect = height / width
+    if abs(aspect / CARD_ASPECT - 1) > ASPECT_TOLERANCE:
+        raise BadImage(
+            f"a {width}×{height} picture is not card-shaped (height/width {aspect:.2f}, a card is 1.40)", lasting=True
+        )
+    return extension
+
+
+def cached_image(set_dir: Path, card_id: str) -> Path | None:
+    """A card's kept image, if one is there and still opens as a card-sized picture (files are only
+    written whole after verification, so a header check is enough)."""
+    for extension in IMAGE_FORMATS.values():
+        path = set_dir / f"{card_id}.{extension}"
+        if not path.is_file():
+            continue
+        try:
+            with Image.open(path) as image:
+                width, _ = image.size
+        except (OSError, SyntaxError, ValueError) as error:
+            logger.warning("Fetching %s again: the kept image %s does not open (%s)", card_id, path, error)
+            path.unlink(missing_ok=True)
+            continue
+        if width >= MIN_CARD_WIDTH:
+            return path
+    return None
+
+
+def _keep(set_dir: Path, card_id: str, extension: str, body: bytes) -> Path:
+    set_dir.mkdir(parents=True, exist_ok=True)
+    target = set_dir / f"{card_id}.{extension}"
+    handle, tmp_name = tempfile.mkstemp(dir=set_dir, prefix=f".{card_id}.", suffix=".part")
+    try:
+        with os.fdopen(handle, "wb") as tmp:
+            tmp.write(body)
+        Path(tmp_name).replace(target)
+    finally:
+        Path(tmp_name).unlink(missing_ok=True)
+    return target
+
+
+# ---------------------------------------------------------------------------- fetching
+
+
+def rebase(url: str, image_base: str | None) -> str:
+    """``url`` with its scheme and host replaced by ``image_base``'s (a mirror; a test server)."""
+    if not image_base:
+        return url
+    base = urllib.parse.urlsplit(image_base)
+    if base.scheme not in ("http", "https") or not base.netloc:
+        raise ValueError(f"--image-base must be an http(s) URL like https://mirror.example, not {image_base!r}")
+    parts = urllib.parse.urlsplit(url)
+    path = base.path.rstrip("/") + parts.path
+    return urllib.parse.urlunsplit((base.scheme, base.netloc, path, parts.query, ""))
+
+
+def image_client(cancel: threading.Event | None) -> PoliteClient:
+    """The shared polite client tuned for images; its backoff waits end early when ``cancel`` is set."""
+    if cancel is None:
+        sleep: Callable[[float], None] = time.sleep
+    else:
+
+        def sleep(seconds: float) -> None:
+            cancel.wait(seconds)
+
+    return PoliteClient(
+        user_agent=IMAGE_USER_AGENT,
+        timeout_s=IMAGE_TIMEOUT_S,
+        max_bytes=MAX_IMAGE_BYTES,
+        rate_limit=IMAGE_RATE,
+        sleep=sleep,
+    )
+
+
+def _check_image(answer: Answer) -> None:
+    """A web page or a broken body may be a passing fault (a proxy, a cut connection): asked for again.
+    A whole picture of the wrong shape will not change: refused at once."""
+    try:
+        card_image_format(answer.body)
+    except BadImage as error:
+        if error.lasting:
+            raise HttpError(str(error)) from error
+        raise RetryableAnswer(str(error)) from error
+
+
+def fetch_card_image(
+    card: CardInfo, set_dir: Path, client: PoliteClient, image_base: str | None, cancel: threading.Event | None
+) -> Path:
+    """Download, verify and keep one card's image (the large one, else the small one when the large
+    is missing); :class:`HttpError` with the reason when neither can be had."""
+    urls = [rebase(card.image_large, image_base), rebase(card.image_small, image_base)]
+    for index, url in enumerate(urls):
+        try:
+            answer = client.get(url, headers={"Accept": "image/*"}, check=_check_image, cancel=cancel)
+        except HttpError as error:
+            if error.status == 404 and index + 1 < len(urls) and not isinstance(error, RequestCancelled):
+                logger.info("%s: no large image (%s); trying the small one", card.card_id, url)
+                continue
+            raise HttpError(f"{error} ({url})", error.status) from error
+        return _keep(set_dir, card.card_id, card_image_format(answer.body), answer.body)
+    raise AssertionError("unreachable: the last URL either answers or raises")
+
+
+@dataclass
+class FetchResult:
+    set_id: str
+    #: card id → verified image file.
+    images: dict[str, Path] = field(default_factory=dict)
+    downloaded: int = 0
+    already_had: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    cancelled: bool = False
+
+
+def fetch_set_images(
+    set_id: str,
+    cards: Sequence[CardInfo],
+    *,
+    cache_dir: Path,
+    client: PoliteClient,
+    image_base: str | None = None,
+    jobs: int = DEFAULT_JOBS,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+) -> FetchResult:
+    """Every card image of one set in the cache: kept ones reused, missing ones fetched by ``jobs``
+    threads. A cancel stops new requests at once; what was verified is kept."""
+    set_dir = cache_dir / set_id
+    result = FetchResult(set_id)
+    missing: list[CardInfo] = []
+    for card in cards:
+        kept = cached_image(set_dir, card.card_id)
+        if kept is None:
+            missing.append(card)
+        else:
+            result.images[card.card_id] = kept
+    result.already_had = len(result.images)
+    total = len(cards)
+    started = time.monotonic()
+
+    def report() -> None:
+        if progress is None:
+            return
+        fetched = result.downloaded + len(result.failed)
+        left = len(missing) - fetched
+        eta = (time.monotonic() - started) / fetched * left if fetched else None
+        progress(DownloadProgress(set_id, "download", result.already_had + fetched, total, len(result.failed), eta))
+
+    report()
+    if not missing:
+        return result
+    pool = ThreadPoolExecutor(max_workers=max(1, min(jobs, MAX_JOBS)), thread_name_prefix=f"download-{set_id}")
+    try:
+        futures: dict[Future[Path], CardInfo] = {
+            pool.submit(fetch_card_image, card, set_dir, client, image_base, cancel): card for card in missing
+        }
+        pending = set(futures)
+        while pending and not result.cancelled:
+            # A short wait, so that a cancel is seen even while every job waits on a slow server.
+            done, pending = wait(pending, timeout=_CANCEL_POLL_S, return_when=FIRST_COMPLETED)
+            for future in done:
+                _collect(future, futures[future], result, set_dir)
+            if cancel is not None and cancel.is_set():
+                result.cancelled = True
+            elif done:
+                report()
+    finally:
+        # On cancel, queued cards never start and the client makes no new attempt; a request already
+        # under way ends within its timeout in the background (and keeps its image only if verified).
+        pool.shutdown(wait=not result.cancelled, cancel_futures=True)
+    result.failed.sort()
+    return result
+
+
+def _collect(future: Future[Path], card: CardInfo, result: FetchResult, set_dir: Path) -> None:
+    try:
+        result.images[card.card_id] = future.result()
+        result.downloaded += 1
+    except RequestCancelled:
+        result.cancelled = True
+    except HttpError as error:
+        result.failed.append((card.card_id, str(error)))
+    except OSError as error:
+        raise OSError(f"cannot keep the image of {card.card_id} in {set_dir}: {error}") from error
+
+
+# ---------------------------------------------------------------------------- the facade
+
+
+def download_and_install(
+    set_ids: Sequence[str],
+    embedder: EmbedderBackend,
+    *,
+    catalog: CatalogDatabase | None = None,
+    image_base: str | None = None,
+    jobs: int = DEFAULT_JOBS,
+    progress: ProgressCallback | None = None,
+    cancel: threading.Event | None = None,
+    cache_dir: Path | None = None,
+    sets_dir: Path | None = None,
+) -> list[SetReport]:
+    """Fetch, verify, embed and install each set (by id or PTCGO code), one after the other.
+
+    Raises :class:`UnknownSetError` (close matches named) before any request, :class:`ValueError` for
+    a bad ``jobs`` or ``image_base``. A set whose images partly failed is installed with the cards it
+    has (a rerun fetches the rest). A cancel stops promptly; the sets done so far are reported."""
+    from app.catalog.install import install_set
+
+    if not 1 <= jobs <= MAX_JOBS:
+        raise ValueError(f"--jobs must be between 1 and {MAX_JOBS}")
+    rebase("https://images.pokemontcg.io/", image_base)  # a bad base is one message before any work
+    catalog = catalog or default_catalog()
+    resolved = resolve_set_ids(catalog, set_ids)
+    cache = cache_dir or image_cache_dir()
+    client = image_client(cancel)
+    reports: list[SetReport] = []
+    for set_id in resolved:
+        if cancel is not None and cancel.is_set():
+            break
+        cards = catalog.cards_in_set(set_id)
+        fetched = fetch_set_images(
+            set_id,
+            cards,
+            cache_dir=cache,
+            client=client,
+            image_base=image_base,
+            jobs=jobs,
+            progress=progress,
+            cancel=cancel,
+        )
+        set_report = SetReport(set_id, fetched.downloaded, fetched.already_had, list(fetched.failed), 0)
+        reports.append(set_report)
+        if fetched.cancelled or (cancel is not None and cancel.is_set()):
+            break
+        if not fetched.images:
+            continue
+        installed = install_set(
+            set_id,
+            fetched.images,
+            embedder,
+            catalog,
+            sets_dir=sets_dir,
+            progress=_embed_progress(set_id, progress),
+            cancel=cancel,
+        )
+        set_report.embedded = installed.embedded
+        set_report.failed.extend(installed.skipped)
+    return reports
+
+
+def _embed_progress(set_id: str, progress: ProgressCallback | None) -> Callable[[int, int], None] | None:
+    if progress is None:
+        return None
+    started = time.monotonic()
+
+    def report(done: int, total: int) -> None:
+        eta = (time.monotonic() - started) / done * (total - done) if done else None
+        progress(DownloadProgress(set_id, "embed", done, total, 0, eta))
+
+    return report
+
+
+def remove_sets(set_ids: Sequence[str], *, sets_dir: Path | None = None) -> list[str]:
+    """Remove the installed reference data of these sets; returns the ids that were installed (and are
+    now gone). Downloaded images stay in the cache, so installing again needs no network."""
+    from app.catalog.install import remove_set
+
+    return [set_id for set_id in dict.fromkeys(set_ids) if remove_set(set_id, sets_dir=sets_dir)]
