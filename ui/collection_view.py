@@ -1,13 +1,17 @@
 """The collection browser: a paged Qt table over the inventory (100,000 rows load page by page), search
-and filters, totals, inline quantity/condition edits, delete with undo, a detail pane, CSV export.
+and filters, totals, inline quantity/condition edits, delete with undo, a detail pane, CSV export;
+with a price service, each row's unit price and value (condition factor applied), sorting by them, and
+the value of the collection, of the filtered rows and of the session, with currency, source and date.
 
 Totals, the filter lists and the detail pane follow every reload of the table: an edit, a delete, an
-undo, and whatever another program (``cardsight collection``) changed, seen when the page is shown."""
+undo, and whatever another program (``cardsight collection``) changed, seen when the page is shown.
+Values are worked out on the price service's thread and fill in when they arrive."""
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -38,8 +42,10 @@ from PySide6.QtWidgets import (
 from app.collection.csvio import FORMATS, export_csv
 from app.collection.store import CONDITIONS, Collection, CollectionError
 from app.match.bundle import ReferenceBundle
+from app.prices.value import RowValue, money
 from ui.images import pixmap_from_file
 from ui.memory import UiMemory
+from ui.price_service import BrowserValues, PriceService, ValueTotals
 
 logger = logging.getLogger(__name__)
 
@@ -53,8 +59,15 @@ COLUMNS = (
     ("condition", "Condition"),
     ("language", "Language"),
     ("quantity", "Qty"),
+    ("unit_price", "Price"),
+    ("value", "Value"),
 )
 EDITABLE = {"quantity", "condition"}
+#: Columns of the price service's figures (hidden without one).
+VALUE_COLUMNS = ("unit_price", "value")
+#: What a value cell says before the service answered, and for a row without a price.
+VALUE_PENDING = "…"
+NO_PRICE = "no price"
 PAGE = 500
 #: Export formats as their programs are called (the ids are what ``--format`` takes).
 FORMAT_NAMES = {
@@ -65,13 +78,39 @@ FORMAT_NAMES = {
 }
 #: Below this width the detail pane and the less used columns give way to the table's Qty.
 COMPACT_WIDTH = 1000
-COMPACT_HIDDEN = ("rarity", "language")
+COMPACT_HIDDEN = ("rarity", "language", "unit_price")
 NO_DETAIL = "Select a card to see it here."
 
 
 def printed_number(row: dict[str, Any]) -> str:
     """``25/165`` as printed on the card (``25`` where the set has no printed total)."""
     return f"{row.get('number')}/{row['printed_total']}" if row.get("printed_total") else str(row.get("number"))
+
+
+def _text_key(value: Any) -> tuple[Any, ...]:
+    """Text sorts case-blind with its numbers as numbers (``TG2`` before ``TG10``)."""
+    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(value or "").lower()))
+
+
+def totals_text(totals: ValueTotals, currency: str) -> str:
+    """``1,234.56 USD`` and, apart, the cards without a price (never counted as 0)."""
+    text = money(totals.value_cents, currency)
+    if totals.unpriced_cards:
+        text += f" + {totals.unpriced_cards:,} card(s) without a price"
+    return text
+
+
+def value_summary(values: BrowserValues) -> str:
+    """The value line: collection, filtered rows, session, then where the prices come from."""
+    parts = [f"Collection {totals_text(values.collection, values.currency)}"]
+    if values.filtered is not None:
+        parts.append(f"filtered {totals_text(values.filtered, values.currency)}")
+    if values.session is not None:
+        parts.append(f"this session {totals_text(values.session, values.currency)}")
+    newest = values.collection.newest_date
+    sources = ", ".join(values.collection.sources)
+    parts.append(f"prices: {sources} to {newest}" if newest else "no prices yet: run `cardsight prices update`")
+    return " · ".join(parts)
 
 
 class InventoryModel(QAbstractTableModel):
@@ -84,6 +123,10 @@ class InventoryModel(QAbstractTableModel):
         self.rows: list[dict[str, Any]] = []
         self.total_rows = 0
         self.total_cards = 0
+        #: Each row's price and value (None: not known yet, or no price service).
+        self.values: BrowserValues | None = None
+        #: (column key, order) the user sorted by; None: the collection's own order, page by page.
+        self.sort_key: tuple[str, Qt.SortOrder] | None = None
         self.reload()
 
     def reload(self, **filters: Any) -> None:
@@ -91,8 +134,80 @@ class InventoryModel(QAbstractTableModel):
             self.filters = {k: v for k, v in filters.items() if v}
         self.beginResetModel()
         self.total_rows, self.total_cards = self.collection.inventory_totals(**self.filters)
-        self.rows = self.collection.inventory(**self.filters, limit=PAGE, offset=0)
+        if self.sort_key is None:
+            self.rows = self.collection.inventory(**self.filters, limit=PAGE, offset=0)
+        else:
+            # A sorted table needs every matching row: the order of the first page depends on all.
+            self.rows = self.collection.inventory(**self.filters)
+            self._sort_rows()
         self.endResetModel()
+
+    def set_values(self, values: BrowserValues | None) -> None:
+        """The price service's answer: the value cells follow, and so does a sort by them."""
+        self.values = values
+        first = [k for k, _ in COLUMNS].index(VALUE_COLUMNS[0])
+        self.headerDataChanged.emit(Qt.Orientation.Horizontal, first, len(COLUMNS) - 1)
+        if self.sort_key is not None and self.sort_key[0] in VALUE_COLUMNS:
+            self.layoutAboutToBeChanged.emit()
+            self._sort_rows()
+            self.layoutChanged.emit()
+        elif self.rows:
+            self.dataChanged.emit(self.index(0, first), self.index(len(self.rows) - 1, len(COLUMNS) - 1))
+
+    def row_value(self, row: dict[str, Any]) -> RowValue | None:
+        return None if self.values is None else self.values.rows.get(int(row["id"]))
+
+    def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
+        """By any column; by price or value numerically (cents), rows without a price always last."""
+        self.sort_key = (COLUMNS[column][0], order) if 0 <= column < len(COLUMNS) else None
+        self.reload()
+
+    def _sort_rows(self) -> None:
+        assert self.sort_key is not None
+        key, order = self.sort_key
+        descending = order == Qt.SortOrder.DescendingOrder
+        if key in VALUE_COLUMNS:
+            known: list[tuple[int, dict[str, Any]]] = []
+            unpriced: list[dict[str, Any]] = []
+            for row in self.rows:
+                figure = self._cents(row, key)
+                if figure is None:
+                    unpriced.append(row)
+                else:
+                    known.append((figure, row))
+            known.sort(key=lambda pair: pair[0], reverse=descending)
+            self.rows = [row for _, row in known] + unpriced
+        elif key == "quantity":
+            self.rows.sort(key=lambda row: int(row["quantity"]), reverse=descending)
+        else:
+            self.rows.sort(key=lambda row: _text_key(self._shown(row, key)), reverse=descending)
+
+    def _cents(self, row: dict[str, Any], key: str) -> int | None:
+        value = self.row_value(row)
+        if value is None or value.price is None:
+            return None
+        return round(value.price.price * 100) if key == "unit_price" else value.value_cents
+
+    @staticmethod
+    def _shown(row: dict[str, Any], key: str) -> Any:
+        return printed_number(row) if key == "number" else row.get(key)
+
+    def _value_text(self, row: dict[str, Any], key: str) -> str:
+        if self.values is None or int(row["id"]) not in self.values.rows:
+            return VALUE_PENDING
+        cents = self._cents(row, key)
+        return NO_PRICE if cents is None else f"{cents / 100:,.2f}"
+
+    def _value_tip(self, row: dict[str, Any]) -> str | None:
+        value = self.row_value(row)
+        if value is None or value.price is None or self.values is None:
+            return None
+        price = value.price
+        return (
+            f"{price.price:,.2f} {self.values.currency} ({row['finish']}) × {value.factor:g} ({row['condition']})"
+            f" × {value.quantity} = {money(value.value_cents or 0, self.values.currency)}"
+            f"\n{price.source}, {price.date}"
+        )
 
     # ------------------------------------------------------------------ Qt model
     def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008, N802 - Qt override
@@ -118,14 +233,19 @@ class InventoryModel(QAbstractTableModel):
         row = self.rows[index.row()]
         key = COLUMNS[index.column()][0]
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
-            return printed_number(row) if key == "number" else row.get(key)
-        if role == Qt.ItemDataRole.TextAlignmentRole and key == "quantity":
+            return self._value_text(row, key) if key in VALUE_COLUMNS else self._shown(row, key)
+        if role == Qt.ItemDataRole.TextAlignmentRole and (key == "quantity" or key in VALUE_COLUMNS):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        if role == Qt.ItemDataRole.ToolTipRole and key in VALUE_COLUMNS:
+            return self._value_tip(row)
         return None
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
         if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            return COLUMNS[section][1]
+            key, label = COLUMNS[section]
+            if key in VALUE_COLUMNS and self.values is not None:
+                return f"{label} ({self.values.currency})"
+            return label
         return None
 
     def flags(self, index: AnyIndex) -> Qt.ItemFlag:
@@ -244,12 +364,19 @@ class CollectionBrowser(QWidget):
         bundle: ReferenceBundle | None,
         parent: QWidget | None = None,
         memory: UiMemory | None = None,
+        prices: PriceService | None = None,
+        session_id: int | None = None,
     ) -> None:
+        """``prices``: where the value columns and totals come from (None: no value shown);
+        ``session_id``: the scanning session whose value the totals include."""
         super().__init__(parent)
         self.setObjectName("collectionBrowser")
         self.collection = collection
         self.bundle = bundle
         self.memory = memory
+        self.prices = prices
+        self.session_id = session_id
+        self._values_token = 0
         self.model = InventoryModel(collection, self)
         #: The collection actions the last Delete made (one per row): Undo takes them back together.
         self._deleted_actions: list[int] = []
@@ -283,6 +410,9 @@ class CollectionBrowser(QWidget):
         self.table.setAlternatingRowColors(True)
         self.table.verticalHeader().setVisible(False)
         header = self.table.horizontalHeader()
+        # No sort until the user clicks a heading: the collection's own order loads page by page.
+        header.setSortIndicator(-1, Qt.SortOrder.AscendingOrder)
+        self.table.setSortingEnabled(True)
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
         header.setMinimumSectionSize(40)
@@ -291,6 +421,16 @@ class CollectionBrowser(QWidget):
 
         self.totals = QLabel()
         self.totals.setObjectName("collectionTotals")
+        self.value_totals = QLabel()
+        self.value_totals.setObjectName("collectionValue")
+        self.value_totals.setWordWrap(True)
+        self.value_totals.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.value_totals.setVisible(prices is not None)
+        for key in VALUE_COLUMNS:
+            self.table.setColumnHidden([k for k, _ in COLUMNS].index(key), prices is None)
+        if prices is not None:
+            prices.answered.connect(self._on_values)
+            prices.failed.connect(self._on_values_failed)
         delete = QPushButton("Delete")
         delete.setObjectName("deleteButton")
         delete.clicked.connect(self.delete_selected)
@@ -329,6 +469,7 @@ class CollectionBrowser(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(bar)
         layout.addLayout(body, 1)
+        layout.addWidget(self.value_totals)
         layout.addLayout(actions)
         self._after_reload()
 
@@ -345,7 +486,7 @@ class CollectionBrowser(QWidget):
         self.detail.setVisible(not compact)
         keys = [k for k, _ in COLUMNS]
         for key in COMPACT_HIDDEN:
-            self.table.setColumnHidden(keys.index(key), compact)
+            self.table.setColumnHidden(keys.index(key), compact or (key in VALUE_COLUMNS and self.prices is None))
         super().resizeEvent(event)
 
     def _after_reload(self) -> None:
@@ -353,6 +494,28 @@ class CollectionBrowser(QWidget):
         self.refresh_filters()
         self._update_totals()
         self._follow_detail()
+        self.request_values()
+
+    # ------------------------------------------------------------------ values
+    def request_values(self) -> None:
+        """Ask the price service for the rows' values and the totals under the current filters."""
+        if self.prices is None:
+            return
+        self._values_token += 1
+        if self.model.values is None:
+            self.value_totals.setText("Value: working it out…")
+        self.prices.request_browser_values(("browser", self._values_token), self.model.filters, self.session_id)
+
+    def _on_values(self, token: object, values: object) -> None:
+        if token != ("browser", self._values_token) or not isinstance(values, BrowserValues):
+            return  # another view's answer, or one older than the last reload
+        self.model.set_values(values)
+        self.value_totals.setText(value_summary(values))
+        self._follow_detail()
+
+    def _on_values_failed(self, token: object, message: str) -> None:
+        if token == ("browser", self._values_token):
+            self.value_totals.setText(f"Value: {message}")
 
     def _filter_values(self, key: str) -> list[tuple[str, str]]:
         """(shown text, filter value): sets by name, as the table shows them."""
@@ -360,12 +523,8 @@ class CollectionBrowser(QWidget):
         if key != "set_id":
             return [(v, v) for v in values]
         try:
-            names = dict(
-                self.collection.conn.execute(
-                    "SELECT DISTINCT set_id, COALESCE(set_name, set_id) FROM cards WHERE set_id IS NOT NULL"
-                ).fetchall()
-            )
-        except sqlite3.DatabaseError as error:  # names are a nicety: the ids still filter
+            names = self.collection.set_names()
+        except (CollectionError, sqlite3.DatabaseError) as error:  # names are a nicety: the ids still filter
             logger.warning("Cannot read the set names: %s", error)
             names = {}
         return sorted(((str(names.get(v) or v), v) for v in values), key=lambda pair: pair[0].lower())
@@ -393,6 +552,11 @@ class CollectionBrowser(QWidget):
 
     def _update_totals(self) -> None:
         self.totals.setText(f"{self.model.total_rows:,} rows · {self.model.total_cards:,} cards")
+
+    def set_session(self, session_id: int | None) -> None:
+        """The scanning session whose value the totals show (None: no session total)."""
+        self.session_id = session_id
+        self.request_values()
 
     def delete_selected(self) -> None:
         rows = [self.model.row_at(r) for r in sorted({i.row() for i in self.table.selectionModel().selectedRows()})]
@@ -433,13 +597,9 @@ class CollectionBrowser(QWidget):
         name = None
         if inventory_id is not None:
             try:
-                row = self.collection.conn.execute(
-                    "SELECT c.name FROM inventory i JOIN cards c ON c.card_id = i.card_id WHERE i.id = ?",
-                    (inventory_id,),
-                ).fetchone()
-            except sqlite3.DatabaseError:
-                row = None  # the message names the action without its card
-            name = row[0] if row else None
+                name = self.collection.inventory_card_name(int(inventory_id))
+            except (CollectionError, sqlite3.DatabaseError):
+                name = None  # the message names the action without its card
         kind = {"edit": "the change", "add": "the add", "accept": "the add", "import": "the import"}.get(
             str(action["kind"]), f"the {action['kind']}"
         )
@@ -482,5 +642,17 @@ class CollectionBrowser(QWidget):
         self.detail_text.setText(
             f"<b>{row['name']}</b><br>{row.get('set_name') or row.get('set_id')} · {printed_number(row)}"
             f"<br>{row.get('rarity') or ''}<br>{row['finish']} · {row['condition']} · {row['language']}"
-            f"<br>Quantity {row['quantity']}"
+            f"<br>Quantity {row['quantity']}{self._detail_value(row)}"
+        )
+
+    def _detail_value(self, row: dict[str, Any]) -> str:
+        value = self.model.row_value(row)
+        if self.prices is None or value is None or self.model.values is None:
+            return ""
+        currency = self.model.values.currency
+        if value.price is None:
+            return f"<br>No {currency} price for {row['finish']}"
+        return (
+            f"<br>Market {value.price.price:,.2f} {currency} · worth {money(value.value_cents or 0, currency)}"
+            f"<br>{value.price.source}, {value.price.date}"
         )

@@ -10,7 +10,7 @@ from pytestqt.qtbot import QtBot
 
 from app.collection.store import Collection, InventoryKey
 from ui.app import create_application
-from ui.collection_view import COLUMNS, NO_DETAIL, PAGE, CollectionBrowser, InventoryModel
+from ui.collection_view import COLUMNS, NO_DETAIL, NO_PRICE, PAGE, CollectionBrowser, InventoryModel
 
 CARDS = [
     {
@@ -169,3 +169,117 @@ def test_quantity_stays_in_view_on_the_small_display(qtbot: QtBot, tmp_path: Pat
     quantity = [k for k, _ in COLUMNS].index("quantity")
     right = browser.table.columnViewportPosition(quantity) + browser.table.columnWidth(quantity)
     assert browser.table.columnViewportPosition(quantity) >= 0 and right <= browser.table.viewport().width()
+
+
+def valued(path: Path) -> tuple[Collection, int]:
+    """Rows whose values differ as numbers and as text (10.00 > 9.50), one without a price, and a session."""
+    from app.collection import ScanRecord
+    from app.prices.base import Quote
+    from app.prices.table import store_quotes
+
+    collection = Collection(path, synchronous="NORMAL")
+    collection.upsert_cards(CARDS)
+    collection.add(InventoryKey("s0-1", "normal", "NM"), 2)
+    collection.add(InventoryKey("s0-2", "holo", "NM"), 1)
+    collection.add(InventoryKey("s0-3", "normal", "MP"), 3)
+    collection.add(InventoryKey("s1-1", "normal", "NM"), 1)
+    collection.add(InventoryKey("s1-2", "reverse holo", "DMG"), 4)
+    session_id = collection.start_session("Saturday")
+    collection.record_scan(
+        ScanRecord("identified", "s1-3", session_id=session_id), auto_add=InventoryKey("s1-3", "normal", "NM")
+    )
+
+    def usd(card_id: str, finish: str, price: float) -> Quote:
+        return Quote(card_id, finish, "tcgplayer", "USD", "2026-12-01", price)
+
+    store_quotes(
+        collection,
+        [
+            usd("s0-1", "normal", 4.75),  # 2 × 4.75 = 9.50
+            usd("s0-2", "holo", 10.0),  # 10.00
+            usd("s0-2", "normal", 99.0),  # another finish: not this row's price
+            usd("s0-3", "normal", 0.99),  # 3 × 0.99 × 0.70 (MP) = 2.079 → 2.08
+            usd("s1-2", "reverse holo", 0.10),  # 4 × 0.10 × 0.30 (DMG) = 0.12
+            usd("s1-3", "normal", 2.0),  # the session's card
+        ],
+    )
+    return collection, session_id
+
+
+def shown_values(browser: CollectionBrowser) -> list[tuple[str, str, str]]:
+    keys = [k for k, _ in COLUMNS]
+    model = browser.model
+    return [
+        (
+            str(model.rows[r]["card_id"]),
+            str(model.index(r, keys.index("unit_price")).data()),
+            str(model.index(r, keys.index("value")).data()),
+        )
+        for r in range(model.rowCount())
+    ]
+
+
+def test_value_columns_totals_and_the_unpriced_row_in_exact_cents(qtbot: QtBot, tmp_path: Path) -> None:
+    from ui.price_service import PriceService
+
+    create_application()
+    collection, session_id = valued(tmp_path / "valued.db")
+    prices = PriceService(collection, "USD")
+    browser = CollectionBrowser(collection, None, prices=prices, session_id=session_id)
+    qtbot.addWidget(browser)
+    qtbot.waitUntil(lambda: browser.model.values is not None, timeout=5_000)
+    assert sorted(shown_values(browser)) == [
+        ("s0-1", "4.75", "9.50"),
+        ("s0-2", "10.00", "10.00"),
+        ("s0-3", "0.99", "2.08"),
+        ("s1-1", NO_PRICE, NO_PRICE),
+        ("s1-2", "0.10", "0.12"),
+        ("s1-3", "2.00", "2.00"),
+    ]
+    assert browser.value_totals.text() == (
+        "Collection 23.70 USD + 1 card(s) without a price · this session 2.00 USD · prices: tcgplayer to 2026-12-01"
+    )
+    browser.filters["set_id"].setCurrentIndex(browser.filters["set_id"].findData("s1"))
+    qtbot.waitUntil(lambda: "filtered" in browser.value_totals.text(), timeout=5_000)
+    assert browser.value_totals.text().startswith(
+        "Collection 23.70 USD + 1 card(s) without a price · filtered 2.12 USD + 1 card(s) without a price"
+    )
+    # An edit is valued again: 3 × 10.00 instead of 1 × 10.00.
+    browser.filters["set_id"].setCurrentIndex(0)
+    row = next(i for i, r in enumerate(browser.model.rows) if r["card_id"] == "s0-2")
+    browser.model.setData(browser.model.index(row, [k for k, _ in COLUMNS].index("quantity")), 3)
+    qtbot.waitUntil(lambda: browser.value_totals.text().startswith("Collection 43.70 USD"), timeout=5_000)
+    prices.close()
+    collection.close()
+
+
+def test_sort_by_value_is_numeric_with_unpriced_rows_last(qtbot: QtBot, tmp_path: Path) -> None:
+    from ui.price_service import PriceService
+
+    create_application()
+    collection, _ = valued(tmp_path / "valued.db")
+    prices = PriceService(collection, "USD")
+    browser = CollectionBrowser(collection, None, prices=prices)
+    qtbot.addWidget(browser)
+    qtbot.waitUntil(lambda: browser.model.values is not None, timeout=5_000)
+    value_column = [k for k, _ in COLUMNS].index("value")
+    browser.table.sortByColumn(value_column, Qt.SortOrder.DescendingOrder)
+    assert [v for _, _, v in shown_values(browser)] == ["10.00", "9.50", "2.08", "2.00", "0.12", NO_PRICE]
+    browser.table.sortByColumn(value_column, Qt.SortOrder.AscendingOrder)
+    assert [v for _, _, v in shown_values(browser)] == ["0.12", "2.00", "2.08", "9.50", "10.00", NO_PRICE]
+    price_column = [k for k, _ in COLUMNS].index("unit_price")
+    browser.table.sortByColumn(price_column, Qt.SortOrder.DescendingOrder)
+    assert [p for _, p, _ in shown_values(browser)] == ["10.00", "4.75", "2.00", "0.99", "0.10", NO_PRICE]
+    prices.close()
+    collection.close()
+
+
+def test_without_a_price_service_the_value_columns_are_hidden(qtbot: QtBot, tmp_path: Path) -> None:
+    create_application()
+    collection, _ = valued(tmp_path / "valued.db")
+    browser = CollectionBrowser(collection, None)
+    qtbot.addWidget(browser)
+    keys = [k for k, _ in COLUMNS]
+    assert browser.table.isColumnHidden(keys.index("value")) and browser.table.isColumnHidden(keys.index("unit_price"))
+    assert not browser.value_totals.isVisible()
+    collection.close()
