@@ -7,11 +7,14 @@ collection should type it as :class:`CollectionStore` and reach nothing else (no
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from app.collection.store import InventoryKey, ScanRecord
+from app.collection.records import InventoryKey, ScanRecord
+from app.collection.sql import Tx
+
+T = TypeVar("T")
 
 
 @runtime_checkable
@@ -27,6 +30,7 @@ class CollectionStore(Protocol):
     def has_card(self, card_id: str) -> bool: ...
 
     def card_ids(self) -> set[str]: ...
+    def cards(self) -> list[dict[str, Any]]: ...
 
     # sessions
     def start_session(self, label: str, operator: str = "", location: str = "", kiosk_id: str = "") -> int: ...
@@ -88,6 +92,10 @@ class CollectionStore(Protocol):
     # undo (on the shop server: this kiosk's own actions only)
     def undoable(self, count: int = 1) -> list[dict[str, Any]]: ...
     def undo(self, count: int = 1, expected: Sequence[int] | None = None) -> list[dict[str, Any]]: ...
+
+    # SQL both backends run (``?`` placeholders), for the price table and CSV import
+    def read_with(self, work: Callable[[Tx], T]) -> T: ...
+    def write_with(self, work: Callable[[Tx], T]) -> T: ...
 
     # a verified SQLite copy
     def backup(self, out: str | Path) -> Path: ...

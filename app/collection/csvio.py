@@ -24,8 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from app.collection.sql import Tx, add_action, change, inventory_row, keep_details, store_cards
 from app.collection.store import CONDITIONS, FINISHES, MAX_QUANTITY, Collection, CollectionError, InventoryKey
-from app.prices.table import Price, latest_prices
+from app.prices.table import Price, fetched_now, latest_prices
 from app.prices.value import DEFAULT_CONDITION_FACTORS, DEFAULT_CURRENCY, cents
 
 logger = logging.getLogger(__name__)
@@ -574,34 +575,32 @@ def apply_import(collection: Collection, plan: ImportPlan) -> int:
         raise CollectionError(plan.report())
     if not plan.additions:
         return 0
-    total = 0
-    with collection.write() as conn:
-        collection.store_cards(plan.new_cards)
-        action_id = collection._action(conn, "import", None, {"rows": len(plan.additions)})
+
+    def apply(tx: Tx) -> int:
+        store_cards(tx, plan.new_cards)
+        action_id = add_action(tx, "import", None, {"rows": len(plan.additions)})
+        total = 0
         for a in plan.additions:
             key = InventoryKey(a["card_id"], a["finish"], a["condition"], a["language"], a["location"])
-            inventory_id = collection._inventory_row(conn, key)
-            collection._change(conn, action_id, inventory_id, a["quantity"], None)
-            if a["notes"] is not None or a["price_paid"] is not None:
-                conn.execute(
-                    "UPDATE inventory SET notes = COALESCE(?, notes), price_paid = COALESCE(?, price_paid)"
-                    " WHERE id = ?",
-                    (a["notes"], a["price_paid"], inventory_id),
-                )
+            inventory_id = inventory_row(tx, key)
+            change(tx, action_id, inventory_id, a["quantity"], None)
+            keep_details(tx, inventory_id, a["notes"], a["price_paid"])
             if a.get("market"):
-                _keep_price(conn, a)
+                _keep_price(tx, a)
             total += a["quantity"]
-    return total
+        return total
+
+    return collection.write_with(apply)
 
 
-def _keep_price(conn: Any, addition: dict[str, Any]) -> None:
+def _keep_price(tx: Tx, addition: dict[str, Any]) -> None:
     """A price read back from a generic CSV joins the history under :data:`IMPORT_SOURCE` (a price
     already known for that card, finish, currency and date is kept as it is)."""
     price, currency, date = addition["market"]
-    conn.execute(
-        "INSERT OR IGNORE INTO prices (card_id, finish, source, currency, date, price, fetched_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
-        (addition["card_id"], addition["finish"], IMPORT_SOURCE, currency, date, price),
+    tx.run(
+        "INSERT INTO prices (card_id, finish, source, currency, date, price, fetched_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (card_id, finish, source, currency, date) DO NOTHING",
+        (addition["card_id"], addition["finish"], IMPORT_SOURCE, currency, date, price, fetched_now()),
     )
 
 

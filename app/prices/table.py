@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from app.collection.store import Collection
+from app.collection.contract import CollectionStore
+from app.collection.sql import Tx
 from app.prices.base import PriceSource, Progress, Quote, Report, no_progress
 
 logger = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ class Price:
     market: float | None = None
 
 
-def run_source(collection: Collection, source: PriceSource, progress: Progress = no_progress) -> Report:
+def run_source(collection: CollectionStore, source: PriceSource, progress: Progress = no_progress) -> Report:
     """Read everything the source yields first, then store it in one transaction: a source that fails
     midway (a malformed page, a lost connection) stores nothing."""
     report = Report(source.name)
@@ -47,8 +48,15 @@ def run_source(collection: Collection, source: PriceSource, progress: Progress =
     return report
 
 
-def store_quotes(collection: Collection, quotes: Iterable[Quote]) -> int:
-    fetched_at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+def fetched_now() -> str:
+    """When a price was stored (UTC, to the second)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def store_quotes(collection: CollectionStore, quotes: Iterable[Quote]) -> int:
+    """Keep the quotes in one transaction (a quote of a card, finish, source, currency and date already
+    stored replaces it); returns how many."""
+    fetched_at = fetched_now()
     rows = [
         (
             q.card_id,
@@ -66,13 +74,20 @@ def store_quotes(collection: Collection, quotes: Iterable[Quote]) -> int:
         )
         for q in quotes
     ]
-    with collection.write() as conn:
+    updated = ", ".join(
+        f"{c} = excluded.{c}" for c in ("price", "low", "mid", "high", "market", "figures", "fetched_at")
+    )
+
+    def store(tx: Tx) -> None:
         for start in range(0, len(rows), BATCH):
-            conn.executemany(
-                "INSERT OR REPLACE INTO prices (card_id, finish, source, currency, date, price, low, mid, high,"
-                " market, figures, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            tx.run_many(
+                "INSERT INTO prices (card_id, finish, source, currency, date, price, low, mid, high, market, figures,"
+                " fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                f" ON CONFLICT (card_id, finish, source, currency, date) DO UPDATE SET {updated}",
                 rows[start : start + BATCH],
             )
+
+    collection.write_with(store)
     return len(rows)
 
 
@@ -82,8 +97,21 @@ def _rank_sql() -> str:
     return f"CASE source {cases} ELSE 0 END"
 
 
+def _newest_sql(dialect: str, where: str) -> str:
+    """One row per (card, finish): the newest date, then the preferred source. The same answer in each
+    database's fastest words: SQLite takes the bare columns of an aggregate from the row holding the
+    MAX(); PostgreSQL has DISTINCT ON."""
+    columns = "card_id, finish, source, date, price, low, mid, market"
+    if dialect == "sqlite":
+        return f"SELECT {columns}, MAX(date || ':' || ({_rank_sql()})) FROM prices {where} GROUP BY card_id, finish"
+    return (
+        f"SELECT DISTINCT ON (card_id, finish) {columns}, NULL FROM prices {where}"
+        f" ORDER BY card_id, finish, date DESC, {_rank_sql()} DESC"
+    )
+
+
 def latest_prices(
-    collection: Collection,
+    collection: CollectionStore,
     currency: str,
     on: dt.date | None = None,
     source: str | None = None,
@@ -91,51 +119,44 @@ def latest_prices(
 ) -> dict[tuple[str, str], Price]:
     """Per (card, finish): the newest price in ``currency`` dated ``on`` or before (every date when
     None), from ``source`` or, on a tie of dates, the source first in :data:`SOURCE_ORDER`."""
-    # SQLite takes the bare columns of an aggregate query from the row holding the MAX().
-    sql = [
-        "SELECT card_id, finish, source, date, price, low, mid, market,",
-        f"MAX(date || ':' || ({_rank_sql()})) FROM prices WHERE currency = ?",
-    ]
+    where = ["WHERE currency = ?"]
     args: list[Any] = [currency]
     if on is not None:
-        sql.append("AND date <= ?")
+        where.append("AND date <= ?")
         args.append(on.isoformat())
     if source:
-        sql.append("AND source = ?")
+        where.append("AND source = ?")
         args.append(source)
     wanted = set(card_ids) if card_ids is not None else None
     if wanted is not None and len(wanted) <= SMALL_LOOKUP:
         # A few cards (a scan, a session): the unique index finds them without reading the table.
-        sql.append(f"AND card_id IN ({', '.join('?' * len(wanted))})")
+        where.append(f"AND card_id IN ({', '.join('?' * len(wanted))})")
         args += sorted(wanted)
-    sql.append("GROUP BY card_id, finish")
-    cursor = collection.conn.cursor()
-    cursor.row_factory = None
+    rows = collection.read_with(lambda tx: tx.tuples(_newest_sql(tx.dialect, " ".join(where)), args))
     return {
         (card_id, finish): Price(price, src, date, low, mid, market)
-        for card_id, finish, src, date, price, low, mid, market, _ in cursor.execute(" ".join(sql), args)
+        for card_id, finish, src, date, price, low, mid, market, _ in rows
         if wanted is None or card_id in wanted
     }
 
 
 def card_price(
-    collection: Collection, card_id: str, finish: str, currency: str = "USD", on: dt.date | None = None
+    collection: CollectionStore, card_id: str, finish: str, currency: str = "USD", on: dt.date | None = None
 ) -> Price | None:
     """The price of one card in one finish (what a scan's match panel shows), None when unknown."""
     return latest_prices(collection, currency, on, card_ids=[card_id]).get((card_id, finish))
 
 
-def price_history(collection: Collection, card_id: str, finish: str) -> list[dict[str, Any]]:
+def price_history(collection: CollectionStore, card_id: str, finish: str) -> list[dict[str, Any]]:
     """Every stored price of one card × finish, oldest first (for a chart or a "change since")."""
-    return [
-        dict(r)
-        for r in collection.conn.execute(
+    return collection.read_with(
+        lambda tx: tx.rows(
             "SELECT date, source, currency, price, low, mid, high, market FROM prices"
             " WHERE card_id = ? AND finish = ? ORDER BY date, source, currency",
             (card_id, finish),
         )
-    ]
+    )
 
 
-def currencies(collection: Collection) -> list[str]:
-    return [str(r[0]) for r in collection.conn.execute("SELECT DISTINCT currency FROM prices ORDER BY 1")]
+def currencies(collection: CollectionStore) -> list[str]:
+    return sorted(str(r[0]) for r in collection.read_with(lambda tx: tx.tuples("SELECT DISTINCT currency FROM prices")))

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from app.collection.store import Collection
+from app.collection.contract import CollectionStore
 from app.prices.base import PriceError, Progress, Quote, Report, no_progress
 from app.prices.pokemontcg import DEFAULT_API_BASE, ApiSource, PagesSource
 from app.prices.table import run_source, store_quotes
@@ -24,7 +24,7 @@ def today_utc() -> dt.date:
 
 
 def update_online(
-    collection: Collection,
+    collection: CollectionStore,
     api_base: str = DEFAULT_API_BASE,
     sets: Sequence[str] = (),
     api_key: str = "",
@@ -41,7 +41,7 @@ def update_online(
 
 
 def import_files(
-    collection: Collection,
+    collection: CollectionStore,
     files: Sequence[Path],
     catalogue_cards: Iterable[dict[str, Any]] = (),
     set_id: str | None = None,
@@ -71,8 +71,8 @@ def import_files(
     return report
 
 
-def _collection_cards(collection: Collection) -> list[dict[str, Any]]:
-    return [dict(r) for r in collection.conn.execute("SELECT card_id, name, set_id, number, printed_total FROM cards")]
+def _collection_cards(collection: CollectionStore) -> list[dict[str, Any]]:
+    return collection.cards()
 
 
 def _file_day(paths: Sequence[Path]) -> dt.date:

@@ -14,7 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from app.collection.store import CONDITIONS, Collection, CollectionError
+from app.collection.contract import CollectionStore
+from app.collection.sql import Tx
+from app.collection.store import CONDITIONS, CollectionError
 from app.prices.table import Price, latest_prices
 
 logger = logging.getLogger(__name__)
@@ -182,7 +184,7 @@ class Valuation:
         }
 
 
-def holdings(collection: Collection, on: dt.date | None = None, session_id: int | None = None) -> list[Holding]:
+def holdings(collection: CollectionStore, on: dt.date | None = None, session_id: int | None = None) -> list[Holding]:
     """Inventory rows with the quantity held: now, or at the end of day ``on`` (UTC, replayed from the
     change log, undo included); only what session ``session_id`` added when given."""
     if on is None and session_id is None:
@@ -196,11 +198,14 @@ def holdings(collection: Collection, on: dt.date | None = None, session_id: int 
         "GROUP BY ch.inventory_id HAVING SUM(ch.delta) > 0",
     ]
     args: list[Any] = [end, end] + ([session_id] if session_id is not None else [])
-    counts = {int(r[0]): int(r[1]) for r in collection.conn.execute(" ".join(sql), args)}
-    if (
-        session_id is not None
-        and collection.conn.execute("SELECT 1 FROM sessions WHERE id = ?", (session_id,)).fetchone() is None
-    ):
+
+    def read(tx: Tx) -> tuple[dict[int, int], bool]:
+        counts = {int(r[0]): int(r[1]) for r in tx.tuples(" ".join(sql), args)}
+        known = session_id is None or tx.one("SELECT 1 AS x FROM sessions WHERE id = ?", (session_id,)) is not None
+        return counts, known
+
+    counts, known = collection.read_with(read)
+    if not known:
         raise CollectionError(f"no session {session_id}")
     rows = []
     for r in _all_rows(collection):
@@ -213,19 +218,19 @@ def holdings(collection: Collection, on: dt.date | None = None, session_id: int 
     return rows
 
 
-def _all_rows(collection: Collection, where: str = "") -> list[Holding]:
+def _all_rows(collection: CollectionStore, where: str = "") -> list[Holding]:
     """Inventory rows with the card metadata a valuation shows, oldest row first (totals are per set)."""
-    cursor = collection.conn.cursor()
-    cursor.row_factory = None  # plain tuples: a large collection is read several times faster
-    cursor.execute(
-        "SELECT i.id, i.card_id, i.finish, i.condition, i.language, i.location, i.quantity, c.name, c.set_id,"
-        f" c.set_name, c.number FROM inventory i JOIN cards c ON c.card_id = i.card_id {where} ORDER BY i.id"
+    rows = collection.read_with(
+        lambda tx: tx.tuples(
+            "SELECT i.id, i.card_id, i.finish, i.condition, i.language, i.location, i.quantity, c.name, c.set_id,"
+            f" c.set_name, c.number FROM inventory i JOIN cards c ON c.card_id = i.card_id {where} ORDER BY i.id"
+        )
     )
-    return list(map(Holding._make, cursor))
+    return [Holding._make(r) for r in rows]
 
 
 def value_collection(
-    collection: Collection,
+    collection: CollectionStore,
     currency: str = DEFAULT_CURRENCY,
     on: dt.date | None = None,
     session_id: int | None = None,
