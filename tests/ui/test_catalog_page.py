@@ -1,0 +1,185 @@
+"""The Catalogue page: every set with its status, filtering, searching any card, adding one by hand,
+and downloading / removing sets on a worker thread (against a real local HTTP server)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PySide6.QtCore import Qt
+from pytestqt.qtbot import QtBot
+
+from app.catalog.database import CatalogDatabase, default_catalog
+from app.collection.store import Collection
+from app.config import Settings
+from app.embed.base import EmbedderBackend
+from app.engine import make_embedder
+from ui.app import create_application
+from ui.catalog_page import (
+    DOWNLOADED,
+    NOT_INSTALLED,
+    SHIPPED,
+    CatalogPage,
+    JobResult,
+    ReferenceSets,
+    SetOutcome,
+    describe_result,
+    eta_text,
+    installed_summary,
+)
+
+SHIPPED_BUNDLE = Path(__file__).resolve().parents[2] / "reference" / "default"
+
+
+@pytest.fixture
+def collection(tmp_path: Path) -> Collection:
+    return Collection(tmp_path / "collection.db", synchronous="NORMAL")
+
+
+def make_page(
+    qtbot: QtBot, collection: Collection, settings: Settings, sets_dir: Path, **options: object
+) -> CatalogPage:
+    create_application()
+    catalog = default_catalog()
+    sets = ReferenceSets(SHIPPED_BUNDLE, sets_dir=sets_dir, catalog=catalog, **options)  # type: ignore[arg-type]
+
+    def embedder() -> EmbedderBackend:
+        return make_embedder(settings, live=False)
+
+    page = CatalogPage(collection, sets, catalog, embedder)
+    qtbot.addWidget(page)
+    return page
+
+
+def row_of(page: CatalogPage, set_id: str) -> list[object]:
+    model = page.model
+    for row in range(model.rowCount()):
+        if model.data(model.index(row, 0)) == set_id:
+            return [model.data(model.index(row, column)) for column in range(model.columnCount())]
+    raise AssertionError(f"{set_id} not listed")
+
+
+def shown_set_ids(page: CatalogPage) -> set[str]:
+    return {str(page.proxy.data(page.proxy.index(r, 0))) for r in range(page.proxy.rowCount())}
+
+
+def test_every_set_is_listed_with_series_release_date_card_count_and_status(
+    qtbot: QtBot, collection: Collection, settings: Settings, tmp_path: Path
+) -> None:
+    page = make_page(qtbot, collection, settings, tmp_path / "sets")
+    catalog = default_catalog()
+    assert page.model.rowCount() == len(catalog.sets()) == 170
+    assert row_of(page, "base1") == ["base1", "Base", "Base", "1999/01/09", 102, NOT_INSTALLED]
+    assert row_of(page, "xy12")[1:] == ["Evolutions", "XY", "2016/11/02", 113, SHIPPED]
+    assert {s for s, status in page.status_by_set.items() if status == SHIPPED} == {"sv3pt5", "sv5", "xy12"}
+    assert page.summary.text().startswith("170 sets (170 shown) · pictures installed for 3 sets, 538 cards")
+
+
+def test_the_filter_matches_names_codes_series_and_status(
+    qtbot: QtBot, collection: Collection, settings: Settings, tmp_path: Path
+) -> None:
+    page = make_page(qtbot, collection, settings, tmp_path / "sets")
+    page.filter.setText("evolutions")
+    assert shown_set_ids(page) == {"xy12", "sv8pt5"}  # Evolutions and Prismatic Evolutions
+    page.filter.setText(SHIPPED)
+    assert shown_set_ids(page) == {"sv3pt5", "sv5", "xy12"}
+    page.filter.setText("base1")
+    assert shown_set_ids(page) == {"base1"}
+    assert "(1 shown)" in page.summary.text()
+    page.filter.setText("")
+    assert page.proxy.rowCount() == 170
+
+
+def test_download_is_offered_for_sets_not_installed_and_remove_only_for_downloaded_ones(
+    qtbot: QtBot, collection: Collection, settings: Settings, tmp_path: Path
+) -> None:
+    page = make_page(qtbot, collection, settings, tmp_path / "sets")
+    page.select_sets(["xy12"])
+    assert page.selected_set_ids() == ["xy12"]
+    assert not page.download_button.isEnabled() and not page.remove_button.isEnabled()
+    page.select_sets(["base1", "xy12"])
+    assert sorted(page.selected_set_ids()) == ["base1", "xy12"]
+    assert page.download_button.isEnabled() and not page.remove_button.isEnabled()
+
+
+def test_search_finds_any_card_by_name_number_and_set_code(
+    qtbot: QtBot, collection: Collection, settings: Settings, tmp_path: Path
+) -> None:
+    page = make_page(qtbot, collection, settings, tmp_path / "sets")
+    page.search.setText("charizard 4/102")
+    page.run_search()
+    first = page.results.item(0)
+    assert first.data(Qt.ItemDataRole.UserRole) == "base1-4"
+    assert first.text() == "Charizard — Base 4/102 · Rare Holo · picture not installed"
+    page.search.setText("TG05")
+    page.run_search()
+    numbers = {page.results.item(i).data(Qt.ItemDataRole.UserRole).split("-")[1] for i in range(page.results.count())}
+    assert numbers == {"TG05"}
+    page.search.setText("EVO 1")
+    page.run_search()
+    assert page.results.item(0).data(Qt.ItemDataRole.UserRole) == "xy12-1"
+    assert "picture not installed" not in page.results.item(0).text()
+    page.search.setText("no such card anywhere")
+    page.run_search()
+    assert page.results.count() == 1 and page.results.item(0).text().startswith("No card matches")
+    assert page.selected_card() is None and not page.add_button.isEnabled()
+
+
+def test_a_card_from_a_set_not_installed_is_added_by_hand_with_finish_condition_and_quantity(
+    qtbot: QtBot, collection: Collection, settings: Settings, tmp_path: Path
+) -> None:
+    page = make_page(qtbot, collection, settings, tmp_path / "sets")
+    added: list[str] = []
+    page.card_added.connect(added.append)
+    page.search.setText("charizard 4/102")
+    page.run_search()
+    page.finish.setCurrentText("holo")
+    page.condition.setCurrentText("LP")
+    page.quantity.setValue(2)
+    assert page.add_button.isEnabled()
+    qtbot.mouseClick(page.add_button, Qt.MouseButton.LeftButton)
+    rows = collection.inventory()
+    assert [(r["card_id"], r["finish"], r["condition"], r["language"], r["quantity"]) for r in rows] == [
+        ("base1-4", "holo", "LP", "English", 2)
+    ]
+    assert rows[0]["name"] == "Charizard"
+    assert added == ["Added 2 × Charizard (Base 4/102) to the collection"]
+    collection.undo(1)
+    assert collection.inventory() == []
+
+
+def test_a_card_the_collection_refuses_is_a_message_not_an_exception(
+    qtbot: QtBot, tmp_path: Path, settings: Settings
+) -> None:
+    collection = Collection(tmp_path / "c.db", synchronous="NORMAL")
+    page = make_page(qtbot, collection, settings, tmp_path / "sets")
+    messages: list[str] = []
+    page.status_message.connect(messages.append)
+    page.search.setText("charizard 4/102")
+    page.run_search()
+    collection.close()  # the database went away under the page
+    assert not page.add_selected_card()
+    assert messages and messages[-1].startswith("Not added:")
+
+
+def test_the_summary_of_a_job_names_every_failure_and_its_reason() -> None:
+    result = JobResult(
+        outcomes=(SetOutcome("base1", downloaded=98, already_had=0, embedded=98, failed=(("base1-4", "HTTP 404"),)),),
+        cancelled=True,
+    )
+    text = describe_result("download", result)
+    assert text.splitlines() == [
+        "base1: 98 card pictures installed (98 downloaded, 0 already here), 1 failed — base1-4: HTTP 404",
+        "Cancelled: what was already verified is kept; download again to finish.",
+    ]
+    assert describe_result("download", JobResult(error="no network")) == "Nothing changed: no network"
+    assert describe_result("remove", JobResult(removed=("base1",))) == "Removed base1."
+    assert eta_text(None) == "" and eta_text(12.4) == "about 12 s left" and eta_text(150) == "about 2 min left"
+
+
+def test_the_installed_sets_are_named_for_the_welcome() -> None:
+    catalog: CatalogDatabase = default_catalog()
+    status = {"sv3pt5": SHIPPED, "sv5": SHIPPED, "xy12": SHIPPED, "base1": DOWNLOADED}
+    assert installed_summary(catalog, status) == "151, Base, Evolutions and Temporal Forces"
+    assert installed_summary(catalog, {"xy12": SHIPPED}) == "Evolutions"
+    assert installed_summary(catalog, {}) == ""
