@@ -395,6 +395,18 @@ def cmd_catalog_update(args: argparse.Namespace, settings: Settings) -> int:
     return run_update(args)
 
 
+def cmd_catalog_download(args: argparse.Namespace, settings: Settings) -> int:
+    from app.catalog.commands import run_download
+
+    return run_download(args, lambda: _embedder(settings, args.model))
+
+
+def cmd_catalog_remove(args: argparse.Namespace, settings: Settings) -> int:
+    from app.catalog.commands import run_remove
+
+    return run_remove(args, Path(settings.match.bundle))
+
+
 def cmd_identify(args: argparse.Namespace, settings: Settings) -> int:
     from app.engine import load_engine
     from app.identify import Progress
@@ -652,6 +664,30 @@ def build_parser() -> argparse.ArgumentParser:
     update.add_argument("--timeout", type=float, default=20.0, help="seconds to wait for an answer (default 20)")
     update.add_argument("--db", help="the copy to update (default: ~/.local/share/cardsight/catalog.db)")
     update.set_defaults(func=cmd_catalog_update)
+    download = catalog_sub.add_parser(
+        "download",
+        help="fetch sets' card images, embed them and install the sets' reference vectors",
+        description="Uses the network. Images are verified and kept in ~/.local/share/cardsight/images/<set>/, so "
+        "running it again fetches only what is missing; installed sets go to ~/.local/share/cardsight/sets/. "
+        "Exit status 0: all installed; 1: some card or set failed (listed with the reason); 2: nothing was "
+        "attempted (unknown set, bad option); 130: interrupted.",
+    )
+    download.add_argument("sets", nargs="*", metavar="SET", help="set ids or codes (xy12, EVO); see `catalog sets`")
+    download.add_argument("--all", action="store_true", help="every set of the catalogue")
+    download.add_argument(
+        "--image-base", help="replace the image URLs' scheme and host, e.g. http://mirror.local:8080 (a mirror)"
+    )
+    download.add_argument("--jobs", type=int, default=4, help="downloads at a time (default 4, at most 16)")
+    download.add_argument("--model", help="ONNX model (default: the configured one)")
+    download.add_argument("--db", help=catalog_db_help)
+    download.set_defaults(func=cmd_catalog_download)
+    remove = catalog_sub.add_parser(
+        "remove",
+        help="remove installed sets' reference vectors (their downloaded images are kept)",
+    )
+    remove.add_argument("sets", nargs="+", metavar="SET", help="set ids or codes")
+    remove.add_argument("--db", help=catalog_db_help)
+    remove.set_defaults(func=cmd_catalog_remove)
 
     identify = sub.add_parser("identify", help="name every card in photos")
     identify.add_argument("images", nargs="+", help="image files or folders")

@@ -1,7 +1,9 @@
-"""``cardsight catalog sets | search | update``: the card catalogue from the command line.
+"""``cardsight catalog sets | search | update | download | remove``: the card catalogue from the
+command line.
 
-Every problem is one line on stderr and a non-zero exit status; nothing but ``update`` touches the
-network, and ``update`` writes only the user's copy of the catalogue.
+Every problem is one line on stderr and a non-zero exit status; nothing but ``update`` and
+``download`` touches the network, ``update`` writes only the user's copy of the catalogue, and
+``download`` only the image cache and the installed sets (both in the user's data folder).
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ import json
 import logging
 import sqlite3
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from app.catalog.database import (
     SHIPPED_CATALOG,
@@ -22,21 +26,42 @@ from app.catalog.database import (
     open_catalog,
     user_catalog_path,
 )
+from app.catalog.download import (
+    MAX_JOBS,
+    DownloadProgress,
+    SetReport,
+    UnknownSetError,
+    download_and_install,
+    image_cache_dir,
+    rebase,
+    remove_sets,
+    resolve_set_ids,
+)
+from app.catalog.install import installed_sets_dir
 from app.catalog.update import ApiClient, update_catalog
+from app.embed.base import EmbedderBackend
+from app.match.shards import shard_names
 
 logger = logging.getLogger(__name__)
 
 MAX_TIMEOUT_S = 600.0
+#: Exit status when nothing was attempted (an unknown set, a bad option); 1 means something failed.
+EXIT_BAD_REQUEST = 2
+EXIT_INTERRUPTED = 130
+#: Failed cards listed per set in the summary; the rest are counted.
+LISTED_FAILURES = 20
 
 
 def installed_sets(bundle: Path) -> set[str] | None:
-    """Set ids in the reference bundle's manifest (whose vectors are installed); None when unreadable."""
+    """Set ids whose vectors are installed: the reference bundle's (its manifest) and every set
+    downloaded into the installed-sets folder; None when the bundle's manifest is unreadable."""
     try:
         manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
-        return {str(s["id"]) for s in manifest["sets"]}
+        shipped = {str(s["id"]) for s in manifest["sets"]}
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
         logger.debug("No installed sets from %s: %s", bundle, error)
         return None
+    return shipped | set(shard_names(installed_sets_dir()))
 
 
 def _installed_or_warn(bundle: Path) -> set[str] | None:
@@ -136,3 +161,157 @@ def run_update(args: argparse.Namespace) -> int:
         return _fail(f"cannot write the catalogue {target}: {error}")
     print(report.summary(target))
     return 1 if report.failed else 0
+
+
+class ProgressLine:
+    """Download and embedding progress on ``stream``: a bar redrawn in place on a terminal, plain
+    lines (at each tenth and at each stage's end) when the output is a file or a pipe."""
+
+    WIDTH = 30
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.tty = stream.isatty()
+        self._last: tuple[str, str, int] | None = None
+        self._drawn = False
+
+    def __call__(self, update: DownloadProgress) -> None:
+        text = self.describe(update)
+        if self.tty:
+            self.stream.write(f"\r\x1b[K{text}")
+            self._drawn = True
+            if update.done >= update.total:
+                self.stream.write("\n")
+                self._drawn = False
+        else:
+            tenth = update.done * 10 // max(update.total, 1)
+            key = (update.set_id, update.stage, tenth)
+            if key == self._last:
+                return
+            self._last = key
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def end(self) -> None:
+        """Leave the line a half-drawn bar is on (before a summary or a message)."""
+        if self._drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._drawn = False
+
+    @classmethod
+    def describe(cls, update: DownloadProgress) -> str:
+        total = max(update.total, 1)
+        filled = cls.WIDTH * update.done // total
+        bar = "#" * filled + "." * (cls.WIDTH - filled)
+        verb = "downloading" if update.stage == "download" else "embedding"
+        failed = f", {update.failed} failed" if update.failed else ""
+        eta = f", ETA {_duration(update.eta_s)}" if update.eta_s is not None and update.done < update.total else ""
+        return f"{update.set_id} {verb} [{bar}] {update.done}/{update.total}{failed}{eta}"
+
+
+def _duration(seconds: float) -> str:
+    hours, rest = divmod(round(seconds), 3600)
+    return f"{hours}:{rest // 60:02d}:{rest % 60:02d}" if hours else f"{rest // 60}:{rest % 60:02d}"
+
+
+def download_summary(reports: list[SetReport]) -> list[str]:
+    """One line per set, then each failed card with its reason (the first :data:`LISTED_FAILURES`)."""
+    lines = []
+    for report in reports:
+        lines.append(
+            f"{report.set_id}: {report.downloaded} downloaded, {report.already_had} already here, "
+            f"{len(report.failed)} failed, {report.embedded} embedded"
+        )
+        for card_id, reason in report.failed[:LISTED_FAILURES]:
+            lines.append(f"  {card_id}: {reason}")
+        if len(report.failed) > LISTED_FAILURES:
+            lines.append(f"  … and {len(report.failed) - LISTED_FAILURES} more")
+    return lines
+
+
+def run_download(args: argparse.Namespace, make_embedder: Callable[[], EmbedderBackend]) -> int:
+    """Fetch, verify, embed and install sets; exit 0 when every card is installed, 1 when some card
+    or set failed, 2 when nothing was attempted (bad request), 130 when interrupted."""
+    if not 1 <= args.jobs <= MAX_JOBS:
+        return _bad_request(f"catalog download: --jobs must be between 1 and {MAX_JOBS}")
+    if bool(args.sets) == bool(args.all):
+        return _bad_request("catalog download: name the sets (ids or codes like EVO), or give --all")
+    try:
+        rebase("https://images.pokemontcg.io/", args.image_base)
+        catalog = open_catalog(args.db)
+        set_ids = [s.set_id for s in catalog.sets()] if args.all else resolve_set_ids(catalog, args.sets)
+    except (UnknownSetError, ValueError) as error:  # CatalogDatabaseError is a ValueError too
+        return _bad_request(f"catalog download: {error}")
+    embedder = make_embedder()
+    line = ProgressLine(sys.stderr)
+    cancel = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["reports"] = download_and_install(
+                set_ids,
+                embedder,
+                catalog=catalog,
+                image_base=args.image_base,
+                jobs=args.jobs,
+                progress=line,
+                cancel=cancel,
+            )
+        except BaseException as error:  # handed to the main thread, which reports it
+            outcome["problem"] = error
+
+    worker = threading.Thread(target=work, name="catalog-download")
+    worker.start()
+    try:
+        while worker.is_alive():
+            worker.join(0.2)
+    except KeyboardInterrupt:
+        cancel.set()
+        worker.join()
+        line.end()
+        print(
+            "cardsight: download interrupted; verified images are kept and the next run fetches only the rest",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    line.end()
+    problem = outcome.get("problem")
+    if isinstance(problem, (OSError, ValueError)):
+        return _fail(f"catalog download: {problem}")
+    if problem is not None:
+        raise problem
+    reports: list[SetReport] = outcome["reports"]
+    for text in download_summary(reports):
+        print(text)
+    failed = any(r.failed or not r.embedded for r in reports)
+    if failed:
+        print(
+            f"Run the same command again to retry what failed; verified images are kept in {image_cache_dir()}.",
+            file=sys.stderr,
+        )
+    return 1 if failed else 0
+
+
+def run_remove(args: argparse.Namespace, bundle: Path) -> int:
+    """Remove installed sets; exit 0 when each named set was installed and is gone, 1 otherwise."""
+    try:
+        set_ids = resolve_set_ids(open_catalog(args.db), args.sets)
+    except (UnknownSetError, CatalogDatabaseError) as error:
+        return _bad_request(f"catalog remove: {error}")
+    removed = remove_sets(set_ids)
+    shipped = (installed_sets(bundle) or set()) - set(shard_names(installed_sets_dir()))
+    for set_id in set_ids:
+        if set_id in removed:
+            print(f"Removed {set_id}; its downloaded images stay in {image_cache_dir() / set_id}")
+        elif set_id in shipped:
+            print(f"cardsight: {set_id} ships with cardsight (in {bundle}); it cannot be removed", file=sys.stderr)
+        else:
+            print(f"cardsight: {set_id} is not installed; nothing to remove", file=sys.stderr)
+    return 0 if len(removed) == len(set_ids) else 1
+
+
+def _bad_request(message: str) -> int:
+    print(f"cardsight: {message}", file=sys.stderr)
+    return EXIT_BAD_REQUEST

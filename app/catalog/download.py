@@ -27,6 +27,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from app.catalog.database import CardInfo, CatalogDatabase, default_catalog, user_catalog_path
+from app.catalog.install import InstallCancelled, install_set, remove_set
 from app.embed.base import EmbedderBackend
 from app.net.http import Answer, HttpError, PoliteClient, RateLimit, RequestCancelled, RetryableAnswer
 
@@ -352,8 +353,6 @@ def download_and_install(
     Raises :class:`UnknownSetError` (close matches named) before any request, :class:`ValueError` for
     a bad ``jobs`` or ``image_base``. A set whose images partly failed is installed with the cards it
     has (a rerun fetches the rest). A cancel stops promptly; the sets done so far are reported."""
-    from app.catalog.install import install_set
-
     if not 1 <= jobs <= MAX_JOBS:
         raise ValueError(f"--jobs must be between 1 and {MAX_JOBS}")
     rebase("https://images.pokemontcg.io/", image_base)  # a bad base is one message before any work
@@ -382,15 +381,19 @@ def download_and_install(
             break
         if not fetched.images:
             continue
-        installed = install_set(
-            set_id,
-            fetched.images,
-            embedder,
-            catalog,
-            sets_dir=sets_dir,
-            progress=_embed_progress(set_id, progress),
-            cancel=cancel,
-        )
+        try:
+            installed = install_set(
+                set_id,
+                fetched.images,
+                embedder,
+                catalog,
+                sets_dir=sets_dir,
+                progress=_embed_progress(set_id, progress),
+                cancel=cancel,
+            )
+        except InstallCancelled:
+            logger.info("Installing %s cancelled; its images are kept for the next run", set_id)
+            break
         set_report.embedded = installed.embedded
         set_report.failed.extend(installed.skipped)
     return reports
@@ -411,6 +414,4 @@ def _embed_progress(set_id: str, progress: ProgressCallback | None) -> Callable[
 def remove_sets(set_ids: Sequence[str], *, sets_dir: Path | None = None) -> list[str]:
     """Remove the installed reference data of these sets; returns the ids that were installed (and are
     now gone). Downloaded images stay in the cache, so installing again needs no network."""
-    from app.catalog.install import remove_set
-
     return [set_id for set_id in dict.fromkeys(set_ids) if remove_set(set_id, sets_dir=sets_dir)]

@@ -33,6 +33,8 @@ class ImageHost:
     faults: dict[str, list[Fault]] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
     stall_s: float = 3.0
+    #: Set id in the URL → set whose scans answer for it (a set not shipped, served with real scans).
+    aliases: dict[str, str] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def fault(self, path: str, *faults: Fault) -> None:
@@ -51,7 +53,8 @@ class ImageHost:
         match = _PATH.match(path)
         if match is None:
             return None
-        scan = self.scans / match["set"] / f"{match['set']}-{match['number']}.jpg"
+        set_id = self.aliases.get(match["set"], match["set"])
+        scan = self.scans / set_id / f"{set_id}-{match['number']}.jpg"
         if not scan.is_file():
             return None
         if match["hires"]:

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import io
+import json
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -9,6 +11,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from app import PROJECT_ROOT
+from app.catalog.commands import ProgressLine
 from app.catalog.database import CatalogDatabase
 from app.catalog.download import (
     BadImage,
@@ -21,10 +25,14 @@ from app.catalog.download import (
     rebase,
     resolve_set_ids,
 )
+from app.catalog.install import installed_sets_dir
+from app.cli import main
+from app.match.shards import load_reference
 from app.net.http import PoliteClient
 from tests.catalog.image_server import ImageHost, ImageServer, catalogue_with_cards
 
 CARDS = ["xy12-1", "xy12-2", "xy12-3", "xy12-4"]
+BUNDLE = PROJECT_ROOT / "reference" / "default"
 
 
 @pytest.fixture
@@ -225,3 +233,107 @@ def test_image_base_replaces_scheme_and_host() -> None:
 
 def test_the_cache_lives_in_the_data_folder(private_data_home: Path) -> None:
     assert image_cache_dir() == private_data_home / "cardsight" / "images"
+
+
+# ---------------------------------------------------------------------------- the commands
+
+#: Base Set is not shipped: its shard is what the app's loading adds. Evolutions' scans answer for it.
+NEW_SET_CARDS = ["base1-1", "base1-2", "base1-3"]
+
+
+@pytest.fixture
+def new_set_db(tmp_path: Path) -> Path:
+    return catalogue_with_cards(tmp_path / "new-set.sqlite", {"base1": NEW_SET_CARDS})
+
+
+@pytest.fixture
+def new_set_server(catalog_dir: Path) -> Iterator[ImageServer]:
+    with ImageServer(ImageHost(catalog_dir / "images", aliases={"base1": "xy12"})) as running:
+        yield running
+
+
+def download(server: ImageServer, db: Path, *sets: str) -> int:
+    return main(["catalog", "download", *sets, "--image-base", server.base, "--db", str(db), "--jobs", "2"])
+
+
+def test_download_installs_a_set_the_app_then_loads_and_remove_takes_it_out(
+    new_set_db: Path, new_set_server: ImageServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert download(new_set_server, new_set_db, "base1") == 0
+    out, err = capsys.readouterr()
+    assert "base1: 3 downloaded, 0 already here, 0 failed, 3 embedded" in out
+    assert "base1 downloading [" in err and "base1 embedding [" in err
+    combined = load_reference(BUNDLE, installed_sets_dir())
+    assert set(NEW_SET_CARDS) <= set(combined.row_card_ids)
+    assert main(["catalog", "sets", "--json", "--db", str(new_set_db)]) == 0
+    rows = {row["id"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["base1"]["installed"] is True and rows["base2"]["installed"] is False
+
+    new_set_server.host.requests.clear()
+    assert download(new_set_server, new_set_db, "base1") == 0
+    assert "base1: 0 downloaded, 3 already here, 0 failed, 3 embedded" in capsys.readouterr().out
+    assert new_set_server.host.requests == []
+
+    assert main(["catalog", "remove", "base1", "--db", str(new_set_db)]) == 0
+    assert "Removed base1" in capsys.readouterr().out
+    assert "base1-1" not in set(load_reference(BUNDLE, installed_sets_dir()).row_card_ids)
+    assert (image_cache_dir() / "base1" / "base1-1.jpg").is_file()
+
+
+def test_a_partly_failed_download_installs_the_rest_exits_1_and_names_each_failure(
+    new_set_db: Path, new_set_server: ImageServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    new_set_server.host.fault("/base1/2_hires.png", "404")
+    new_set_server.host.fault("/base1/2.png", "404")
+    assert download(new_set_server, new_set_db, "BS") == 1
+    out, err = capsys.readouterr()
+    assert "base1: 2 downloaded, 0 already here, 1 failed, 2 embedded" in out
+    assert f"  base1-2: HTTP 404 Not Found ({new_set_server.base}/base1/2.png)" in out
+    assert "Run the same command again" in err
+    assert download(new_set_server, new_set_db, "base1") == 0
+    assert "base1: 1 downloaded, 2 already here, 0 failed, 3 embedded" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["base11"], r"unknown set 'base11' \(did you mean base1"),
+        ([], "name the sets"),
+        (["base1", "--all"], "name the sets"),
+        (["base1", "--jobs", "0"], "--jobs must be between 1 and 16"),
+        (["base1", "--image-base", "ftp://x"], "--image-base must be an http"),
+    ],
+)
+def test_a_bad_request_exits_2_before_any_request(
+    arguments: list[str],
+    message: str,
+    new_set_db: Path,
+    new_set_server: ImageServer,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ["catalog", "download", *arguments, "--db", str(new_set_db)]
+    if "--image-base" not in arguments:
+        argv += ["--image-base", new_set_server.base]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and err.count("\n") == 1
+    assert new_set_server.host.requests == []
+
+
+def test_removing_a_set_not_installed_or_shipped_says_so_and_exits_1(
+    new_set_db: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["catalog", "remove", "base1", "xy12", "--db", str(new_set_db)]) == 1
+    err = capsys.readouterr().err
+    assert "base1 is not installed; nothing to remove" in err
+    assert "xy12 ships with cardsight" in err
+
+
+def test_the_progress_line_shows_a_bar_and_an_eta() -> None:
+    text = ProgressLine.describe(DownloadProgress("xy12", "download", 30, 120, 2, 95.0))
+    assert text == "xy12 downloading [#######.......................] 30/120, 2 failed, ETA 1:35"
+    stream = io.StringIO()
+    line = ProgressLine(stream)
+    for done in range(0, 121):
+        line(DownloadProgress("xy12", "download", done, 120, 0, None))
+    assert stream.getvalue().count("\n") == 11  # plain lines, one per tenth, when not a terminal
