@@ -221,15 +221,22 @@ def image_client(cancel: threading.Event | None) -> PoliteClient:
     )
 
 
-def _check_image(answer: Answer) -> None:
-    """A web page or a broken body may be a passing fault (a proxy, a cut connection): asked for again.
+class _ImageCheck:
+    """The client's check on each answer, remembering the verified format (each body decoded once).
+
+    A web page or a broken body may be a passing fault (a proxy, a cut connection): asked for again.
     A whole picture of the wrong shape will not change: refused at once."""
-    try:
-        card_image_format(answer.body)
-    except BadImage as error:
-        if error.lasting:
-            raise HttpError(str(error)) from error
-        raise RetryableAnswer(str(error)) from error
+
+    def __init__(self) -> None:
+        self.extension = ""
+
+    def __call__(self, answer: Answer) -> None:
+        try:
+            self.extension = card_image_format(answer.body)
+        except BadImage as error:
+            if error.lasting:
+                raise HttpError(str(error)) from error
+            raise RetryableAnswer(str(error)) from error
 
 
 def fetch_card_image(
@@ -240,13 +247,14 @@ def fetch_card_image(
     urls = [rebase(card.image_large, image_base), rebase(card.image_small, image_base)]
     for index, url in enumerate(urls):
         try:
-            answer = client.get(url, headers={"Accept": "image/*"}, check=_check_image, cancel=cancel)
+            check = _ImageCheck()
+            answer = client.get(url, headers={"Accept": "image/*"}, check=check, cancel=cancel)
         except HttpError as error:
             if error.status == 404 and index + 1 < len(urls) and not isinstance(error, RequestCancelled):
                 logger.info("%s: no large image (%s); trying the small one", card.card_id, url)
                 continue
             raise HttpError(f"{error} ({url})", error.status) from error
-        return _keep(set_dir, card.card_id, card_image_format(answer.body), answer.body)
+        return _keep(set_dir, card.card_id, check.extension, answer.body)
     raise AssertionError("unreachable: the last URL either answers or raises")
 
 

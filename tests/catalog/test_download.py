@@ -18,8 +18,10 @@ from app.catalog.download import (
     BadImage,
     DownloadProgress,
     FetchResult,
+    SetReport,
     UnknownSetError,
     card_image_format,
+    download_and_install,
     fetch_set_images,
     image_cache_dir,
     rebase,
@@ -27,6 +29,9 @@ from app.catalog.download import (
 )
 from app.catalog.install import installed_sets_dir
 from app.cli import main
+from app.config import load_settings
+from app.embed.base import EmbedderBackend
+from app.engine import make_embedder
 from app.match.shards import load_reference
 from app.net.http import PoliteClient
 from tests.catalog.image_server import ImageHost, ImageServer, catalogue_with_cards
@@ -337,3 +342,55 @@ def test_the_progress_line_shows_a_bar_and_an_eta() -> None:
     for done in range(0, 121):
         line(DownloadProgress("xy12", "download", done, 120, 0, None))
     assert stream.getvalue().count("\n") == 11  # plain lines, one per tenth, when not a terminal
+
+
+# ---------------------------------------------------------------------------- the GUI's facade
+
+
+@pytest.fixture(scope="module")
+def embedder() -> Iterator[EmbedderBackend]:
+    backend = make_embedder(load_settings(), live=False)
+    yield backend
+    backend.close()
+
+
+@pytest.fixture
+def new_set_catalog(new_set_db: Path) -> Iterator[CatalogDatabase]:
+    db = CatalogDatabase.open(new_set_db)
+    yield db
+    db.close()
+
+
+def test_the_facade_refuses_an_unknown_set_before_any_request(
+    new_set_catalog: CatalogDatabase, new_set_server: ImageServer, embedder: EmbedderBackend
+) -> None:
+    with pytest.raises(UnknownSetError, match="did you mean base1"):
+        download_and_install(["base1", "bas1"], embedder, catalog=new_set_catalog, image_base=new_set_server.base)
+    assert new_set_server.host.requests == []
+
+
+def test_a_cancel_while_embedding_installs_nothing_and_keeps_the_images(
+    new_set_catalog: CatalogDatabase, new_set_server: ImageServer, embedder: EmbedderBackend, tmp_path: Path
+) -> None:
+    cancel = threading.Event()
+    stages: list[str] = []
+
+    def cancel_at_the_embedding(update: DownloadProgress) -> None:
+        stages.append(update.stage)
+        if update.stage == "embed":
+            cancel.set()
+
+    reports = download_and_install(
+        ["base1"],
+        embedder,
+        catalog=new_set_catalog,
+        image_base=new_set_server.base,
+        progress=cancel_at_the_embedding,
+        cancel=cancel,
+        cache_dir=tmp_path / "cache",
+        sets_dir=tmp_path / "sets",
+    )
+    assert reports == [SetReport("base1", 3, 0, [], 0)]
+    assert stages[-1] == "embed" and "download" in stages
+    assert sorted(p.name for p in (tmp_path / "cache" / "base1").iterdir()) == [f"{c}.jpg" for c in NEW_SET_CARDS]
+    assert not (tmp_path / "sets" / "base1").exists()
