@@ -398,7 +398,7 @@ def cmd_catalog_update(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_catalog_download(args: argparse.Namespace, settings: Settings) -> int:
     from app.catalog.commands import run_download
 
-    return run_download(args, lambda: _embedder(settings, args.model))
+    return run_download(args, Path(settings.match.bundle), lambda: _embedder(settings, args.model))
 
 
 def cmd_catalog_remove(args: argparse.Namespace, settings: Settings) -> int:

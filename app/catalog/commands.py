@@ -52,16 +52,21 @@ EXIT_INTERRUPTED = 130
 LISTED_FAILURES = 20
 
 
-def installed_sets(bundle: Path) -> set[str] | None:
-    """Set ids whose vectors are installed: the reference bundle's (its manifest) and every set
-    downloaded into the installed-sets folder; None when the bundle's manifest is unreadable."""
+def shipped_sets(bundle: Path) -> set[str] | None:
+    """Set ids in the reference bundle's manifest (they ship with cardsight); None when unreadable."""
     try:
         manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
-        shipped = {str(s["id"]) for s in manifest["sets"]}
+        return {str(s["id"]) for s in manifest["sets"]}
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
         logger.debug("No installed sets from %s: %s", bundle, error)
         return None
-    return shipped | set(shard_names(installed_sets_dir()))
+
+
+def installed_sets(bundle: Path) -> set[str] | None:
+    """Set ids whose vectors are installed: the reference bundle's and every set downloaded into the
+    installed-sets folder; None when the bundle's manifest is unreadable."""
+    shipped = shipped_sets(bundle)
+    return None if shipped is None else shipped | set(shard_names(installed_sets_dir()))
 
 
 def _installed_or_warn(bundle: Path) -> set[str] | None:
@@ -230,9 +235,10 @@ def download_summary(reports: list[SetReport]) -> list[str]:
     return lines
 
 
-def run_download(args: argparse.Namespace, make_embedder: Callable[[], EmbedderBackend]) -> int:
+def run_download(args: argparse.Namespace, bundle: Path, make_embedder: Callable[[], EmbedderBackend]) -> int:
     """Fetch, verify, embed and install sets; exit 0 when every card is installed, 1 when some card
-    or set failed, 2 when nothing was attempted (bad request), 130 when interrupted."""
+    or set failed, 2 when nothing was attempted (bad request), 130 when interrupted. Sets the
+    reference bundle ships are skipped (the app would not use a downloaded copy of them)."""
     if not 1 <= args.jobs <= MAX_JOBS:
         return _bad_request(f"catalog download: --jobs must be between 1 and {MAX_JOBS}")
     if bool(args.sets) == bool(args.all):
@@ -243,6 +249,13 @@ def run_download(args: argparse.Namespace, make_embedder: Callable[[], EmbedderB
         set_ids = [s.set_id for s in catalog.sets()] if args.all else resolve_set_ids(catalog, args.sets)
     except (UnknownSetError, ValueError) as error:  # CatalogDatabaseError is a ValueError too
         return _bad_request(f"catalog download: {error}")
+    shipped = shipped_sets(bundle) or set()
+    skipped = [set_id for set_id in set_ids if set_id in shipped]
+    if skipped:
+        print(f"Skipping {', '.join(skipped)}: already in the reference bundle {bundle}", file=sys.stderr)
+        set_ids = [set_id for set_id in set_ids if set_id not in shipped]
+    if not set_ids:
+        return 0
     embedder = make_embedder()
     line = ProgressLine(sys.stderr)
     cancel = threading.Event()
@@ -301,7 +314,7 @@ def run_remove(args: argparse.Namespace, bundle: Path) -> int:
     except (UnknownSetError, CatalogDatabaseError) as error:
         return _bad_request(f"catalog remove: {error}")
     removed = remove_sets(set_ids)
-    shipped = (installed_sets(bundle) or set()) - set(shard_names(installed_sets_dir()))
+    shipped = shipped_sets(bundle) or set()
     for set_id in set_ids:
         if set_id in removed:
             print(f"Removed {set_id}; its downloaded images stay in {image_cache_dir() / set_id}")

@@ -394,3 +394,11 @@ def test_a_cancel_while_embedding_installs_nothing_and_keeps_the_images(
     assert stages[-1] == "embed" and "download" in stages
     assert sorted(p.name for p in (tmp_path / "cache" / "base1").iterdir()) == [f"{c}.jpg" for c in NEW_SET_CARDS]
     assert not (tmp_path / "sets" / "base1").exists()
+
+
+def test_a_set_the_bundle_ships_is_skipped_without_a_request(
+    new_set_db: Path, new_set_server: ImageServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert download(new_set_server, new_set_db, "xy12", "sv5") == 0
+    assert "Skipping xy12, sv5: already in the reference bundle" in capsys.readouterr().err
+    assert new_set_server.host.requests == []
