@@ -241,7 +241,9 @@ def run_download(args: argparse.Namespace, bundle: Path, make_embedder: Callable
     reference bundle ships are skipped (the app would not use a downloaded copy of them)."""
     if not 1 <= args.jobs <= MAX_JOBS:
         return _bad_request(f"catalog download: --jobs must be between 1 and {MAX_JOBS}")
-    if bool(args.sets) == bool(args.all):
+    if args.sets and args.all:
+        return _bad_request("catalog download: name sets or give --all, not both")
+    if not args.sets and not args.all:
         return _bad_request("catalog download: name the sets (ids or codes like EVO), or give --all")
     try:
         rebase("https://images.pokemontcg.io/", args.image_base)

@@ -304,7 +304,7 @@ def test_a_partly_failed_download_installs_the_rest_exits_1_and_names_each_failu
     [
         (["base11"], r"unknown set 'base11' \(did you mean base1"),
         ([], "name the sets"),
-        (["base1", "--all"], "name the sets"),
+        (["base1", "--all"], "not both"),
         (["base1", "--jobs", "0"], "--jobs must be between 1 and 16"),
         (["base1", "--image-base", "ftp://x"], "--image-base must be an http"),
     ],
@@ -342,6 +342,23 @@ def test_the_progress_line_shows_a_bar_and_an_eta() -> None:
     for done in range(0, 121):
         line(DownloadProgress("xy12", "download", done, 120, 0, None))
     assert stream.getvalue().count("\n") == 11  # plain lines, one per tenth, when not a terminal
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_on_a_terminal_the_bar_is_redrawn_in_place_and_ends_its_line() -> None:
+    stream = Terminal()
+    line = ProgressLine(stream)
+    for done in range(4):
+        line(DownloadProgress("xy12", "embed", done, 3, 0, 1.0))
+    drawn = stream.getvalue()
+    assert drawn.count("\r\x1b[K") == 4 and drawn.endswith("3/3\n") and drawn.count("\n") == 1
+    line(DownloadProgress("sv5", "download", 1, 3, 0, None))
+    line.end()
+    assert stream.getvalue().endswith("1/3\n")
 
 
 # ---------------------------------------------------------------------------- the GUI's facade
