@@ -13,14 +13,17 @@ from typing import Any, TextIO
 import cv2
 
 from app.camera.base import BGRImage
+from app.catalog.database import CatalogDatabase
 from app.embed.base import EmbedderBackend
 from app.match.bundle import ReferenceBundle
-from app.match.decision import LayoutProbe, NumberProbe, NumberVerdict, Rules, Sighting, decide_card, read_sighting
+from app.match.catalogue_rules import catalogue_rules, installed_sets, usable_catalog
+from app.match.decision import LayoutProbe, NumberProbe, NumberRead, Sighting, decide_card, read_sighting
 from app.match.layout import LayoutCheck
 from app.match.matcher import Matcher, MatchResult
 from app.match.voting import VotingConfig
+from app.ocr.proposals import proposals_for_number
 from app.ocr.reader import NumberReader
-from app.ocr.rerank import RerankResult, number_text, rerank_by_number, strip_to_read
+from app.ocr.rerank import number_text, rerank_by_number, strip_to_read
 from app.vision.finder import CardFinder, FoundCard
 from app.vision.geometry import turned_180
 
@@ -43,7 +46,7 @@ class IdentifiedCard:
         corners = self.found.corners
         if self.turned:
             corners = turned_180(corners)
-        return {
+        out: dict[str, Any] = {
             "status": m.status,
             "card_id": m.card_id,
             "name": self.metadata.get("name"),
@@ -53,6 +56,10 @@ class IdentifiedCard:
             "alternatives": [{"card_id": a.card_id, "confidence": round(a.confidence, 4)} for a in m.alternatives[:5]],
             "quad": [[round(float(x), 1), round(float(y), 1)] for x, y in corners],
         }
+        if m.status == "uncertain":
+            # Why a person must check: "same art as Base Set 58/102 — number not read", "read 4/102 …".
+            out["reason"] = m.reason
+        return out
 
 
 class Identifier:
@@ -68,6 +75,7 @@ class Identifier:
         matcher: Matcher | None = None,
         reader: NumberReader | None = None,
         lookalike_within: float = VotingConfig.lookalike_within,
+        catalog: CatalogDatabase | None = None,
     ) -> None:
         self.finder = finder
         self.embedder = embedder
@@ -77,7 +85,11 @@ class Identifier:
         self.reader = reader
         self.lookalike_within = lookalike_within
         self.layout = LayoutCheck(bundle)
-        self.rules = Rules(self.matcher.thresholds, bundle.metadata, lookalike_within)
+        #: Every card this identifier can name: the bundle's, and the catalogue's beyond it (None: the
+        #: catalogue cannot be read — the bundle alone).
+        self.catalog = usable_catalog(catalog)
+        self.rules = catalogue_rules(self.matcher.thresholds, bundle.metadata, lookalike_within, self.catalog)
+        self.installed = installed_sets(bundle.metadata)
 
     # ------------------------------------------------------------------ evidence
     def sightings(self, crops: list[BGRImage]) -> list[Sighting]:
@@ -97,19 +109,23 @@ class Identifier:
 
         return agreement
 
-    def read_number(
-        self, image: BGRImage, found: FoundCard, decision: MatchResult, turned: bool
-    ) -> tuple[RerankResult, str | None] | None:
+    def read_number(self, image: BGRImage, found: FoundCard, decision: MatchResult, turned: bool) -> NumberRead | None:
         """The collector number of ``found`` in ``image``, read where ``decision``'s close candidates
-        print it, and what it says about them; None when the OCR engine itself fails (logged)."""
+        print it (both corners when it has none), what it says about them and the catalogue cards of
+        sets not installed that it names; None when the OCR engine itself fails (logged)."""
         assert self.reader is not None
-        strip, where = strip_to_read(image, found.corners, turned, decision, self.bundle.metadata)
+        metadata = self.rules.metadata
+        strip, where = strip_to_read(image, found.corners, turned, decision, metadata)
         try:
             reading = self.reader.read_strip(strip, corners=where)
         except Exception as error:  # the OCR engine's own failures: the picture's answer still stands
             logger.warning("Collector-number read failed (%s); keeping the picture's match", error)
             return None
-        return rerank_by_number(decision.alternatives, reading, self.bundle.metadata), number_text(reading)
+        reranked = rerank_by_number(decision.alternatives, reading, metadata)
+        proposals: tuple[str, ...] = ()
+        if self.catalog is not None and decision.status == "unknown":
+            proposals = proposals_for_number(reading.number, reading.set_code, self.installed, self.catalog)
+        return NumberRead(reranked.verdict, reranked.card_id, number_text(reading), proposals)
 
     # ------------------------------------------------------------------ decisions
     def identify_crops(self, crops: list[BGRImage]) -> list[tuple[MatchResult, bool]]:
@@ -141,7 +157,7 @@ class Identifier:
             )
             match = outcome.decision
             logger.debug("%s %s (%.2f): %s", match.status, match.card_id, match.confidence, match.reason)
-            meta = self.bundle.metadata.get(match.card_id, {}) if match.card_id else {}
+            meta = self.rules.metadata.get(match.card_id, {}) if match.card_id else {}
             chosen = inner if outcome.inside else find
             cards.append(IdentifiedCard(match, chosen, outcome.turned, dict(meta), read_text[0]))
         return cards
@@ -161,12 +177,11 @@ class Identifier:
         """Reads the number of the find as found (or of the card inside it) in ``image``; what was read
         goes to ``read_text[0]``."""
 
-        def number(decision: MatchResult, turned: bool, inside: bool) -> tuple[NumberVerdict, str | None] | None:
+        def number(decision: MatchResult, turned: bool, inside: bool) -> NumberRead | None:
             read = self.read_number(image, finds[1] if inside else finds[0], decision, turned)
-            if read is None:
-                return None
-            read_text[0] = read[1]
-            return read[0].verdict, read[0].card_id
+            if read is not None:
+                read_text[0] = read.text
+            return read
 
         return number
 

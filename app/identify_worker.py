@@ -87,6 +87,7 @@ class IdentifyWorker:
         matcher: Matcher,
         reader: NumberReader | None = None,
         lookalike_within: float = VotingConfig.lookalike_within,
+        rules: Rules | None = None,
     ) -> None:
         self.embedder = embedder
         self.matcher = matcher
@@ -94,7 +95,8 @@ class IdentifyWorker:
         # Here, not on the capture thread: a crop that does not line up is realigned (tens of ms).
         self.layout = LayoutCheck(matcher.bundle)
         self.lookalike_within = lookalike_within
-        self.rules = Rules(matcher.thresholds, matcher.bundle.metadata, lookalike_within)
+        #: The pipeline's rules (the catalogue behind the bundle); by default the bundle's alone.
+        self.rules = rules or Rules(matcher.thresholds, matcher.bundle.metadata, lookalike_within)
         self._crops: dict[int, tuple[BGRImage, float]] = {}
         # One pending strip per track (a newer one replaces it), oldest track first: bounded by the cards
         # in view, and a track waiting for its read always gets an answer (none is dropped unanswered).

@@ -25,13 +25,16 @@ import numpy as np
 import numpy.typing as npt
 
 from app.camera.base import BGRImage, Frame
+from app.catalog.database import CatalogDatabase
 from app.embed.base import EmbedderBackend
 from app.identify_worker import EmbedResult, IdentifyWorker, OcrResult, WorkerFailure
 from app.match.bundle import ReferenceBundle
+from app.match.catalogue_rules import catalogue_rules, usable_catalog
 from app.match.decision import (
     Candidate,
     Decision,
-    Rules,
+    Metadata,
+    check_printings,
     close_lookalike,
     confirm_by_layout,
     decide_by_number,
@@ -77,6 +80,8 @@ class ScanEvent:
     #: What the number strip said, when it was read.
     ocr: str | None = None
     message: str | None = None
+    #: Why an ``uncertain`` card is not named (``same art as Base Set 58/102 — number not read``).
+    reason: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The public ``cardsight scan --json`` line (keep stable)."""
@@ -95,6 +100,8 @@ class ScanEvent:
             out["ocr"] = self.ocr
         if self.message is not None:
             out["message"] = self.message
+        if self.reason is not None:
+            out["reason"] = self.reason
         return out
 
 
@@ -166,6 +173,7 @@ class ScanPipeline:
         voting: VotingConfig | None = None,
         realtime: bool = True,
         worker_timeout_s: float = 10.0,
+        catalog: CatalogDatabase | None = None,
     ) -> None:
         self.finder = finder
         self.bundle = bundle
@@ -175,9 +183,15 @@ class ScanPipeline:
         self.voting = voting or VotingConfig()
         self.realtime = realtime
         self.worker_timeout_s = worker_timeout_s
-        self.worker = IdentifyWorker(embedder, self.matcher, reader, lookalike_within=self.voting.lookalike_within)
-        #: Every "which card" judgement is ``app.match.decision``'s; this class decides when to ask.
-        self.rules = Rules(self.matcher.thresholds, bundle.metadata, self.voting.lookalike_within)
+        #: Every "which card" judgement is ``app.match.decision``'s; this class decides when to ask. The
+        #: catalogue behind the bundle names same-art printings of sets not installed.
+        self.catalog = usable_catalog(catalog)
+        self.rules = catalogue_rules(
+            self.matcher.thresholds, bundle.metadata, self.voting.lookalike_within, self.catalog
+        )
+        self.worker = IdentifyWorker(
+            embedder, self.matcher, reader, lookalike_within=self.voting.lookalike_within, rules=self.rules
+        )
         self._work: dict[int, _TrackWork] = {}
         self._failed = False
         self._pending_since: float | None = None
@@ -341,12 +355,14 @@ class ScanPipeline:
 
     def _confirm_by_layout(self, outcome: VoteOutcome, result: EmbedResult) -> VoteOutcome:
         """The votes' decision with this frame's layout agreement, when the frame's own best card is the
-        votes' best, the same way up (the worker measured it for the frame's card only)."""
+        votes' best, the same way up (the worker measured it for the frame's card only); a card whose
+        art is printed in sets not installed stays ``identified`` only when that layout lines up."""
         same_reading = (
             result.frame_match.card_id == outcome.match.card_id and result.turned_for_layout == outcome.turned
         )
         agreement = result.layout if same_reading else None
-        return replace(outcome, match=confirm_by_layout(outcome.match, agreement, self.rules))
+        match = check_printings(confirm_by_layout(outcome.match, agreement, self.rules), agreement, self.rules)
+        return replace(outcome, match=match)
 
     def _wants_number_check(self, match: Decision) -> bool:
         return self.reader is not None and wants_number_check(match, self.rules)
@@ -358,7 +374,7 @@ class ScanPipeline:
         for image, corners in work.still_views:
             card = inset_corners(corners) if work.inside_toploader else corners
             views.append((image, turned_180(card) if outcome.turned else card))
-        metadata = self.bundle.metadata
+        metadata = self.rules.metadata
         work.ocr_pending = True
         work.ocr_attempts += 1
         work.votes_wait_for_number = close_lookalike(outcome.match, metadata, self.voting.lookalike_within)
@@ -372,7 +388,7 @@ class ScanPipeline:
         outcome = work.last_outcome
         if outcome is None:
             return []
-        reranked = rerank_by_number(outcome.match.alternatives, result.reading, self.bundle.metadata)
+        reranked = rerank_by_number(outcome.match.alternatives, result.reading, self.rules.metadata)
         # Blurred or misread: another read comes on the next steady frames, until the attempts run out.
         final = work.ocr_attempts >= self.voting.max_ocr_attempts
         decision = decide_by_number(outcome.match, reranked.verdict, reranked.card_id, final)
@@ -416,30 +432,16 @@ class ScanPipeline:
         self, track: Track, work: _TrackWork, decision: Decision, turned: bool, t: float, ocr: str | None = None
     ) -> ScanEvent:
         """The event of ``track``'s decision (``turned``: the way up it was read, kept for the record)."""
-        kind = decision.status
-        card_id = decision.card_id
-        meta = self.bundle.metadata.get(card_id, {}) if card_id else {}
-        track.state = kind
+        track.state = decision.status
         track.reported = True
-        track.decided_card_id = card_id if kind == "identified" else None
+        track.decided_card_id = decision.card_id if decision.status == "identified" else None
         latency = time.monotonic() - work.steady_wall if work.steady_wall is not None else None
         if work.votes.count:
             work.decided_vector = work.votes.mean_vectors()[0]
-        event = ScanEvent(
-            t=t,
-            track=track.track_id,
-            event=kind,
-            card_id=card_id,
-            name=meta.get("name"),
-            set_id=meta.get("set_id"),
-            number=meta.get("number"),
-            confidence=decision.confidence,
-            alternatives=[_alternative(a, self.bundle) for a in decision.alternatives[:5]],
-            crop=work.last_crop,
-            latency_s=latency,
-            ocr=ocr,
+        event = decision_event(decision, t, track.track_id, self.rules.metadata, work.last_crop, latency, ocr)
+        logger.info(
+            "Track %d: %s %s (%.2f): %s", track.track_id, event.event, event.card_id, event.confidence, decision.reason
         )
-        logger.info("Track %d: %s %s (%.2f): %s", track.track_id, kind, card_id, event.confidence, decision.reason)
         return event
 
     def _error(self, t: float, message: str) -> ScanEvent:
@@ -459,8 +461,42 @@ class ScanPipeline:
         return self._failed
 
 
-def _alternative(candidate: Candidate, bundle: ReferenceBundle) -> dict[str, Any]:
-    meta = bundle.metadata.get(candidate.card_id, {})
+def decision_event(
+    decision: Decision,
+    t: float,
+    track: int,
+    metadata: Metadata,
+    crop: BGRImage | None = None,
+    latency_s: float | None = None,
+    ocr: str | None = None,
+) -> ScanEvent:
+    """The scan event of one decision — a live presentation's and a photo's card alike: the card it
+    names (an ``uncertain`` one's best guess), with the catalogue's metadata, and its top-5."""
+    kind: EventKind = decision.status
+    card_id = decision.card_id if kind in ("identified", "uncertain") else None
+    if kind == "uncertain" and card_id is None and decision.alternatives:
+        card_id = decision.alternatives[0].card_id
+    meta = metadata.get(card_id, {}) if card_id else {}
+    return ScanEvent(
+        t=t,
+        track=track,
+        event=kind,
+        card_id=card_id,
+        name=meta.get("name"),
+        set_id=meta.get("set_id"),
+        number=meta.get("number"),
+        confidence=decision.confidence if kind != "unknown" else 0.0,
+        alternatives=[event_alternative(a, metadata) for a in decision.alternatives[:5]],
+        crop=crop,
+        latency_s=latency_s,
+        ocr=ocr,
+        reason=decision.reason if kind == "uncertain" else None,
+    )
+
+
+def event_alternative(candidate: Candidate, metadata: Metadata) -> dict[str, Any]:
+    """One of an event's alternatives, named from the catalogue (a printing not installed too)."""
+    meta = metadata.get(candidate.card_id, {})
     return {
         "card_id": candidate.card_id,
         "name": meta.get("name"),

@@ -30,8 +30,8 @@ from app.camera.reconnect import backoff_delays
 from app.camera.select import SourceChoice, choose_best_source, source_from_spec
 from app.config import Settings
 from app.identify import IdentifiedCard, Identifier
-from app.match.bundle import ReferenceBundle
-from app.pipeline import FrameResult, ScanEvent, ScanPipeline, TrackView
+from app.match.decision import Metadata
+from app.pipeline import FrameResult, ScanEvent, ScanPipeline, TrackView, decision_event
 from app.vision.finder import CardFinder, FoundCard
 
 logger = logging.getLogger(__name__)
@@ -114,14 +114,21 @@ class ScanSummary:
     identified: int
     errors: int
     elapsed_s: float
+    #: Photos of a folder (``stills``) in which no card was found; 0 for a video or a camera.
+    photos_without_card: int = 0
 
     def describe(self) -> str:
-        """One line for the user, e.g. ``finished — 3 cards (2 identified), 95 frames in 4.1 s``."""
+        """One line for the user, e.g. ``finished — 3 cards (2 identified), 95 frames in 4.1 s`` (and
+        ``, 2 photos without a card`` when a folder's photos had none)."""
         plural = "" if self.cards == 1 else "s"
-        return (
+        line = (
             f"{self.ended} — {self.cards} card{plural} ({self.identified} identified), "
             f"{self.frames} frames in {self.elapsed_s:.1f} s"
         )
+        if self.photos_without_card:
+            photos = "photo" if self.photos_without_card == 1 else "photos"
+            line += f", {self.photos_without_card} {photos} without a card"
+        return line
 
 
 def choose_source(spec: str | None, settings: Settings, paced: bool) -> SourceChoice:
@@ -144,39 +151,11 @@ def decision_kind(card: IdentifiedCard) -> DecisionKind:
     return status if status in ("identified", "uncertain", "card_back") else "unknown"
 
 
-def photo_event(card: IdentifiedCard, t: float, track: int, bundle: ReferenceBundle) -> ScanEvent:
-    """One photo's card as a decision, by the live scanner's rule for what an event names."""
-    match = card.match
-    kind = decision_kind(card)
-    card_id = match.card_id if kind in ("identified", "uncertain") else None
-    if kind == "uncertain" and card_id is None and match.alternatives:
-        card_id = match.alternatives[0].card_id
-    meta = bundle.metadata.get(card_id, {}) if card_id else {}
+def photo_event(card: IdentifiedCard, t: float, track: int, metadata: Metadata) -> ScanEvent:
+    """One photo's card as a decision event, by the live scanner's rule (``decision_event``)."""
     crop = card.found.warped.image
-    alternatives = [
-        {
-            "card_id": a.card_id,
-            "name": bundle.metadata.get(a.card_id, {}).get("name"),
-            "set_id": bundle.metadata.get(a.card_id, {}).get("set_id"),
-            "number": bundle.metadata.get(a.card_id, {}).get("number"),
-            "similarity": round(a.similarity, 4),
-            "confidence": round(a.confidence, 4),
-        }
-        for a in match.alternatives[:5]
-    ]
-    return ScanEvent(
-        t=t,
-        track=track,
-        event=kind,
-        card_id=card_id,
-        name=meta.get("name"),
-        set_id=meta.get("set_id"),
-        number=meta.get("number"),
-        confidence=match.confidence if kind != "unknown" else 0.0,
-        alternatives=alternatives,
-        crop=cv2.rotate(crop, cv2.ROTATE_180) if card.turned else crop,
-        ocr=card.number_read,
-    )
+    crop = cv2.rotate(crop, cv2.ROTATE_180) if card.turned else crop
+    return decision_event(card.match, t, track, metadata, crop, ocr=card.number_read)
 
 
 class PhotoByPhoto:
@@ -209,7 +188,7 @@ class PhotoByPhoto:
             logger.info("Photo %d: no card found", frame.index)
         events, views = [], []
         for card in cards:
-            event = photo_event(card, frame.timestamp, self._next_track, self.identifier.bundle)
+            event = photo_event(card, frame.timestamp, self._next_track, self.identifier.rules.metadata)
             self._next_track += 1
             events.append(event)
             named = event.card_id if event.event == "identified" else None
@@ -320,6 +299,7 @@ class ScanLoop:
         self._decided_tracks: set[int] = set()
         self.identified = 0
         self.errors = 0
+        self.photos_without_card = 0
         self._io: SourceThread | None = None
         self._closed = False
 
@@ -347,6 +327,8 @@ class ScanLoop:
             for event in pipeline.finish(last_t):
                 self._emit(event)
         finally:
+            if isinstance(pipeline, PhotoByPhoto):
+                self.photos_without_card = pipeline.photos_without_card
             pipeline.close()
             self.close()
         return self.summary()
@@ -362,7 +344,15 @@ class ScanLoop:
 
     def summary(self) -> ScanSummary:
         elapsed = time.monotonic() - self.started
-        return ScanSummary(self.ended, self.frames, len(self._decided_tracks), self.identified, self.errors, elapsed)
+        return ScanSummary(
+            self.ended,
+            self.frames,
+            len(self._decided_tracks),
+            self.identified,
+            self.errors,
+            elapsed,
+            self.photos_without_card,
+        )
 
     def close(self) -> None:
         """Close the source (bounded: a source stuck in a call is left to its daemon thread). Idempotent."""

@@ -55,10 +55,12 @@ from app.match.decision import (
     LayoutProbe,
     MatchThresholds,
     NumberProbe,
+    NumberRead,
     NumberVerdict,
     Rules,
     Sighting,
     better_way_up,
+    check_printings,
     decide_card,
     decide_picture,
 )
@@ -133,10 +135,12 @@ def judge(score: Score, rules: Rules, number_check: bool = True) -> CardDecision
     """The app's decision on a recorded photo: ``app.match.decision.decide_card`` — the very function
     ``Identifier`` calls — on the recorded evidence."""
 
-    def number(decision: Any, turned: bool, inside: bool) -> tuple[NumberVerdict, str | None] | None:
+    def number(decision: Any, turned: bool, inside: bool) -> NumberRead | None:
+        if decision.card_id is None:
+            return None  # a picture that matches nothing: its proposals are bench/number_proposals.py's
         read = (score.inside if inside else score.found).number
         assert read is not None and read[:2] == (decision.card_id, turned), (read, decision.card_id, turned)
-        return read[2], read[3]
+        return NumberRead(read[2], read[3])
 
     probe: NumberProbe | None = number if number_check else None
     inside = (score.inside.sighting, score.inside.layout_probe())
@@ -167,9 +171,11 @@ def record_find(identifier: Identifier, image: np.ndarray, found: FoundCard) -> 
         return Recorded(sighting, None, None)
     card_id = hits[0][0]
     layout = identifier.layout_probe(found.warped.image)(card_id, turned)
-    probe = replace(decision, card_id=card_id)  # read whatever the thresholds make of the picture
+    # Read whatever the thresholds make of the picture, against the card's same-art printings in sets
+    # not installed as well (the rule adds them when it asks for the number).
+    probe = check_printings(replace(decision, status="uncertain", card_id=card_id), None, identifier.rules)
     read = identifier.read_number(image, found, probe, turned) if identifier.reader is not None else None
-    number = (card_id, turned, read[0].verdict, read[0].card_id) if read else None
+    number = (card_id, turned, read.verdict, read.supported) if read else None
     return Recorded(sighting, (card_id, turned, layout), number)
 
 

@@ -76,7 +76,7 @@ def test_ebay_card_backs_are_recognised_and_fronts_rarely_accepted(identifier: I
     fronts = [r for r in rows if r["side"] == "front"][::3]
 
     def statuses(selection: list[dict[str, str]]) -> list[str]:
-        out = []
+        out: list[str] = []
         for row in selection:
             cards = identifier.identify_image(read_image_bgr(ebay_dir / "images" / row["file"]))
             out.append(max(cards, key=lambda c: c.found.quad.area_frac).match.status if cards else "none")
@@ -87,6 +87,46 @@ def test_ebay_card_backs_are_recognised_and_fronts_rarely_accepted(identifier: I
     front_statuses = statuses(fronts)
     assert front_statuses.count("identified") / len(front_statuses) <= 0.03
     assert "card_back" not in front_statuses[: len(front_statuses) // 2] or front_statuses.count("card_back") < 3
+
+
+#: eBay fronts of Base Set cards (a set not installed) that the picture alone identified as their
+#: Evolutions reprint at confidence 1.00 (bench/results/number_proposals.json), and that reprint.
+BASE_SET_FRONTS = {
+    "s-l1600---2022-04-26T112325-094_png.rf.85c4b21b6035a79ae2515116b7e931b7.jpg": "xy12-51",
+    "s-l1600---2022-04-26T115401-548_png.rf.0173efcf40c0a9088d341c45e3abead0.jpg": "xy12-41",
+    "s-l1600---2022-04-26T115751-698_png.rf.9fb475dc67e144f97908ac8439122cf6.jpg": "xy12-3",
+    "s-l1600--50-_png.rf.6a2e517c2a39b20927fd97db106dc811.jpg": "xy12-56",
+    "s-l1600---2022-04-26T112705-526_png.rf.31ecaf0907db6913827f7fafeb4f2999.jpg": "xy12-14",
+}
+
+
+def test_a_base_set_photo_matching_its_evolutions_reprint_is_uncertain_with_both_printings(
+    identifier: Identifier, ebay_dir: Path
+) -> None:
+    for file, reprint in BASE_SET_FRONTS.items():
+        cards = identifier.identify_image(read_image_bgr(ebay_dir / "images" / file))
+        match = max(cards, key=lambda c: c.found.quad.area_frac).match
+        assert (match.status, match.card_id) == ("uncertain", reprint), file
+        elsewhere = [a.card_id for a in match.alternatives if not a.pictured]
+        assert any(c.startswith("base1-") for c in elsewhere), (file, elsewhere)
+        assert match.reason.startswith("same art as Base ") and match.reason.endswith("number not read")
+        j = max(cards, key=lambda c: c.found.quad.area_frac).as_json()
+        assert j["reason"] == match.reason and j["alternatives"][1]["card_id"] == elsewhere[0]
+
+
+def test_evolutions_cards_with_a_base_set_printing_stay_identified_when_their_frame_lines_up(
+    identifier: Identifier, catalog_dir: Path
+) -> None:
+    reprints = sorted(set(BASE_SET_FRONTS.values()))
+    textures = [load_card_texture(catalog_dir / "images" / "xy12" / f"{c}.jpg") for c in reprints]
+    sim = CaptureSimulator(textures, SimOptions(size=(960, 540), max_tilt_deg=10.0, glare_prob=0.0, dim_prob=0.0))
+    rng = np.random.default_rng(12)
+    for index, card_id in enumerate(reprints):
+        assert identifier.rules.printings_elsewhere(card_id), card_id
+        cards = identifier.identify_image(sim.render(rng, card_index=index).image)
+        match = max(cards, key=lambda c: c.found.quad.area_frac).match
+        assert (match.status, match.card_id) == ("identified", card_id), match.reason
+        assert "not a reprint's" in match.reason
 
 
 def test_json_output_has_the_public_fields(identifier: Identifier, catalog_dir: Path) -> None:
@@ -134,7 +174,7 @@ def test_a_lookalike_printing_in_a_photo_is_named_by_its_number_not_its_picture(
 
 
 class FailingReader:
-    def read_strip(self, strip, min_score=0.6, corners=(), set_code=True):  # type: ignore[no-untyped-def]
+    def read_strip(self, strip, min_score=0.6, corners=(), set_code=True):
         raise RuntimeError("ocr model unreadable")
 
 

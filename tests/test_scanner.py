@@ -300,8 +300,9 @@ def test_events_reach_the_listener_and_the_summary_counts_the_cards() -> None:
         FakePipeline(decide_every=4)
     )
     assert [e.event for e in heard.events] == ["identified", "identified", "lost"]
-    assert (summary.cards, summary.identified, summary.errors) == (2, 2, 0)
+    assert (summary.cards, summary.identified, summary.errors, summary.photos_without_card) == (2, 2, 0, 0)
     assert summary.describe().startswith("finished — 2 cards (2 identified), 10 frames in ")
+    assert "without a card" not in summary.describe()  # a video's frames are not photos
 
 
 def test_a_failed_recogniser_ends_the_loop_and_still_finishes_once() -> None:
@@ -405,7 +406,11 @@ def write_photos(folder: Path, catalog_dir: Path, card_ids: list[str]) -> None:
         cv2.imwrite(str(folder / f"photo{i:02d}.jpg"), sim.render(rng, card_index=i).image)
 
 
-def test_an_image_folder_gives_one_decision_per_photo_like_identify(tmp_path: Path, catalog_dir: Path) -> None:
+def test_an_image_folder_gives_one_decision_per_photo_like_identify_and_counts_photos_without_a_card(
+    tmp_path: Path, catalog_dir: Path
+) -> None:
+    import cv2
+
     from app.engine import load_engine
     from app.identify import Identifier
     from app.vision.finder import CardFinder
@@ -415,6 +420,7 @@ def test_an_image_folder_gives_one_decision_per_photo_like_identify(tmp_path: Pa
     cards = ["sv5-123", "sv3pt5-6", "sv5-123", "sv3pt5-6"]
     folder = tmp_path / "photos"
     write_photos(folder, catalog_dir, cards)
+    cv2.imwrite(str(folder / "photo99.jpg"), np.full((720, 1280, 3), 128, np.uint8))  # an empty table
     engine = load_engine(settings)
     try:
         identifier = Identifier(CardFinder(engine.finder.detector), engine.embedder, engine.bundle, engine.matcher)
@@ -425,12 +431,13 @@ def test_an_image_folder_gives_one_decision_per_photo_like_identify(tmp_path: Pa
         summary = loop.scan(engine.pipeline(settings, realtime=False))
     finally:
         engine.close()
-    assert [[c] for c in cards] == expected  # what `cardsight identify` names on each photo
+    assert [[c] for c in cards] + [[]] == expected  # what `cardsight identify` names on each photo
     decisions = [e for e in events if e.event in ("identified", "uncertain", "unknown", "card_back")]
     assert [e.card_id for e in decisions] == cards
     assert len({e.track for e in decisions}) == len(cards)  # each photo its own presentation
     assert summary.ended == "finished" and summary.cards == len(cards) and summary.identified == len(cards)
     assert summary.describe().startswith("finished — 4 cards")
+    assert summary.photos_without_card == 1 and summary.describe().endswith(", 1 photo without a card")
 
 
 def cv2_read(path: Path) -> np.ndarray:

@@ -15,8 +15,15 @@ The evidence, in the order it is weighed:
    may be a top-loader's outline; the card inside it is read when that names a card.
 4. **The votes** of a live presentation's frames (:func:`decide_by_votes`, :func:`settle`,
    :func:`decide_second_look`).
-5. **The collector number** (:func:`decide_by_number`): it picks among close candidates (look-alike
-   printings); a number that contradicts them all keeps the card from being ``identified``.
+5. **Same-art printings the bundle lacks** (:func:`check_printings`): a card whose art is also printed
+   in a set not installed (a Base Set card and its Evolutions reprint) looks the same to the picture;
+   it is ``identified`` only when its frame lines up with its own reference (the layout) or its number
+   is read, otherwise ``uncertain`` with every printing among the alternatives.
+6. **The collector number** (:func:`decide_by_number`): it picks among close candidates (look-alike
+   printings); a number that contradicts them all keeps the card from being ``identified``; a number
+   that names a printing the bundle lacks proposes it, ``uncertain``. A picture that matches nothing
+   may still carry a legible number: the catalogue cards it names outside the installed sets are
+   proposed, ``uncertain``, never ``identified`` (:func:`propose_by_number`).
 
 Statuses: ``identified`` (committed), ``uncertain`` (a best guess a person should check: ``card_id``
 is that guess), ``unknown`` (no catalogue card: ``card_id`` None), ``card_back``.
@@ -64,6 +71,13 @@ FLIP_MARGIN = 0.02
 CLOSE_SIMILARITY = 0.08
 #: A number that contradicts every close candidate leaves each of them at most this confident.
 CONTRADICTED_AT_MOST = 0.5
+#: Cards proposed from a number alone share at most this confidence: the picture did not see them,
+#: so they are no surer than a picture and a number that disagree.
+PROPOSED_AT_MOST = CONTRADICTED_AT_MOST
+#: Same-art printings named in a reason (the rest are among the alternatives).
+PRINTINGS_NAMED = 2
+#: How a reason ends while the number that would decide is still to be read.
+NUMBER_NOT_READ = " — number not read"
 
 
 @dataclass(frozen=True)
@@ -101,6 +115,9 @@ class Candidate:
     confidence: float
     #: Its share of the top-k by the picture alone (None: the same as ``confidence``).
     share: float | None = None
+    #: The bundle holds its picture. False: a catalogue card in a set not installed, proposed from
+    #: the art of a card it reprints or from the number read — never ``identified`` on that evidence.
+    pictured: bool = True
 
     @property
     def picture_share(self) -> float:
@@ -132,6 +149,11 @@ class Rules:
     metadata: Metadata
     #: Another printing of the same name this close to the best wants its number read.
     lookalike_within: float = 0.10
+    #: card_id → its same-art printings in sets the bundle lacks (``app.match.catalogue_rules``);
+    #: their metadata is in ``metadata`` too.
+    printings_elsewhere: Callable[[str], Sequence[str]] = field(default=lambda _card_id: ())
+    #: A picture that matches nothing has its number read and the catalogue cards it names proposed.
+    proposes_by_number: bool = False
 
 
 # ---------------------------------------------------------------------------- the picture
@@ -256,14 +278,100 @@ def _vouched(candidate: Candidate) -> Candidate:
     return replace(candidate, confidence=max(candidate.confidence, candidate.picture_share))
 
 
+# ---------------------------------------------------------------------------- same-art printings
+
+
+def wants_printing_check(decision: Decision, rules: Rules) -> bool:
+    """A named card (or best guess) whose art is also printed in sets the bundle lacks, not yet checked."""
+    if decision.card_id is None or decision.status not in ("identified", "uncertain"):
+        return False
+    if any(not a.pictured for a in decision.alternatives):
+        return False  # checked already: its printings are among the alternatives
+    return bool(rules.printings_elsewhere(decision.card_id))
+
+
+def check_printings(decision: Decision, agreement: float | None, rules: Rules) -> Decision:
+    """``decision`` where its card's art is also printed in sets the bundle lacks: ``identified`` stands
+    when the crop's layout agreement with the card's own reference reaches ``layout_at`` (the frames of
+    two printings differ where the art does not); otherwise ``uncertain``, the printings among the
+    alternatives right after the card, sharing its confidence equally (the picture cannot choose; the
+    number will: :func:`decide_by_number`)."""
+    if not wants_printing_check(decision, rules):
+        return decision
+    assert decision.card_id is not None
+    if decision.status == "identified" and agreement is not None and agreement >= rules.thresholds.layout_at:
+        return replace(decision, reason=f"{decision.reason}; its frame lines up ({agreement:.2f}), not a reprint's")
+    printings = list(rules.printings_elsewhere(decision.card_id))
+    card = next(a for a in decision.alternatives if a.card_id == decision.card_id)
+    parts = len(printings) + 1
+    shared = replace(card, confidence=card.confidence / parts, share=card.picture_share / parts)
+    others = [Candidate(p, card.similarity, shared.confidence, shared.share, pictured=False) for p in printings]
+    rest = [a for a in decision.alternatives if a.card_id != card.card_id and a.card_id not in printings]
+    names = ", ".join(printing_label(p, rules.metadata) for p in printings[:PRINTINGS_NAMED])
+    more = f" (+{len(printings) - PRINTINGS_NAMED})" if len(printings) > PRINTINGS_NAMED else ""
+    return replace(
+        decision,
+        status="uncertain",
+        confidence=shared.confidence,
+        alternatives=[shared, *others, *rest],
+        reason=f"same art as {names}{more}{NUMBER_NOT_READ}",
+    )
+
+
+def printing_label(card_id: str, metadata: Metadata) -> str:
+    """``Base Set 58/102``: the set and the number as printed (the card id when the metadata lacks them)."""
+    meta = metadata.get(card_id, {})
+    number, total = meta.get("number"), meta.get("printed_total")
+    if not meta.get("set_name") or not number:
+        return card_id
+    return f"{meta['set_name']} {number}" + (f"/{total}" if total else "")
+
+
 # ---------------------------------------------------------------------------- the number
 
 
 def wants_number_check(decision: Decision, rules: Rules) -> bool:
-    """Ambiguous (``uncertain``), or another printing of the same name is close: read the number."""
+    """Ambiguous (``uncertain``, printings the bundle lacks included), or another printing of the same
+    name is close: read the number."""
     if decision.card_id is None:
         return False
     return decision.status == "uncertain" or close_lookalike(decision, rules.metadata, rules.lookalike_within)
+
+
+def wants_proposals(decision: Decision, rules: Rules) -> bool:
+    """A picture that matches no card (not a back, not a blank): its number may name a card of a set
+    not installed."""
+    return rules.proposes_by_number and decision.status == "unknown" and decision.card_id is None
+
+
+@dataclass(frozen=True)
+class NumberRead:
+    """What a collector-number read said: its verdict on the close candidates and the one it supports,
+    the text read (``102/165 MEW``), and the catalogue cards outside the installed sets that carry that
+    number and set code (``app.ocr.proposals``)."""
+
+    verdict: NumberVerdict
+    supported: str | None = None
+    text: str | None = None
+    proposals: tuple[str, ...] = ()
+
+
+def propose_by_number(decision: Decision, read: NumberRead) -> Decision:
+    """An ``unknown`` picture whose number names catalogue cards of sets not installed: ``uncertain``
+    on the first, each sharing :data:`PROPOSED_AT_MOST` (the picture never saw them); unchanged when
+    the number names none."""
+    if decision.status != "unknown" or not read.proposals:
+        return decision
+    each = PROPOSED_AT_MOST / len(read.proposals)
+    proposed = [Candidate(c, 0.0, each, each, pictured=False) for c in read.proposals]
+    return replace(
+        decision,
+        status="uncertain",
+        card_id=proposed[0].card_id,
+        confidence=each,
+        alternatives=proposed,
+        reason=f"read {read.text or 'a number'}; the picture matches no installed card",
+    )
 
 
 def close_candidates(decision: Decision) -> list[Candidate]:
@@ -287,8 +395,12 @@ def decide_by_number(
         others = [replace(a, confidence=0.0) if a.card_id in ruled_out else a for a in decision.alternatives]
         alternatives = [named] + [a for a in others if a.card_id != chosen.card_id]
         reason = f"number {verdict} {chosen.card_id}"
+        # A printing the bundle lacks: the number names it, but no picture of it was ever compared.
+        status: Status = "identified" if chosen.pictured else "uncertain"
+        if not chosen.pictured:
+            reason += ", a printing not installed"
         return Decision(
-            "identified", chosen.card_id, chosen.similarity, named.confidence, decision.margin, alternatives, reason
+            status, chosen.card_id, chosen.similarity, named.confidence, decision.margin, alternatives, reason
         )
     if not final:
         return None
@@ -301,7 +413,7 @@ def decide_by_number(
             for a in decision.alternatives
         ]
         return _uncertain(replace(decision, alternatives=alternatives), "the number contradicts the close candidates")
-    return _uncertain(decision, f"{decision.reason}; the number did not decide")
+    return _uncertain(decision, f"{decision.reason.removesuffix(NUMBER_NOT_READ)}; the number did not decide")
 
 
 def _uncertain(decision: Decision, reason: str) -> Decision:
@@ -325,9 +437,8 @@ class Sighting:
 #: The layout agreement of the crop (turned when True) with a card's reference; None: not measured.
 LayoutProbe = Callable[[str, bool], float | None]
 #: A collector-number read for a decision on the crop (turned when True; of the card inside the find
-#: when the last is True): the verdict and the card it supports, or None when nothing could be read
-#: (the picture's answer stands).
-NumberProbe = Callable[[Decision, bool, bool], tuple[NumberVerdict, str | None] | None]
+#: when the last is True), or None when nothing could be read (the picture's answer stands).
+NumberProbe = Callable[[Decision, bool, bool], NumberRead | None]
 
 
 @dataclass(frozen=True)
@@ -352,9 +463,16 @@ def read_sighting(sighting: Sighting, layout: LayoutProbe, rules: Rules) -> Look
     decision, turned = better_way_up(
         decide_picture(sighting.upright, t, metadata), decide_picture(sighting.turned, t, metadata)
     )
+    agreement: float | None = None
     if layout_may_confirm(decision, rules):
         assert decision.card_id is not None
-        decision = confirm_by_layout(decision, layout(decision.card_id, turned), rules)
+        agreement = layout(decision.card_id, turned)
+        decision = confirm_by_layout(decision, agreement, rules)
+    if wants_printing_check(decision, rules):
+        assert decision.card_id is not None
+        if agreement is None and decision.status == "identified":
+            agreement = layout(decision.card_id, turned)
+        decision = check_printings(decision, agreement, rules)
     return Look(decision, turned)
 
 
@@ -366,7 +484,8 @@ def decide_card(
 ) -> CardDecision:
     """One find in a photo (or one frame of the live scanner, without ``number``): its reading; a
     second look at the card inside it when that names nothing and matches only loosely (kept when it
-    names a card); then the collector number where the picture is ambiguous (one read: final)."""
+    names a card); then the collector number where the picture is ambiguous (one read: final), or
+    where it matches nothing (the cards it names in sets not installed are proposed)."""
     look, inner = read_sighting(*found, rules), False
     if inside is not None and worth_a_look_inside(look.decision, rules.thresholds):
         second = read_sighting(*inside(), rules)
@@ -377,9 +496,13 @@ def decide_card(
     if number is not None and wants_number_check(decision, rules):
         read = number(decision, look.turned, inner)
         if read is not None:
-            decided = decide_by_number(decision, read[0], read[1], final=True)
+            decided = decide_by_number(decision, read.verdict, read.supported, final=True)
             assert decided is not None
             decision = decided
+    elif number is not None and wants_proposals(decision, rules):
+        read = number(decision, look.turned, inner)
+        if read is not None:
+            decision = propose_by_number(decision, read)
     return CardDecision(decision, look.turned, inner)
 
 

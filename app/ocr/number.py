@@ -8,6 +8,7 @@ modern cards (``MEW``, ``TEF``) is read when legible.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 #: Letters OCR confuses with digits inside the numeric part of a collector number.
@@ -86,7 +87,7 @@ def parse_set_code(text: str) -> str | None:
     return match.group(1) if match else None
 
 
-def metadata_number(meta: dict[str, object]) -> CollectorNumber | None:
+def metadata_number(meta: Mapping[str, object]) -> CollectorNumber | None:
     """The collector number of a catalogue card from its bundle metadata."""
     number = meta.get("number")
     if not number:

@@ -6,10 +6,9 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
-from typing import Any
 
 from app.camera.base import BGRImage
-from app.match.decision import CLOSE_SIMILARITY, Candidate, Decision, NumberVerdict, close_candidates
+from app.match.decision import CLOSE_SIMILARITY, Candidate, Decision, Metadata, NumberVerdict, close_candidates
 from app.ocr.fusion import NumberViews
 from app.ocr.number import metadata_number, numbers_agree, printed_in_text
 from app.ocr.reader import StripReading, number_corners
@@ -40,7 +39,7 @@ class RerankResult:
 def rerank_by_number(
     candidates: list[Candidate],
     reading: StripReading,
-    metadata: dict[str, dict[str, Any]],
+    metadata: Metadata,
     max_drop: float = CLOSE_SIMILARITY,
 ) -> RerankResult:
     """Move the candidate whose printed number (and set code, when read) matches the reading to the
@@ -79,9 +78,7 @@ def rerank_by_number(
     return RerankResult(verdict, chosen.card_id, reordered)
 
 
-def clearly_better(
-    chosen: Candidate, close: list[Candidate], reading: StripReading, metadata: dict[str, dict[str, Any]]
-) -> bool:
+def clearly_better(chosen: Candidate, close: list[Candidate], reading: StripReading, metadata: Metadata) -> bool:
     """Whether the recogniser's output fits ``chosen``'s number ``NUMBER_MIN_LOG_RATIO`` better than
     every close candidate's with another number. A digit read as the chosen card's but only just
     (a 5 that might be a 6) decides nothing between two printings one digit apart; without the
@@ -103,7 +100,7 @@ def clearly_better(
 
 
 def strip_to_read(
-    frame: BGRImage, corners: FloatArray, turned: bool, match: Decision, metadata: dict[str, dict[str, Any]]
+    frame: BGRImage, corners: FloatArray, turned: bool, match: Decision, metadata: Metadata
 ) -> tuple[BGRImage, tuple[str, ...]]:
     """The number strip of the card at ``corners`` in ``frame`` (turned 180° when the match was made
     that way up), and the corners of it to read (``where_to_read``): only those are warped, as the live
@@ -112,12 +109,15 @@ def strip_to_read(
     return NumberViews(((frame, turned_180(corners) if turned else corners),), where).strip(), where
 
 
-def where_to_read(match: Decision, metadata: dict[str, dict[str, Any]]) -> tuple[str, ...]:
-    """The corners of the strip to read: where the close candidates' era prints numbers."""
+def where_to_read(match: Decision, metadata: Metadata) -> tuple[str, ...]:
+    """The corners of the strip to read: where the close candidates' era prints numbers; both for a
+    picture that matches no card (its candidates say nothing of its era)."""
+    if match.status == "unknown":
+        return number_corners([])
     return number_corners([str(metadata.get(c, {}).get("series", "")) for c in _close_ids(match)])
 
 
-def needs_set_code(match: Decision, metadata: dict[str, dict[str, Any]]) -> bool:
+def needs_set_code(match: Decision, metadata: Metadata) -> bool:
     """Two close candidates print the same number: only the set code can tell them apart."""
     numbers = [n for c in _close_ids(match) if (n := metadata_number(metadata.get(c, {}))) is not None]
     return any(numbers_agree(a, b) for i, a in enumerate(numbers) for b in numbers[i + 1 :])

@@ -3,6 +3,7 @@ layout, the number and the votes; and the same rule in the app and in the calibr
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import replace
 from typing import Any
 
@@ -10,8 +11,10 @@ import pytest
 
 from app.match.decision import (
     CONTRADICTED_AT_MOST,
+    PROPOSED_AT_MOST,
     Decision,
     MatchThresholds,
+    NumberRead,
     Rules,
     Sighting,
     confirm_by_layout,
@@ -20,6 +23,7 @@ from app.match.decision import (
     decide_card,
     decide_picture,
     decide_second_look,
+    propose_by_number,
     settle,
 )
 from app.match.voting import VotingConfig
@@ -157,9 +161,9 @@ def test_decide_card_reads_the_card_inside_a_loose_find_and_reads_its_number_the
     inside = Sighting([("pika-25", 0.96), ("pika-58", 0.85)], [("mew-151", 0.3)])
     asked: list[tuple[str | None, bool, bool]] = []
 
-    def number(decision: Decision, turned: bool, in_toploader: bool) -> tuple[Any, str | None]:
+    def number(decision: Decision, turned: bool, in_toploader: bool) -> NumberRead:
         asked.append((decision.card_id, turned, in_toploader))
-        return "reranked", "pika-58"
+        return NumberRead("reranked", "pika-58")
 
     rules = replace(RULES, lookalike_within=0.15)
     outcome = decide_card((outline, no_layout), lambda: (inside, no_layout), number, rules)
@@ -179,6 +183,101 @@ def test_decide_card_keeps_the_pictures_answer_when_the_number_cannot_be_read() 
     unsure = Sighting([("pika-25", 0.93), ("pika-58", 0.92)], [])
     outcome = decide_card((unsure, no_layout), None, lambda d, t, i: None, RULES)
     assert outcome.decision == decide_picture(unsure.upright, T, META)
+
+
+# ---------------------------------------------------------------------------- printings and proposals
+
+#: "zard-4" (installed) reprints the art of "base-4" and "base2-4" (sets not installed).
+PRINTED_META: dict[str, dict[str, Any]] = {
+    **META,
+    "base-4": {"name": "Charizard", "set_name": "Base", "number": "4", "printed_total": 102},
+    "base2-4": {"name": "Charizard", "set_name": "Base Set 2", "number": "4", "printed_total": 130},
+}
+PRINTINGS: dict[str, tuple[str, ...]] = {"zard-4": ("base-4", "base2-4")}
+PRINTED = replace(RULES, metadata=PRINTED_META, printings_elsewhere=lambda c: PRINTINGS.get(c, ()))
+ZARD = Sighting([("zard-4", 0.97), ("mew-151", 0.50)], [])
+
+
+def test_a_card_whose_art_is_printed_in_a_set_not_installed_is_uncertain_with_every_printing() -> None:
+    picture = decide_picture(ZARD.upright, T, META)
+    assert picture.status == "identified"
+    outcome = decide_card((ZARD, no_layout), None, None, PRINTED)
+    decision = outcome.decision
+    assert (decision.status, decision.card_id) == ("uncertain", "zard-4")
+    assert [a.card_id for a in decision.alternatives][:3] == ["zard-4", "base-4", "base2-4"]
+    assert [a.pictured for a in decision.alternatives][:3] == [True, False, False]
+    # The picture cannot choose: the card's confidence is shared equally among the printings.
+    shares = [a.confidence for a in decision.alternatives[:3]]
+    assert shares == pytest.approx([picture.confidence / 3] * 3)
+    assert decision.confidence == pytest.approx(named_confidence(decision))
+    assert decision.reason == "same art as Base 4/102, Base Set 2 4/130 — number not read"
+
+
+def test_a_card_with_printings_elsewhere_stays_identified_when_its_own_frame_lines_up() -> None:
+    def lines_up(card_id: str, turned: bool) -> float | None:
+        return 0.95 if card_id == "zard-4" else None
+
+    outcome = decide_card((ZARD, lines_up), None, None, PRINTED)
+    assert (outcome.decision.status, outcome.decision.card_id) == ("identified", "zard-4")
+    assert all(a.pictured for a in outcome.decision.alternatives)
+    poorly = decide_card((ZARD, lambda c, t: 0.6), None, None, PRINTED)
+    assert poorly.decision.status == "uncertain"
+
+
+@pytest.mark.parametrize(
+    ("read", "status", "card_id", "reason"),
+    [
+        (NumberRead("confirmed", "zard-4"), "identified", "zard-4", "number confirmed zard-4"),
+        (NumberRead("reranked", "base-4"), "uncertain", "base-4", "number reranked base-4, a printing not installed"),
+        (
+            NumberRead("illegible"),
+            "uncertain",
+            "zard-4",
+            "same art as Base 4/102, Base Set 2 4/130; the number did not decide",
+        ),
+        (NumberRead("contradicted"), "uncertain", "zard-4", "the number contradicts the close candidates"),
+    ],
+)
+def test_the_number_decides_between_a_card_and_its_printings_but_never_identifies_one_not_installed(
+    read: NumberRead, status: str, card_id: str, reason: str
+) -> None:
+    outcome = decide_card((ZARD, no_layout), None, lambda d, t, i: read, PRINTED)
+    decision = outcome.decision
+    assert (decision.status, decision.card_id, decision.reason) == (status, card_id, reason)
+    assert decision.confidence == pytest.approx(named_confidence(decision))
+
+
+def test_a_card_without_printings_elsewhere_is_judged_as_before() -> None:
+    mew = Sighting([("mew-151", 0.97), ("zard-4", 0.50)], [])
+    assert decide_card((mew, no_layout), None, None, PRINTED) == decide_card((mew, no_layout), None, None, RULES)
+
+
+def test_a_picture_that_matches_nothing_proposes_the_cards_its_number_names_never_identified() -> None:
+    nothing = Sighting([("mew-151", 0.30), ("zard-4", 0.29)], [])
+    asked: list[str | None] = []
+
+    def number(decision: Decision, turned: bool, inside: bool) -> NumberRead:
+        asked.append(decision.status)
+        return NumberRead("contradicted", None, "4/102", ("base-4",))
+
+    proposing = replace(PRINTED, proposes_by_number=True)
+    decision = decide_card((nothing, no_layout), None, number, proposing).decision
+    assert (decision.status, decision.card_id, decision.reason) == (
+        "uncertain",
+        "base-4",
+        "read 4/102; the picture matches no installed card",
+    )
+    assert [(a.card_id, a.pictured) for a in decision.alternatives] == [("base-4", False)]
+    assert decision.confidence == PROPOSED_AT_MOST == named_confidence(decision)
+    assert asked == ["unknown"]
+    two = propose_by_number(
+        decide_picture(nothing.upright, T, META), NumberRead("illegible", None, "4/102", ("a", "b"))
+    )
+    assert [a.confidence for a in two.alternatives] == [PROPOSED_AT_MOST / 2] * 2
+    # A read that names no card, and rules that do not propose, leave it unknown.
+    silent = decide_card((nothing, no_layout), None, lambda d, t, i: NumberRead("illegible"), proposing)
+    assert silent.decision.status == "unknown"
+    assert decide_card((nothing, no_layout), None, number, PRINTED).decision.status == "unknown"
 
 
 # ---------------------------------------------------------------------------- one rule, bench and app
@@ -227,12 +326,15 @@ def test_the_bench_judges_recorded_evidence_exactly_as_the_app_rule_does(scene: 
     def layout_of(value: float | None) -> Any:
         return lambda card_id, turned: value
 
-    def number(decision: Decision, turned: bool, in_toploader: bool) -> tuple[Any, str | None] | None:
+    def number(decision: Decision, turned: bool, in_toploader: bool) -> NumberRead | None:
         calls.append(in_toploader)
-        return inside_number if in_toploader else found_number
+        read = inside_number if in_toploader else found_number
+        return NumberRead(*read) if read else None
 
-    for thresholds in (T, replace(T, accept_at=0.99), replace(T, layout_at=2.0), replace(T, unknown_below=0.0)):
-        rules = replace(RULES, thresholds=thresholds)
+    printed = replace(PRINTED, printings_elsewhere=lambda c: ("base-4",) if c == "mew-151" else ())
+    all_thresholds = (T, replace(T, accept_at=0.99), replace(T, layout_at=2.0), replace(T, unknown_below=0.0))
+    for thresholds, base in itertools.product(all_thresholds, (RULES, printed)):
+        rules = replace(base, thresholds=thresholds)
         app_says = decide_card(
             (found, layout_of(found_layout)),
             lambda: (inside, layout_of(inside_layout)),
