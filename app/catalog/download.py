@@ -15,12 +15,12 @@ import difflib
 import io
 import logging
 import os
+import queue
 import tempfile
 import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -50,6 +50,8 @@ ASPECT_TOLERANCE = 0.06
 MIN_CARD_WIDTH = 200
 MAX_CARD_PIXELS = 16_000_000
 _CANCEL_POLL_S = 0.2
+#: A ``.part`` file this old is left over from a stopped run (a download writes its file at once).
+STALE_PART_S = 600.0
 
 
 class UnknownSetError(ValueError):
@@ -306,39 +308,70 @@ def fetch_set_images(
     report()
     if not missing:
         return result
-    pool = ThreadPoolExecutor(max_workers=max(1, min(jobs, MAX_JOBS)), thread_name_prefix=f"download-{set_id}")
-    try:
-        futures: dict[Future[Path], CardInfo] = {
-            pool.submit(fetch_card_image, card, set_dir, client, image_base, cancel): card for card in missing
-        }
-        pending = set(futures)
-        while pending and not result.cancelled:
+    _remove_stale_parts(set_dir)
+    todo: queue.SimpleQueue[CardInfo] = queue.SimpleQueue()
+    for card in missing:
+        todo.put(card)
+    finished: queue.SimpleQueue[tuple[CardInfo, Path | Exception]] = queue.SimpleQueue()
+
+    def work() -> None:
+        while not (cancel is not None and cancel.is_set()):
+            try:
+                card = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                outcome: Path | Exception = fetch_card_image(card, set_dir, client, image_base, cancel)
+            except Exception as error:  # handed to the collecting thread, which decides
+                outcome = error
+            finished.put((card, outcome))
+
+    # Daemon threads: a cancel (Ctrl-C included) never waits for a request under way. Files are
+    # written whole and renamed, so a thread stopped at exit leaves at most a ``.part`` file.
+    for number in range(max(1, min(jobs, MAX_JOBS, len(missing)))):
+        threading.Thread(target=work, name=f"download-{set_id}-{number}", daemon=True).start()
+    received = 0
+    while received < len(missing) and not result.cancelled:
+        if cancel is not None and cancel.is_set():
+            result.cancelled = True
+            break
+        try:
             # A short wait, so that a cancel is seen even while every job waits on a slow server.
-            done, pending = wait(pending, timeout=_CANCEL_POLL_S, return_when=FIRST_COMPLETED)
-            for future in done:
-                _collect(future, futures[future], result, set_dir)
-            if cancel is not None and cancel.is_set():
-                result.cancelled = True
-            elif done:
-                report()
-    finally:
-        # On cancel, queued cards never start and the client makes no new attempt; a request already
-        # under way ends within its timeout in the background (and keeps its image only if verified).
-        pool.shutdown(wait=not result.cancelled, cancel_futures=True)
+            card, outcome = finished.get(timeout=_CANCEL_POLL_S)
+        except queue.Empty:
+            continue
+        received += 1
+        _collect(card, outcome, result, set_dir)
+        if not result.cancelled:
+            report()
     result.failed.sort()
     return result
 
 
-def _collect(future: Future[Path], card: CardInfo, result: FetchResult, set_dir: Path) -> None:
-    try:
-        result.images[card.card_id] = future.result()
+def _collect(card: CardInfo, outcome: Path | Exception, result: FetchResult, set_dir: Path) -> None:
+    if isinstance(outcome, Path):
+        result.images[card.card_id] = outcome
         result.downloaded += 1
-    except RequestCancelled:
+    elif isinstance(outcome, RequestCancelled):
         result.cancelled = True
-    except HttpError as error:
-        result.failed.append((card.card_id, str(error)))
-    except OSError as error:
-        raise OSError(f"cannot keep the image of {card.card_id} in {set_dir}: {error}") from error
+    elif isinstance(outcome, HttpError):
+        result.failed.append((card.card_id, str(outcome)))
+    elif isinstance(outcome, OSError):
+        raise OSError(f"cannot keep the image of {card.card_id} in {set_dir}: {outcome}") from outcome
+    else:
+        raise outcome
+
+
+def _remove_stale_parts(set_dir: Path) -> None:
+    """Half-written files a stopped run left (old enough that no running download still writes them)."""
+    if not set_dir.is_dir():
+        return
+    for part in set_dir.glob(".*.part"):
+        try:
+            if time.time() - part.stat().st_mtime > STALE_PART_S:
+                part.unlink()
+        except OSError as error:
+            logger.debug("Cannot remove %s: %s", part, error)
 
 
 # ---------------------------------------------------------------------------- the facade

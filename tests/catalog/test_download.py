@@ -3,6 +3,9 @@ from __future__ import annotations
 import io
 import json
 import re
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -419,3 +422,26 @@ def test_a_set_the_bundle_ships_is_skipped_without_a_request(
     assert download(new_set_server, new_set_db, "xy12", "sv5") == 0
     assert "Skipping xy12, sv5: already in the reference bundle" in capsys.readouterr().err
     assert new_set_server.host.requests == []
+
+
+def test_ctrl_c_stops_the_command_at_once_with_status_130(new_set_db: Path, catalog_dir: Path) -> None:
+    host = ImageHost(catalog_dir / "images", aliases={"base1": "xy12"}, stall_s=30.0)
+    for number in (1, 2, 3):
+        host.fault(f"/base1/{number}_hires.png", "always:stall")
+    with ImageServer(host) as server:
+        command = [sys.executable, "-m", "app.cli", "catalog", "download", "base1"]
+        command += ["--image-base", server.base, "--db", str(new_set_db)]
+        process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            deadline = time.monotonic() + 120
+            while not host.requests and time.monotonic() < deadline and process.poll() is None:
+                time.sleep(0.1)
+            assert host.requests, "the download never started"
+            process.send_signal(signal.SIGINT)
+            interrupted = time.monotonic()
+            _, err = process.communicate(timeout=20)
+        finally:
+            process.kill()
+    assert time.monotonic() - interrupted < 3.0
+    assert process.returncode == 130
+    assert "download interrupted; verified images are kept" in err and "Traceback" not in err
