@@ -256,7 +256,7 @@ def describe_result(kind: str, result: JobResult) -> str:
 
 
 def eta_text(seconds: float | None) -> str:
-    if seconds is None:
+    if seconds is None or seconds < 0.5:  # unknown, or done
         return ""
     if seconds < 60:
         return f"about {max(1, round(seconds))} s left"
@@ -321,6 +321,9 @@ class CatalogPage(QWidget):
     reference_changed = Signal(object)  # ReferenceBundle
     #: A card was added by hand (the collection changed).
     card_added = Signal(str)
+    #: Each line of a running job's progress ("Downloading base1: 40/102 · about 20 s left"), for
+    #: whichever page the user is on.
+    job_progress_text = Signal(str)
 
     def __init__(
         self,
@@ -570,9 +573,9 @@ class CatalogPage(QWidget):
         verb = "Downloading" if update.stage == "download" else "Learning the pictures of"
         failed = f" · {update.failed} failed" if update.failed else ""
         eta = eta_text(update.eta_s)
-        self.progress_label.setText(
-            f"{verb} {update.set_id}: {update.done}/{update.total}{failed}{' · ' + eta if eta else ''}"
-        )
+        text = f"{verb} {update.set_id}: {update.done}/{update.total}{failed}{' · ' + eta if eta else ''}"
+        self.progress_label.setText(text)
+        self.job_progress_text.emit(text)
 
     def _on_done(self, result: JobResult) -> None:
         thread = self.job_thread
@@ -601,6 +604,8 @@ class CatalogPage(QWidget):
         if self.job is None or thread is None:
             return True
         self.job.cancel.set()
+        # Direct, not through the job's queued "done": this wait keeps the GUI's event loop from running.
+        thread.quit()
         deadline = time.monotonic() + timeout_s
         while thread.isRunning() and time.monotonic() < deadline:
             thread.wait(50)

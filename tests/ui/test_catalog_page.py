@@ -3,17 +3,22 @@ and downloading / removing sets on a worker thread (against a real local HTTP se
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
+from app.catalog.build import build_bundle
 from app.catalog.database import CatalogDatabase, default_catalog
 from app.collection.store import Collection
 from app.config import Settings
 from app.embed.base import EmbedderBackend
 from app.engine import make_embedder
+from app.match.bundle import ReferenceBundle
+from tests.catalog.image_server import ImageHost, ImageServer, catalogue_with_cards
+from tests.catalog_copy import small_catalog
 from ui.app import create_application
 from ui.catalog_page import (
     DOWNLOADED,
@@ -29,6 +34,11 @@ from ui.catalog_page import (
 )
 
 SHIPPED_BUNDLE = Path(__file__).resolve().parents[2] / "reference" / "default"
+#: The set the download tests fetch, restricted to a few cards (a copy of the catalogue database).
+SET = "xy12"
+SET_CARDS = [f"{SET}-{n}" for n in (1, 2, 3)]
+#: Nothing listens here: a download from it is what a machine without network sees.
+UNREACHABLE = "http://127.0.0.1:9"
 
 
 @pytest.fixture
@@ -174,7 +184,7 @@ def test_the_summary_of_a_job_names_every_failure_and_its_reason() -> None:
     ]
     assert describe_result("download", JobResult(error="no network")) == "Nothing changed: no network"
     assert describe_result("remove", JobResult(removed=("base1",))) == "Removed base1."
-    assert eta_text(None) == "" and eta_text(12.4) == "about 12 s left" and eta_text(150) == "about 2 min left"
+    assert eta_text(None) == eta_text(0.0) == "" and eta_text(12.4) == "about 12 s left" and eta_text(150) == "about 2 min left"
 
 
 def test_the_installed_sets_are_named_for_the_welcome() -> None:
@@ -183,3 +193,156 @@ def test_the_installed_sets_are_named_for_the_welcome() -> None:
     assert installed_summary(catalog, status) == "151, Base, Evolutions and Temporal Forces"
     assert installed_summary(catalog, {"xy12": SHIPPED}) == "Evolutions"
     assert installed_summary(catalog, {}) == ""
+
+
+# ---------------------------------------------------------------------------- download and remove
+
+
+@pytest.fixture(scope="module")
+def small_shipped(tmp_path_factory: pytest.TempPathFactory, catalog_dir: Path) -> Path:
+    """A stand-in for the shipped bundle: two real scans of 151 (so Evolutions is not installed)."""
+    from app.config import load_settings
+
+    folder = tmp_path_factory.mktemp("shipped")
+    cards = small_catalog(catalog_dir, folder / "catalogue", per_set=2, sets=("sv3pt5",))
+    embedder = make_embedder(load_settings(), live=False)
+    try:
+        path = build_bundle(cards, folder / "bundle", embedder).bundle.path
+    finally:
+        embedder.close()
+    assert path is not None
+    return path
+
+
+@pytest.fixture
+def few_cards(tmp_path: Path) -> Iterator[CatalogDatabase]:
+    db = CatalogDatabase.open(catalogue_with_cards(tmp_path / "catalog.sqlite", {SET: SET_CARDS}))
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def image_server(catalog_dir: Path) -> Iterator[ImageServer]:
+    with ImageServer(ImageHost(catalog_dir / "images")) as running:
+        yield running
+
+
+def download_page(
+    qtbot: QtBot,
+    collection: Collection,
+    settings: Settings,
+    tmp_path: Path,
+    shipped: Path,
+    catalog: CatalogDatabase,
+    image_base: str,
+) -> CatalogPage:
+    create_application()
+    sets = ReferenceSets(
+        shipped, sets_dir=tmp_path / "sets", cache_dir=tmp_path / "images", image_base=image_base, catalog=catalog
+    )
+    page = CatalogPage(collection, sets, catalog, lambda: make_embedder(settings, live=False))
+    # A test that fails mid-download must not leave the job's thread running.
+    qtbot.addWidget(page, before_close_func=lambda widget: widget.shutdown())
+    page.show()
+    return page
+
+
+def run_job(qtbot: QtBot, page: CatalogPage, start: str) -> list[ReferenceBundle]:
+    """Start "download" or "remove" on the selected sets and wait for its end; the new reference data."""
+    changed: list[ReferenceBundle] = []
+    page.reference_changed.connect(changed.append)
+    button = page.download_button if start == "download" else page.remove_button
+    assert button.isEnabled()
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert page.busy and page.cancel_button.isVisible() and not page.download_button.isEnabled()
+    qtbot.waitUntil(lambda: not page.busy, timeout=120_000)
+    return changed
+
+
+def test_a_set_downloaded_from_the_image_host_is_installed_and_reaches_the_scanner_then_removed(
+    qtbot: QtBot,
+    collection: Collection,
+    settings: Settings,
+    tmp_path: Path,
+    small_shipped: Path,
+    few_cards: CatalogDatabase,
+    image_server: ImageServer,
+) -> None:
+    page = download_page(qtbot, collection, settings, tmp_path, small_shipped, few_cards, image_server.base)
+    labels: list[str] = []
+    page.job_progress_text.connect(labels.append)
+    assert page.status_by_set == {"sv3pt5": SHIPPED}
+    page.select_sets([SET])
+    changed = run_job(qtbot, page, "download")
+    assert page.report.text() == f"{SET}: 3 card pictures installed (3 downloaded, 0 already here)"
+    assert page.status_by_set[SET] == DOWNLOADED and row_of(page, SET)[-1] == DOWNLOADED
+    assert f"Downloading {SET}: 3/3" in labels
+    assert any(label.startswith(f"Learning the pictures of {SET}") for label in labels)
+    assert len(changed) == 1 and set(SET_CARDS) <= set(changed[0].card_ids())
+    assert "sv3pt5-1" in changed[0].card_ids()
+    assert len(image_server.host.requests) == 3  # one image each, no retries
+
+    page.select_sets([SET])
+    assert page.remove_button.isEnabled()
+    changed = run_job(qtbot, page, "remove")
+    assert page.report.text() == f"Removed {SET}."
+    assert page.status_by_set.get(SET, NOT_INSTALLED) == NOT_INSTALLED
+    assert len(changed) == 1 and not set(SET_CARDS) & set(changed[0].card_ids())
+
+
+def test_without_network_a_download_says_so_and_the_page_keeps_working(
+    qtbot: QtBot,
+    collection: Collection,
+    settings: Settings,
+    tmp_path: Path,
+    small_shipped: Path,
+    few_cards: CatalogDatabase,
+) -> None:
+    page = download_page(qtbot, collection, settings, tmp_path, small_shipped, few_cards, UNREACHABLE)
+    page.select_sets([SET])
+    run_job(qtbot, page, "download")
+    report = page.report.text()
+    assert report.startswith(f"{SET}: 0 card pictures installed (0 downloaded, 0 already here), 3 failed — ")
+    assert page.status_by_set.get(SET, NOT_INSTALLED) == NOT_INSTALLED
+    assert not (tmp_path / "sets" / SET).exists()
+    # Nothing broke: the list, the search and adding by hand still work.
+    page.search.setText("venusaur evo")
+    page.run_search()
+    assert page.selected_card() is not None and page.add_selected_card()
+    assert [r["card_id"] for r in collection.inventory()] == ["xy12-1"]
+
+
+def test_a_cancelled_download_installs_nothing_and_says_what_is_kept(
+    qtbot: QtBot,
+    collection: Collection,
+    settings: Settings,
+    tmp_path: Path,
+    small_shipped: Path,
+    few_cards: CatalogDatabase,
+    image_server: ImageServer,
+) -> None:
+    page = download_page(qtbot, collection, settings, tmp_path, small_shipped, few_cards, image_server.base)
+    page.select_sets([SET])
+    qtbot.mouseClick(page.download_button, Qt.MouseButton.LeftButton)
+    qtbot.mouseClick(page.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not page.busy, timeout=60_000)
+    assert page.report.text().endswith("Cancelled: what was already verified is kept; download again to finish.")
+    assert page.status_by_set.get(SET, NOT_INSTALLED) == NOT_INSTALLED
+
+
+def test_closing_the_page_during_a_download_stops_it_within_the_wait(
+    qtbot: QtBot,
+    collection: Collection,
+    settings: Settings,
+    tmp_path: Path,
+    small_shipped: Path,
+    few_cards: CatalogDatabase,
+    image_server: ImageServer,
+) -> None:
+    page = download_page(qtbot, collection, settings, tmp_path, small_shipped, few_cards, image_server.base)
+    page.select_sets([SET])
+    page.download_selected()
+    thread = page.job_thread
+    assert thread is not None and thread.isRunning()
+    assert page.shutdown(timeout_s=30.0)
+    assert not thread.isRunning()
