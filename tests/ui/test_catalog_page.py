@@ -184,7 +184,8 @@ def test_the_summary_of_a_job_names_every_failure_and_its_reason() -> None:
     ]
     assert describe_result("download", JobResult(error="no network")) == "Nothing changed: no network"
     assert describe_result("remove", JobResult(removed=("base1",))) == "Removed base1."
-    assert eta_text(None) == eta_text(0.0) == "" and eta_text(12.4) == "about 12 s left" and eta_text(150) == "about 2 min left"
+    assert eta_text(None) == eta_text(0.0) == ""
+    assert eta_text(12.4) == "about 12 s left" and eta_text(150) == "about 2 min left"
 
 
 def test_the_installed_sets_are_named_for_the_welcome() -> None:
