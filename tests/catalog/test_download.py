@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
 import signal
 import subprocess
@@ -205,6 +206,20 @@ def test_a_kept_image_that_no_longer_opens_is_fetched_again(
     server.host.requests.clear()
     result = fetch(catalog, server, tmp_path / "cache")
     assert (result.downloaded, result.already_had) == (1, 3) and server.host.requests == ["/xy12/2_hires.png"]
+
+
+def test_a_half_written_file_left_by_a_stopped_run_is_removed_and_never_used(
+    catalog: CatalogDatabase, server: ImageServer, tmp_path: Path
+) -> None:
+    set_dir = tmp_path / "cache" / "xy12"
+    set_dir.mkdir(parents=True)
+    stale, fresh = set_dir / ".xy12-1.abc.part", set_dir / ".xy12-2.def.part"
+    for part in (stale, fresh):
+        part.write_bytes(jpeg(660, 920)[:500])
+    long_ago = time.time() - 3600
+    os.utime(stale, (long_ago, long_ago))
+    result = fetch(catalog, server, tmp_path / "cache")
+    assert result.downloaded == 4 and not stale.exists() and fresh.exists()
 
 
 def test_unknown_set_ids_name_close_matches(catalog: CatalogDatabase) -> None:
