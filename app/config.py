@@ -11,13 +11,14 @@ the closest valid key, and loading goes on.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import logging
 import os
 import tomllib
 from pathlib import Path
-from typing import Any, Literal, Self, get_args, get_origin
+from typing import Any, Literal, Self, TypeVar, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
@@ -32,6 +33,8 @@ from pydantic_settings import (
 from app import PROJECT_ROOT
 
 logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 ENV_PREFIX = "CARDSIGHT_"
 #: Variables of cardsight that are not settings (the config file's path, the tests' shared data,
@@ -82,30 +85,31 @@ class FinderConfig(Section):
         default=PROJECT_ROOT / "models" / "finder" / "cardseg.onnx", description="The card-finder ONNX model."
     )
     #: The network's threads. They do not busy-wait between frames, so a second one costs the embedder
-    #: and the number reader little (bench/live.py with 2: 87 fps unpaced, decisions p95 ≤ 206 ms).
+    #: and the number reader little (bench/results/live.json).
     threads: int = Field(default=2, ge=1, le=16, description="Threads of the card-finder network.")
-    #: A second network pass on the mirrored frame: fewer misplaced outlines for ~2–3 ms a frame.
+    #: A second network pass on the mirrored frame: fewer misplaced outlines for a second network run
+    #: (bench/results/detect.json).
     mirror_pass: bool = Field(default=True, description="Also run the finder on the mirrored frame.")
     min_area_frac: float = Field(
         default=0.01, gt=0.0, lt=1.0, description="Smallest card found, as a fraction of the frame's area."
     )
     #: Fit a second, wider outline per card on network frames and keep the more whole-looking one
-    #: (app/vision/detect.py, ``wide_reach_map_px``): closer corners for ~1.6 ms a card; a kiosk of
-    #: full binder pages may turn it off (9 cards: ~20 ms a network frame).
+    #: (app/vision/detect.py, ``wide_reach_map_px``): closer corners for a little time a card; a kiosk of
+    #: full binder pages, where that time is paid nine times a frame, may turn it off
+    #: (bench/results/detect.json, bench/results/multicard.json).
     second_outline: bool = Field(default=True, description="Fit a second, wider outline per card.")
     #: Check each side of each card found by the network against the straight edges near it and move
     #: it to the card's own edge (app/vision/sides.py): a finger, a shadow, a top-loader's rim or an
     #: object beside the card no longer carries a side off it; a card whose crop still does not look
     #: whole is then grown from a piece into the whole card, or outlined again from its sides' nearby
-    #: edges judged together (a few % of cards, ~8 ms each), and one far from a parallelogram has a
-    #: corner dragged off the card rebuilt (~1 card in 150, ~40 ms each). ~10 ms a card on network frames at
-    #: 1280×720, ~6–7 at 960×540 (followed frames do not run it); a kiosk of full binder pages may turn
-    #: it off.
+    #: edges judged together (a few % of cards), and one far from a parallelogram has a corner dragged
+    #: off the card rebuilt (rarely). It is the costliest step of a network frame (followed frames do
+    #: not run it; bench/results/detect.json); a kiosk of full binder pages may turn it off.
     edge_check: bool = Field(default=True, description="Move each found side onto the card's own edge.")
     #: Live scanning: run the network on at least every n-th frame and follow the cards it found on
-    #: the frames between (their sides re-found where the measured motion puts them; a followed frame
-    #: 3.4–4.0 ms, a network frame 11–13 ms at 1280×720 before the edge check, up to ~23 ms with it,
-    #: bench/detect.py). A card coming into view is found by the next network frame.
+    #: the frames between (their sides re-found where the measured motion puts them): a followed frame
+    #: costs a fraction of a network frame (bench/results/detect.json, ``stream_one_card``). A card
+    #: coming into view is found by the next network frame.
     #: 1 = the network on every frame. Single pictures (identify, detect) always use the network.
     network_every: int = Field(default=4, ge=1, le=30, description="Live: run the network on every n-th frame.")
 
@@ -120,8 +124,8 @@ class EmbedConfig(Section):
         description="Embedding backends in order of preference; the first that is available runs.",
     )
     threads: int = Field(default=2, ge=1, le=64, description="Threads of the CPU embedding backend.")
-    #: Let ONNX Runtime's worker threads busy-wait for work within a call (never after it): ~1 ms
-    #: faster a call on idle cores, but in the live scanner it starves the finder and the number reader
+    #: Let ONNX Runtime's worker threads busy-wait for work within a call (never after it): faster
+    #: calls on idle cores, but in the live scanner it starves the finder and the number reader
     #: running at the same time (see app/embed/onnx_backend.py). Unset: on for the batch commands
     #: (identify, catalog build), off live.
     spin_wait: bool | None = Field(default=None, description="Busy-wait the embedder's threads within a call.")
@@ -302,6 +306,26 @@ class Settings(BaseSettings):
 
 class ConfigError(ValueError):
     """The config file or environment holds a value that does not fit."""
+
+
+# ---------------------------------------------------------------------------- runtime objects
+
+
+def default_of(section: type[Section], name: str) -> Any:
+    """The default of one setting, for a runtime object's field that *is* that setting: the value is
+    written once, in the section above."""
+    return section.model_fields[name].get_default(call_default_factory=True)
+
+
+def runtime_from(cls: type[T], *sections: Section, **values: Any) -> T:
+    """A runtime dataclass ``cls`` built from the settings of ``sections`` that share a field's name,
+    then ``values`` (settings under another name, or none at all); its other fields keep their own
+    defaults (internal tunables, not user settings)."""
+    names = {field.name for field in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    given: dict[str, Any] = {}
+    for section in sections:
+        given.update({name: getattr(section, name) for name in type(section).model_fields if name in names})
+    return cls(**{**given, **values})
 
 
 # ---------------------------------------------------------------------------- the settings' shape

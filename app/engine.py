@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from app.config import Settings
+from app.config import Settings, runtime_from
 from app.embed.base import EmbedderBackend
 from app.identify import Identifier
 from app.match.bundle import ReferenceBundle
@@ -13,7 +13,7 @@ from app.match.matcher import Matcher, MatchThresholds
 from app.match.voting import VotingConfig
 from app.ocr.reader import NumberReader, OcrUnavailable
 from app.pipeline import ScanPipeline
-from app.vision.detect import CardDetector, FinderSettings
+from app.vision.detect import CardDetector, DetectorSettings
 from app.vision.finder import CardFinder, FollowSettings
 from app.vision.tracker import TrackerConfig
 
@@ -21,17 +21,8 @@ logger = logging.getLogger(__name__)
 
 
 def make_finder(settings: Settings) -> CardFinder:
-    detector = CardDetector(
-        FinderSettings(
-            model_path=settings.finder.model,
-            threads=settings.finder.threads,
-            mirror_pass=settings.finder.mirror_pass,
-            min_area_frac=settings.finder.min_area_frac,
-            wide_reach_map_px=FinderSettings.wide_reach_map_px if settings.finder.second_outline else 0,
-            edge_check=settings.finder.edge_check,
-        )
-    )
-    return CardFinder(detector)
+    wide_reach = DetectorSettings.wide_reach_map_px if settings.finder.second_outline else 0
+    return CardFinder(CardDetector(runtime_from(DetectorSettings, settings.finder, wide_reach_map_px=wide_reach)))
 
 
 def embedder_spin_wait(settings: Settings, live: bool) -> bool:
@@ -50,17 +41,7 @@ def make_embedder(settings: Settings, model: str | None = None, live: bool = Tru
 
 
 def thresholds_from(settings: Settings) -> MatchThresholds:
-    m = settings.match
-    return MatchThresholds(
-        unknown_below=m.unknown_below,
-        accept_at=m.accept_at,
-        min_margin=m.min_margin,
-        back_at=m.back_at,
-        unknown_margin=m.unknown_margin,
-        lookalike_above=m.lookalike_above,
-        layout_margin=m.layout_margin,
-        layout_at=m.layout_at,
-    )
+    return runtime_from(MatchThresholds, settings.match)
 
 
 def make_reader(settings: Settings) -> tuple[NumberReader | None, str]:
@@ -84,10 +65,9 @@ class Engine:
     ocr_status: str
 
     def pipeline(self, settings: Settings, realtime: bool) -> ScanPipeline:
-        live = settings.live
         # Its own finder (the stream's memory), sharing the network session with the engine's.
         stream_finder = CardFinder(
-            self.finder.detector, self.finder.size, FollowSettings(network_every=settings.finder.network_every)
+            self.finder.detector, self.finder.size, runtime_from(FollowSettings, settings.finder)
         )
         return ScanPipeline(
             stream_finder,
@@ -95,24 +75,8 @@ class Engine:
             self.bundle,
             self.matcher,
             self.reader,
-            TrackerConfig(
-                max_motion=live.max_motion,
-                min_sharpness=live.min_sharpness,
-                max_glare=live.max_glare,
-                steady_frames=live.steady_frames,
-                lost_after_s=live.lost_after_s,
-                changed_below=live.changed_below,
-                changed_frames=live.changed_frames,
-            ),
-            VotingConfig(
-                min_votes=live.min_votes,
-                min_votes_reject=live.min_votes_reject,
-                decide_within_s=live.decide_within_s,
-                lookalike_within=live.lookalike_within,
-                max_ocr_attempts=live.max_ocr_attempts,
-                number_frames=live.number_frames,
-                same_card_above=live.same_card_above,
-            ),
+            runtime_from(TrackerConfig, settings.live),
+            runtime_from(VotingConfig, settings.live),
             realtime=realtime,
         )
 

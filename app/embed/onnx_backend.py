@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from app.camera.base import BGRImage
+from app.config import EmbedConfig, default_of
 from app.embed.base import (
     BackendPlugin,
     BackendUnavailable,
@@ -37,14 +38,19 @@ def choose_providers(available: Sequence[str], preference: Sequence[str] = PROVI
 class OnnxEmbedder(EmbedderBackend):
     name = "onnx"
 
-    def __init__(self, model_path: str | Path, threads: int = 2, warmup: bool = True, spin_wait: bool = False) -> None:
+    def __init__(
+        self,
+        model_path: str | Path,
+        threads: int = default_of(EmbedConfig, "threads"),
+        warmup: bool = True,
+        spin_wait: bool = False,
+    ) -> None:
         """``spin_wait``: ONNX Runtime's worker threads busy-wait for work during a call (waking a
-        sleeping worker for each layer costs ~1.5 ms a call at batch 1). They always stop when the
-        call returns (``session.force_spinning_stop``): spinning on between calls, ORT's default,
-        slows whatever runs next (a throwaway timing: a 1280×720 OpenCV blur right after a call took
-        3.4–3.7 ms instead of 1.9). Off unless asked for: in the live scanner the finder and the
-        number reader run *while* the embedder does, and spinning workers took the cores they needed
-        (steady → identified ~120 vs ~75 ms median, paired throwaway runs of bench/live.py)."""
+        sleeping worker for each layer costs a noticeable share of a batch-1 call). They always stop
+        when the call returns (``session.force_spinning_stop``): spinning on between calls, ORT's
+        default, slows whatever runs next. Off unless asked for: in the live scanner the finder and the
+        number reader run *while* the embedder does, and spinning workers take the cores they need
+        (bench/live.py's steady → identified latency rises)."""
         import onnxruntime as ort
 
         model_path = Path(model_path)
@@ -54,7 +60,7 @@ class OnnxEmbedder(EmbedderBackend):
         try:
             # The arena keeps the high-water mark of every batch shape it saw, but the app embeds a
             # few crops at a time (the bundle builder chunks its batches), and reusing its buffers
-            # beats allocating every layer's output again on each call, a real share of a ~3 ms call.
+            # beats allocating every layer's output again on each call, a real share of a small call.
             self._session: ort.InferenceSession | None = create_session(
                 model_path,
                 threads=threads,

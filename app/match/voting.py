@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from app.config import LiveConfig, default_of
 from app.match.decision import Decision, better_way_up, frame_best
 from app.match.matcher import Matcher
 
@@ -21,24 +22,23 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class VotingConfig:
-    #: Frames that must agree before an ``identified`` commit.
-    min_votes: int = 2
-    #: Frames that must say "not in the catalogue" (or "card back") before that is reported.
-    min_votes_reject: int = 3
-    #: After this long steady without a confident answer, report ``uncertain`` with the top-5.
-    decide_within_s: float = 1.5
-    #: A look-alike (another printing of the same name) this close to the best triggers an OCR check.
-    lookalike_within: float = 0.10
-    #: Number-strip reads per track before giving up on OCR. A read is ~0.1–0.2 s on two cores, so 6
-    #: fit in ``decide_within_s``; with 3 a look-alike held up for the full 1.5 s stopped being read
-    #: at ~0.6 s and ended ``uncertain`` where a later read would have named it (bench/live.py replay).
-    max_ocr_attempts: int = 6
+    """How many frames must agree and for how long: the ``[live]`` settings of the same names (their
+    defaults, ranges and descriptions are defined there), plus the pipeline's own pacing."""
+
+    min_votes: int = default_of(LiveConfig, "min_votes")
+    min_votes_reject: int = default_of(LiveConfig, "min_votes_reject")
+    decide_within_s: float = default_of(LiveConfig, "decide_within_s")
+    lookalike_within: float = default_of(LiveConfig, "lookalike_within")
+    #: Number-strip reads per track before giving up on OCR: several must fit in ``decide_within_s``,
+    #: or a look-alike held up for all of it stops being read early and ends ``uncertain`` where a
+    #: later read would have named it (bench/live.py's replay).
+    max_ocr_attempts: int = default_of(LiveConfig, "max_ocr_attempts")
     #: The number is read from this many of the card's latest still frames, aligned and averaged
     #: (``app.ocr.fusion``): bench/number_frames.py measures how much more often it reads right.
-    number_frames: int = 5
+    number_frames: int = default_of(LiveConfig, "number_frames")
     #: A new picture in a presentation's place whose embedding (either way up) is less like the
     #: presentation's than this is another card (or its back): the presentation ends, a new one begins.
-    same_card_above: float = 0.6
+    same_card_above: float = default_of(LiveConfig, "same_card_above")
     #: A presentation decided ``uncertain``/``unknown`` embeds at most one crop this often while it
     #: stays (it keeps looking for a clearer answer without taking the worker from undecided cards).
     second_look_every_s: float = 0.2

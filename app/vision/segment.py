@@ -15,14 +15,14 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from app import PROJECT_ROOT
 from app.camera.base import BGRImage
+from app.config import FinderConfig, default_of
 from app.embed.ort_session import create_session
 from app.imageops import shrink_by_odd_factor
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_MODEL = PROJECT_ROOT / "models" / "finder" / "cardseg.onnx"
+DEFAULT_MODEL: Path = default_of(FinderConfig, "model")
 INPUT_LONG_SIDE = 256
 STRIDE = 16
 MEAN = 0.5
@@ -69,7 +69,12 @@ class CardSegmenter:
     """Runs CardSegNet. One ONNX Runtime session; explicit thread count (the finder runs per frame);
     ``mirror_pass``: run it on the mirrored frame as well and average the two."""
 
-    def __init__(self, model_path: str | Path = DEFAULT_MODEL, threads: int = 1, mirror_pass: bool = True) -> None:
+    def __init__(
+        self,
+        model_path: str | Path = DEFAULT_MODEL,
+        threads: int = default_of(FinderConfig, "threads"),
+        mirror_pass: bool = default_of(FinderConfig, "mirror_pass"),
+    ) -> None:
         self.model_path = Path(model_path)
         self.mirror_pass = mirror_pass
         if not self.model_path.is_file():
@@ -96,8 +101,8 @@ class CardSegmenter:
         logits = self._session.run(None, {self._input: x})[0][0]
         if self.mirror_pass:
             # The mean of the logits of the frame and of its mirror image (mirrored back): the two passes
-            # err in different places, so the average outlines more cards right (bench/detect.py:
-            # 17 → 8 misses of 500) for a second network run (~2–3 ms at 1280×720 on this machine).
+            # err in different places, so the average outlines more cards right for the cost of a second
+            # network run (bench/results/detect.json).
             mirrored = self._session.run(None, {self._input: np.ascontiguousarray(x[:, :, :, ::-1])})[0][0]
             logits = (logits + mirrored[:, :, ::-1]) * 0.5
         prob = 1.0 / (1.0 + np.exp(-logits))

@@ -20,6 +20,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from app.config import LiveConfig, default_of
 from app.vision.finder import FoundCard
 from app.vision.geometry import FloatArray, quad_diagonal, quad_iou
 
@@ -31,25 +32,23 @@ Thumbnail = npt.NDArray[np.float32]
 
 @dataclass(frozen=True)
 class TrackerConfig:
-    #: Mean corner shift per frame (fraction of the diagonal) under which a card counts as still.
-    max_motion: float = 0.015
-    #: Laplacian variance (quality.sharpness) a crop needs to be worth embedding.
-    min_sharpness: float = 40.0
-    #: Blown-out share of the card above which the crop is not embedded.
-    max_glare: float = 0.25
-    #: Consecutive still frames before a track is steady.
-    steady_frames: int = 2
-    #: A track unseen this long is over: the card was taken away.
-    lost_after_s: float = 0.4
+    """When a card is still, sharp and unchanged: the ``[live]`` settings of the same names (their
+    defaults and ranges are defined there), plus the tracker's own overlap rule."""
+
+    max_motion: float = default_of(LiveConfig, "max_motion")
+    min_sharpness: float = default_of(LiveConfig, "min_sharpness")
+    max_glare: float = default_of(LiveConfig, "max_glare")
+    steady_frames: int = default_of(LiveConfig, "steady_frames")
+    lost_after_s: float = default_of(LiveConfig, "lost_after_s")
     #: Overlap (IoU of the quads) a detection needs to continue a track.
     min_iou: float = 0.3
-    #: Correlation of the card's thumbnail with its steady picture under which the picture changed
-    #: (the same card between frames: ≥ 0.95; two catalogue cards: ~0.16 typically — see
+    #: The card's thumbnail correlates with its steady picture below this: the picture changed (the
+    #: same card between frames: ≥ 0.95; two catalogue cards: ~0.16 typically — see
     #: ``FollowSettings.min_similarity``).
-    changed_below: float = 0.8
+    changed_below: float = default_of(LiveConfig, "changed_below")
     #: Consecutive frames showing one changed picture (each like the frame before) that make it a new
     #: picture: a card laid in place holds still, a passing hand never does.
-    changed_frames: int = 3
+    changed_frames: int = default_of(LiveConfig, "changed_frames")
 
 
 @dataclass

@@ -6,13 +6,13 @@ from pathlib import Path
 
 import numpy as np
 
-from app.vision.detect import CardDetector, FinderSettings
+from app.vision.detect import CardDetector, DetectorSettings
 from app.vision.geometry import mean_corner_error, quad_diagonal
 from models.sim.capture_sim import CaptureSimulator, SimOptions, catalogue_image_paths
 
 
 def errors_with_and_without(
-    catalog_dir: Path, without: FinderSettings, seed: int, n: int, size: tuple[int, int] = (960, 540)
+    catalog_dir: Path, without: DetectorSettings, seed: int, n: int, size: tuple[int, int] = (960, 540)
 ) -> tuple[np.ndarray, np.ndarray]:
     """Corner errors (shares of the diagonal; inf unless exactly one card is found) over the first ``n``
     simulated captures of ``bench/detect.py --seed SEED --size WxH``, of the default finder and of one

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 import pytest
 
-from app.vision.detect import CardDetector, CardQuad, FinderSettings
+from app.vision.detect import CardDetector, CardQuad, DetectorSettings
 from app.vision.finder import CardFinder
 from app.vision.geometry import CARD_ASPECT, mean_corner_error, order_clockwise, quad_diagonal, quad_iou
 from app.vision.segment import SegmentationResult
@@ -99,7 +99,7 @@ def test_a_card_cut_in_two_along_a_printed_line_is_joined_again(detector, simula
         capture = simulator.render(rng)
         truth = capture.quads[0]
         pieces = [_found(half) for half in halves(truth, float(rng.uniform(0.45, 0.6)))]
-        found = detector._rejoin_split_cards(capture.image, pieces, 7.5)
+        found = detector.repairs.rejoin_split_cards(capture.image, pieces, 7.5)
         joined += len(found) == 1 and mean_corner_error(found[0].corners, truth) / quad_diagonal(truth) < LOCATED
     assert joined >= 9
 
@@ -115,10 +115,10 @@ def test_a_piece_of_a_card_found_alone_is_grown_into_the_whole_card(detector, si
         capture = simulator.render(rng)
         truth = capture.quads[0].astype(np.float64)
         piece = _found(halves(truth, float(rng.uniform(0.4, 0.6)))[int(rng.integers(2))])
-        detector._move_sides_to_card_edges(capture.image, piece)
+        detector.repairs.check_edges(capture.image, [piece], 7.5)
         back += mean_corner_error(piece.corners, truth) / quad_diagonal(truth) <= LOCATED
         whole = _found(truth)
-        detector._move_sides_to_card_edges(capture.image, whole)
+        detector.repairs.check_edges(capture.image, [whole], 7.5)
         kept += "grown_from_piece" not in whole.extras
     assert back >= 12, f"{back}/30 grown back"
     assert kept == 30
@@ -144,11 +144,11 @@ def test_an_outline_with_a_corner_dragged_off_the_card_is_rebuilt(detector, simu
         pair = []
         for finder in (detector, without):
             quad = _found(dragged)
-            finder._move_sides_to_card_edges(capture.image, quad)
+            finder.repairs.check_edges(capture.image, [quad], 7.5)
             pair.append(mean_corner_error(quad.corners, truth) / quad_diagonal(truth))
         errors.append(pair)
         true = _found(truth)
-        always._move_sides_to_card_edges(capture.image, true)
+        always.repairs.check_edges(capture.image, [true], 7.5)
         assert mean_corner_error(true.corners, truth) / quad_diagonal(truth) <= 0.015
     rebuilt, left = np.array(errors).T
     assert (rebuilt <= LOCATED).sum() >= 20, rebuilt
@@ -163,7 +163,7 @@ def test_the_corner_rebuild_loses_no_card_the_network_outlined(catalog_dir: Path
     at 0.15 % without, and the rebuild changed none of 240 captures of seeds 13 and 17. What it mends is
     pinned on dragged outlines by the test above.)"""
     rebuilt, without = errors_with_and_without(
-        catalog_dir, replace(FinderSettings(), rebuild_corner_min_deviation=None), 17, 10, (1280, 720)
+        catalog_dir, replace(DetectorSettings(), rebuild_corner_min_deviation=None), 17, 10, (1280, 720)
     )
     assert not ((without <= LOCATED) & (rebuilt > LOCATED)).any(), "a card lost to the rebuild"
     assert (rebuilt <= LOCATED).all()
@@ -176,7 +176,7 @@ def test_two_cards_side_by_side_are_not_joined(detector, simulator) -> None:
         right = left + np.array([240.0 + gap, 0.0])
         first, second = (int(i) for i in rng.choice(len(simulator.textures), 2, replace=False))
         capture = simulator.render_scene(rng, [(first, left), (second, right)])
-        found = detector._rejoin_split_cards(capture.image, [_found(left), _found(right)], 7.5)
+        found = detector.repairs.rejoin_split_cards(capture.image, [_found(left), _found(right)], 7.5)
         assert len(found) == 2
 
 
@@ -199,7 +199,7 @@ def test_an_outline_band_drawn_inside_the_card_is_reached_past(simulator) -> Non
         image = simulator.render_scene(rng, [(index, card)]).image
         errors = []
         for wide in (0, 2):
-            settings = FinderSettings(wide_reach_map_px=wide, edge_check=False)
+            settings = DetectorSettings(wide_reach_map_px=wide, edge_check=False)
             (quad,) = CardDetector(settings).quads_from_segmentation(image, seg)
             errors.append(mean_corner_error(quad.corners, card) / quad_diagonal(card))
         assert errors[1] < errors[0] - 0.005, errors  # half a percent of the diagonal closer, or more
@@ -298,7 +298,7 @@ def test_a_short_refinement_reach_keeps_a_faint_card_edge_over_a_strong_printed_
 
 
 def test_grown_blobs_take_free_card_pixels_and_stop_where_they_meet() -> None:
-    from app.vision.detect import _grown_labels
+    from app.vision.quads import grown_labels
 
     labels = np.zeros((5, 12), np.int32)
     labels[:, 1:3] = 1
@@ -306,7 +306,7 @@ def test_grown_blobs_take_free_card_pixels_and_stop_where_they_meet() -> None:
     labels[0, 5] = 3  # a speck too small to be a card: not kept, its pixel is free
     allowed = np.ones((5, 12), bool)
     allowed[:, 11] = False
-    grown = _grown_labels(labels, [1, 2], allowed, steps=3)
+    grown = grown_labels(labels, [1, 2], allowed, steps=3)
     assert (grown[:, 0:5] == 1).all()  # grew to the right (and to the left, up to the border)
     assert (grown[:, 6:11] == 2).all()  # the middle column went to one of them, not both
     assert set(np.unique(grown[:, 5])) <= {1, 2}
@@ -387,7 +387,7 @@ def test_an_outline_around_four_touching_cards_is_split_into_the_four(detector, 
     for _ in range(3):
         image, quads = _two_by_two(simulator, rng)
         group = np.array([quads[0][0], quads[1][1], quads[3][2], quads[2][3]])
-        cards = detector._cards_of_group(image, group, quad_wholeness(image, group))
+        cards = detector.repairs.cards_of_group(image, group, quad_wholeness(image, group))
         assert len(cards) == 4
         for truth in quads:
             assert min(mean_corner_error(c, truth) for c, _ in cards) / quad_diagonal(truth) < LOCATED
@@ -401,7 +401,7 @@ def test_a_single_card_is_never_split_into_a_grid(detector, simulator) -> None:
         capture = simulator.render(rng)
         truth = capture.quads[0]
         small = (truth - truth.mean(axis=0)) * 0.4 + np.array([60.0, 60.0])
-        found = detector._groups_split_into_cards(capture.image, [_found(truth), _found(small)])
+        found = detector.repairs.split_groups(capture.image, [_found(truth), _found(small)], 7.5)
         outlines = [q.corners for q in found]
         assert sum(quad_iou(o, truth) > 0.5 for o in outlines) == 1
         assert not any("split_from_group" in q.extras for q in found)

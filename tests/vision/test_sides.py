@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from app.vision.detect import CardDetector, FinderSettings
+from app.vision.detect import CardDetector, DetectorSettings
 from app.vision.geometry import line_through, mean_corner_error, order_clockwise, quad_diagonal, quad_iou
 from app.vision.sides import (
     DEFAULT_WEIGHTS,
@@ -177,7 +177,7 @@ def test_the_outline_recheck_loses_no_card_the_network_outlined(catalog_dir: Pat
     check left on another edge, 5.6 → 0.1 % of the diagonal; the retrained network's outlines need it on
     none of the first 200. What it mends is pinned on outlines with a side off by the tests above.)"""
     with_recheck, without = errors_with_and_without(
-        catalog_dir, replace(FinderSettings(), edge_recheck_below=None), 5, 70
+        catalog_dir, replace(DetectorSettings(), edge_recheck_below=None), 5, 70
     )
     assert not ((without <= 0.05) & (with_recheck > 0.05)).any(), "a card lost to the recheck"
     assert (with_recheck <= 0.05).sum() >= 69
@@ -197,7 +197,7 @@ def test_a_side_along_the_frame_border_is_left_alone() -> None:
 
 def test_the_finder_places_corners_closer_with_the_edge_check(catalog_dir: Path) -> None:
     """On simulated captures: the check must not lose a card and must bring corners closer on average."""
-    a, b = errors_with_and_without(catalog_dir, replace(FinderSettings(), edge_check=False), 34, 40)
+    a, b = errors_with_and_without(catalog_dir, replace(DetectorSettings(), edge_check=False), 34, 40)
     assert (a <= 0.05).sum() >= (b <= 0.05).sum()
     both = (a <= 0.05) & (b <= 0.05)
     assert a[both].mean() < 0.9 * b[both].mean(), (a[both].mean(), b[both].mean())
@@ -205,7 +205,7 @@ def test_the_finder_places_corners_closer_with_the_edge_check(catalog_dir: Path)
 
 def test_missing_or_foreign_scorer_fails_with_a_clear_message_at_start_up(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"python -m models\.finder\.sides"):
-        CardDetector(FinderSettings(edge_weights=tmp_path / "none.npz"))
+        CardDetector(DetectorSettings(edge_weights=tmp_path / "none.npz"))
     foreign = tmp_path / "foreign.npz"
     wrong = FEATURE_LENGTH + 5
     EdgeScorer(
@@ -221,7 +221,7 @@ def test_missing_or_foreign_scorer_fails_with_a_clear_message_at_start_up(tmp_pa
     broken = tmp_path / "broken.npz"
     broken.write_bytes(b"not a numpy archive")
     with pytest.raises(ValueError, match="unreadable"):
-        CardDetector(FinderSettings(edge_weights=broken))
+        CardDetector(DetectorSettings(edge_weights=broken))
     # Fitted on another edge search (here: an earlier, narrower one), it has not seen these candidates.
     other = tmp_path / "other_search.npz"
     shipped = load_scorer(str(DEFAULT_WEIGHTS))
@@ -236,7 +236,7 @@ def test_missing_or_foreign_scorer_fails_with_a_clear_message_at_start_up(tmp_pa
     with pytest.raises(ValueError, match=r"another edge search \(unrecorded"):
         load_scorer(str(other))
     # Turned off, the finder does not need it.
-    CardDetector(FinderSettings(edge_weights=tmp_path / "none.npz", edge_check=False))
+    CardDetector(DetectorSettings(edge_weights=tmp_path / "none.npz", edge_check=False))
 
 
 def test_sides_of_a_card_filling_a_real_photo_are_not_moved_onto_its_inner_frame(ebay_dir: Path) -> None:
@@ -251,7 +251,7 @@ def test_sides_of_a_card_filling_a_real_photo_are_not_moved_onto_its_inner_frame
                 boxes.setdefault(row["filename"], []).append(row)
     single = sorted(name for name, rows in boxes.items() if len(rows) == 1)[:80]
     with_check = CardDetector()
-    without = CardDetector(replace(FinderSettings(), edge_check=False), segmenter=with_check.segmenter)
+    without = CardDetector(replace(DetectorSettings(), edge_check=False), segmenter=with_check.segmenter)
     for name in single:
         row = boxes[name][0]
         image = cv2.imread(str(ebay_dir / "images" / name))

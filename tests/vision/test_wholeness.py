@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from app.vision.detect import CardDetector, FinderSettings
+from app.vision.detect import CardDetector, DetectorSettings
 from app.vision.wholeness import quad_wholeness, straightened_for_wholeness, wholeness_score
 from models.finder.data import ebay_card_textures
 from models.finder.wholeness import halves
@@ -39,21 +39,21 @@ def test_wholeness_does_not_depend_on_which_way_up_the_card_lies(ebay_dir: Path)
 
 def test_missing_or_foreign_weights_fail_with_a_clear_message_at_start_up(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match=r"python -m models\.finder\.wholeness"):
-        CardDetector(FinderSettings(wholeness_weights=tmp_path / "none.npz"))
+        CardDetector(DetectorSettings(wholeness_weights=tmp_path / "none.npz"))
     foreign = tmp_path / "foreign.npz"
     np.savez(foreign, weights=np.zeros(4092, np.float32), bias=np.float32(0))  # the orientation descriptor's length
     with pytest.raises(ValueError, match="4092 weights"):
-        CardDetector(FinderSettings(wholeness_weights=foreign))
+        CardDetector(DetectorSettings(wholeness_weights=foreign))
     broken = tmp_path / "broken.npz"
     broken.write_bytes(b"not a numpy archive")
     with pytest.raises(ValueError, match="unreadable"):
-        CardDetector(FinderSettings(wholeness_weights=broken))
+        CardDetector(DetectorSettings(wholeness_weights=broken))
     # The edge check reads it too (outlines that do not look whole are grown or outlined again); with all
     # of its users turned off, the finder does not need it.
     with pytest.raises(FileNotFoundError, match=r"python -m models\.finder\.wholeness"):
-        CardDetector(FinderSettings(wholeness_weights=tmp_path / "none.npz", rejoin_gap=0, wide_reach_map_px=0))
+        CardDetector(DetectorSettings(wholeness_weights=tmp_path / "none.npz", rejoin_gap=0, wide_reach_map_px=0))
     CardDetector(
-        FinderSettings(
+        DetectorSettings(
             wholeness_weights=tmp_path / "none.npz",
             rejoin_gap=0,
             wide_reach_map_px=0,
