@@ -247,6 +247,10 @@ def describe_result(kind: str, result: JobResult) -> str:
             more = f" and {len(outcome.failed) - 3} more" if len(outcome.failed) > 3 else ""
             line += f", {len(outcome.failed)} failed — {reasons}{more}"
         lines.append(line)
+    if result.outcomes and all(o.failed and not o.downloaded and not o.already_had for o in result.outcomes):
+        lines.append(
+            "No card picture could be fetched: is this computer online? The sets already installed keep working."
+        )
     if result.cancelled:
         lines.append("Cancelled: what was already verified is kept; download again to finish.")
     if result.error is not None:
