@@ -64,12 +64,78 @@ def test_saved_settings_hold_only_what_differs_and_load_back(tmp_path, monkeypat
 def test_the_configured_match_thresholds_default_to_the_calibrated_ones_of_the_matcher(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Both places carry bench/openset.py's output; a recalibration must change both."""
+    """bench/openset.py's calibration is written once, in ``[match]``; the matcher's defaults are it."""
     from app.engine import thresholds_from
     from app.match.matcher import MatchThresholds
 
     monkeypatch.setenv("CARDSIGHT_CONFIG", str(tmp_path / "absent.toml"))
     assert thresholds_from(load_settings()) == MatchThresholds()
+
+
+def runtime_classes() -> list[tuple[type, type]]:
+    """Each runtime dataclass with the settings section its user settings come from."""
+    from app.config import FinderConfig, LiveConfig, MatchConfig
+    from app.match.matcher import MatchThresholds
+    from app.match.voting import VotingConfig
+    from app.vision.detect import DetectorSettings
+    from app.vision.finder import FollowSettings
+    from app.vision.tracker import TrackerConfig
+
+    return [
+        (DetectorSettings, FinderConfig),
+        (FollowSettings, FinderConfig),
+        (TrackerConfig, LiveConfig),
+        (VotingConfig, LiveConfig),
+        (MatchThresholds, MatchConfig),
+    ]
+
+
+def test_a_runtime_field_named_as_a_setting_defaults_to_that_settings_default() -> None:
+    import dataclasses
+
+    for runtime, section in runtime_classes():
+        shared = [f for f in dataclasses.fields(runtime) if f.name in section.model_fields]
+        assert shared, runtime
+        for field in shared:
+            assert field.default == section.model_fields[field.name].default, f"{runtime.__name__}.{field.name}"
+
+
+def test_runtime_objects_are_built_with_every_setting_of_their_fields_names() -> None:
+    import dataclasses
+
+    from app.config import runtime_from
+
+    settings = Settings.model_validate(
+        {
+            "finder": {
+                "threads": 3,
+                "mirror_pass": False,
+                "min_area_frac": 0.02,
+                "edge_check": False,
+                "network_every": 7,
+            },
+            "live": {"max_motion": 0.02, "min_votes": 4, "lookalike_within": 0.2, "changed_frames": 5},
+            "match": {"unknown_below": 0.3, "accept_at": 0.9, "layout_at": 1.5},
+        }
+    )
+    for runtime, section in runtime_classes():
+        values = getattr(settings, next(k for k, f in Settings.model_fields.items() if f.annotation is section))
+        built = runtime_from(runtime, values)
+        for field in dataclasses.fields(runtime):
+            if field.name in section.model_fields:
+                assert getattr(built, field.name) == getattr(values, field.name), f"{runtime.__name__}.{field.name}"
+    assert runtime_from(runtime_classes()[0][0], settings.finder, threads=1).threads == 1
+
+
+def test_make_finder_runs_the_configured_network_and_following(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.engine import make_finder
+
+    config = tmp_path / "config.toml"
+    config.write_text("[finder]\nthreads = 1\nmirror_pass = false\nsecond_outline = false\nedge_check = false\n")
+    monkeypatch.setenv("CARDSIGHT_CONFIG", str(config))
+    detector = make_finder(load_settings()).detector
+    assert (detector.settings.threads, detector.settings.mirror_pass, detector.settings.edge_check) == (1, False, False)
+    assert detector.settings.wide_reach_map_px == 0 and detector.segmenter.mirror_pass is False
 
 
 # ---------------------------------------------------------------------------- ranges
