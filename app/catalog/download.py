@@ -251,8 +251,10 @@ def fetch_card_image(
         try:
             check = _ImageCheck()
             answer = client.get(url, headers={"Accept": "image/*"}, check=check, cancel=cancel)
+        except RequestCancelled:
+            raise
         except HttpError as error:
-            if error.status == 404 and index + 1 < len(urls) and not isinstance(error, RequestCancelled):
+            if error.status == 404 and index + 1 < len(urls):
                 logger.info("%s: no large image (%s); trying the small one", card.card_id, url)
                 continue
             raise HttpError(f"{error} ({url})", error.status) from error

@@ -26,6 +26,7 @@ from app.catalog.download import (
     UnknownSetError,
     card_image_format,
     download_and_install,
+    fetch_card_image,
     fetch_set_images,
     image_cache_dir,
     rebase,
@@ -37,7 +38,7 @@ from app.config import load_settings
 from app.embed.base import EmbedderBackend
 from app.engine import make_embedder
 from app.match.shards import load_reference
-from app.net.http import PoliteClient
+from app.net.http import PoliteClient, RequestCancelled
 from tests.catalog.image_server import ImageHost, ImageServer, catalogue_with_cards
 
 CARDS = ["xy12-1", "xy12-2", "xy12-3", "xy12-4"]
@@ -460,3 +461,11 @@ def test_ctrl_c_stops_the_command_at_once_with_status_130(new_set_db: Path, cata
     assert time.monotonic() - interrupted < 3.0
     assert process.returncode == 130
     assert "download interrupted; verified images are kept" in err and "Traceback" not in err
+
+
+def test_a_card_cut_short_by_a_cancel_is_not_counted_as_failed(catalog: CatalogDatabase, server: ImageServer) -> None:
+    cancel = threading.Event()
+    cancel.set()
+    card = catalog.cards_in_set("xy12")[0]
+    with pytest.raises(RequestCancelled):
+        fetch_card_image(card, Path("unused"), client([]), server.base, cancel)
