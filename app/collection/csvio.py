@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
-import io
 import json
 import logging
 import math
@@ -26,6 +25,7 @@ from typing import Any
 
 from app.collection.sql import Tx, add_action, change, inventory_row, keep_details, store_cards
 from app.collection.store import CONDITIONS, FINISHES, MAX_QUANTITY, Collection, CollectionError, InventoryKey
+from app.csvlines import CsvProblem, csv_records, decode_csv
 from app.prices.table import Price, fetched_now, latest_prices
 from app.prices.value import DEFAULT_CONDITION_FACTORS, DEFAULT_CURRENCY, cents
 
@@ -365,12 +365,9 @@ def _read_text(path: Path) -> str:
     except OSError as error:
         raise _Malformed(f"cannot read {path}: {error.strerror or error}") from error
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = raw[: error.start].count(b"\n") + 1
-        raise _Malformed(
-            f"line {line}: not UTF-8 text (byte 0x{raw[error.start]:02x}); save the file as CSV UTF-8"
-        ) from error
+        text = decode_csv(raw)
+    except CsvProblem as error:
+        raise _Malformed(str(error)) from error
     if not text.strip():
         raise _Malformed(f"line 1: {path} is empty (expected a header line: {','.join(GENERIC_COLUMNS)})")
     return text
@@ -378,20 +375,10 @@ def _read_text(path: Path) -> str:
 
 def _parse_csv(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     """The header and the non-blank records, each with the line it starts on."""
-    reader = csv.reader(io.StringIO(_read_text(path), newline=""), strict=True)
-    records: list[tuple[int, list[str]]] = []
-    start = 1
     try:
-        for cells in reader:
-            if cells:
-                records.append((start, cells))
-            start = reader.line_num + 1
-    except csv.Error as error:
-        if "unexpected end of data" in str(error):
-            raise _Malformed(
-                f"line {start}: malformed CSV: a quote is never closed (the quoted cell runs to the end of the file)"
-            ) from error
-        raise _Malformed(f"line {reader.line_num}: malformed CSV ({error})") from error
+        records = csv_records(_read_text(path))
+    except CsvProblem as error:
+        raise _Malformed(str(error)) from error
     header = [h.strip() for h in records[0][1]]
     duplicates = sorted({h for h in header if header.count(h) > 1})
     if duplicates:

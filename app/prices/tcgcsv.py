@@ -11,9 +11,7 @@ is counted and listed with its line.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import logging
 import re
 from collections import defaultdict
@@ -22,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app.csvlines import CsvProblem, csv_records, decode_csv
 from app.prices.base import PriceError, Progress, Quote, Report, amount
 
 logger = logging.getLogger(__name__)
@@ -160,21 +159,11 @@ def _read_csv(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     try:
         if path.stat().st_size > MAX_BYTES:
             raise PriceError(f"{path} is over {MAX_BYTES // 1_000_000} MB; not a price CSV")
-        text = path.read_bytes().decode("utf-8-sig")
+        records = csv_records(decode_csv(path.read_bytes()))
     except OSError as error:
         raise PriceError(f"cannot read {path}: {error.strerror or error}") from error
-    except UnicodeDecodeError as error:
-        raise PriceError(f"{path} is not UTF-8 text") from error
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    records: list[tuple[int, list[str]]] = []
-    start = 1
-    try:
-        for cells in reader:
-            if cells:
-                records.append((start, cells))
-            start = reader.line_num + 1
-    except csv.Error as error:
-        raise PriceError(f"{path} line {start}: malformed CSV ({error})") from error
+    except CsvProblem as error:
+        raise PriceError(f"{path} {error}") from error
     if not records:
         raise PriceError(f"{path} is empty (expected a TCGplayer price CSV header)")
     header = [h.strip() for h in records[0][1]]

@@ -3,10 +3,12 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from app.collection import Collection, InventoryKey
+from tests.collection.backends import BACKENDS, address_for, open_address
 
 CARDS = [
     {"card_id": "sv3pt5-25", "name": "Pikachu", "set_id": "sv3pt5", "set_name": "151", "number": "25",
@@ -22,12 +24,40 @@ CARDS = [
 ]  # fmt: skip
 
 
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Each test that asks runs twice: on an SQLite file and on the shop server (PostgreSQL)."""
+    return str(request.param)
+
+
 @pytest.fixture
-def collection(tmp_path: Path) -> Iterator[Collection]:
+def collection_address(backend: str, tmp_path: Path) -> str:
+    """Where this test's (empty) collection lives: a file path or a server URL."""
+    return address_for(backend, tmp_path)
+
+
+@pytest.fixture
+def collection(collection_address: str, tmp_path: Path) -> Iterator[Any]:
+    """A collection holding the test cards, on each backend in turn."""
+    c = open_address(collection_address, tmp_path / "crops")
+    c.upsert_cards(CARDS)
+    yield c
+    c.close()
+
+
+@pytest.fixture
+def sqlite_collection(tmp_path: Path) -> Iterator[Collection]:
+    """The collection as an SQLite file, for tests of the file as such (WAL, pragmas, damage, backup
+    of the file's own pages)."""
     c = Collection(tmp_path / "collection.db")
     c.upsert_cards(CARDS)
     yield c
     c.close()
+
+
+def table(collection: Any, sql: str, params: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    """Rows of a query on either backend (``?`` placeholders), for checks the contract has no method for."""
+    return list(collection.read_with(lambda tx: tx.rows(sql, params)))
 
 
 def stocked_file(path: Path, rows: int = 300) -> Path:

@@ -8,12 +8,14 @@ import pytest
 from app.cli import main
 
 
-def run(db: Path, *args: str) -> int:
+def run(db: Path | str, *args: str) -> int:
     return main(["collection", "--db", str(db), *args])
 
 
-def test_collection_commands_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    db = tmp_path / "c.db"
+def test_collection_commands_end_to_end(
+    tmp_path: Path, collection_address: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = collection_address
     assert run(db, "add", "xy12-1", "--qty", "2", "--finish", "holo", "--condition", "LP", "--notes", "=evil()") == 0
     assert run(db, "add", "sv3pt5-29", "--location", "binder") == 0
     assert run(db, "list", "--json") == 0
@@ -29,8 +31,8 @@ def test_collection_commands_end_to_end(tmp_path: Path, capsys: pytest.CaptureFi
     assert (tmp_path / "b.db").is_file()
 
 
-def test_import_dry_run_then_apply(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    source, target = tmp_path / "a.db", tmp_path / "b.db"
+def test_import_dry_run_then_apply(tmp_path: Path, collection_address: str, capsys: pytest.CaptureFixture[str]) -> None:
+    source, target = tmp_path / "a.db", collection_address
     run(source, "add", "sv5-10", "--qty", "3")
     run(source, "export", str(tmp_path / "a.csv"))
     capsys.readouterr()
@@ -43,13 +45,15 @@ def test_import_dry_run_then_apply(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "3 card(s)" in capsys.readouterr().out
 
 
-def test_clear_errors_for_unknown_cards_and_foreign_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(tmp_path / "c.db", "add", "nope-1") == 1
+def test_clear_errors_for_unknown_cards_and_foreign_files(
+    tmp_path: Path, collection_address: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(collection_address, "add", "nope-1") == 1
     assert "unknown card 'nope-1'" in capsys.readouterr().err
     foreign = tmp_path / "photo.jpg"
     foreign.write_bytes(b"\xff\xd8\xff\xe0 not a database")
     assert run(foreign, "list") == 1
     assert "not a cardsight collection" in capsys.readouterr().err
     assert foreign.read_bytes().startswith(b"\xff\xd8")
-    assert run(tmp_path / "c.db", "correct", "5", "xy12-1") == 1
+    assert run(collection_address, "correct", "5", "xy12-1") == 1
     assert "no scan 5" in capsys.readouterr().err

@@ -10,6 +10,7 @@ import pytest
 
 from app.cli import main
 from app.collection import Collection
+from tests.collection.backends import open_address
 
 from .conftest import overwrite_pages, stocked_file
 
@@ -22,17 +23,17 @@ def scratch_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CARDSIGHT_CONFIG", raising=False)
 
 
-def run(db: Path, *args: str) -> int:
+def run(db: Path | str, *args: str) -> int:
     return main(["collection", "--db", str(db), *args])
 
 
-def three_adds(db: Path) -> None:
+def three_adds(db: Path | str) -> None:
     for card in ("xy12-1", "sv3pt5-29", "xy12-2"):
         assert run(db, "add", card) == 0
 
 
-def held(db: Path) -> set[str]:
-    with Collection(db, readonly=True) as c:
+def held(db: Path | str) -> set[str]:
+    with open_address(str(db), Path("crops")) as c:
         return {r["card_id"] for r in c.inventory()}
 
 
@@ -44,8 +45,10 @@ class Terminal(io.StringIO):
 
 
 @pytest.mark.parametrize("count", ["-1", "0", "101"])
-def test_undo_refuses_a_count_outside_its_range(tmp_path: Path, capsys: pytest.CaptureFixture[str], count: str) -> None:
-    db = tmp_path / "c.db"
+def test_undo_refuses_a_count_outside_its_range(
+    tmp_path: Path, collection_address: str, capsys: pytest.CaptureFixture[str], count: str
+) -> None:
+    db = collection_address
     three_adds(db)
     assert run(db, "undo", "--yes", "--", count) == 1
     assert "1 to 100 actions" in capsys.readouterr().err
@@ -53,9 +56,9 @@ def test_undo_refuses_a_count_outside_its_range(tmp_path: Path, capsys: pytest.C
 
 
 def test_undo_of_several_without_a_terminal_or_yes_is_refused(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, collection_address: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    db = tmp_path / "c.db"
+    db = collection_address
     three_adds(db)
     capsys.readouterr()
     monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))  # piped input is not a yes
@@ -69,13 +72,14 @@ def test_undo_of_several_without_a_terminal_or_yes_is_refused(
 @pytest.mark.parametrize(("answer", "status", "left"), [("y\n", 0, {"xy12-1"}), ("n\n", 1, None), ("", 1, None)])
 def test_undo_of_several_asks_at_a_terminal(
     tmp_path: Path,
+    collection_address: str,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
     answer: str,
     status: int,
     left: set[str] | None,
 ) -> None:
-    db = tmp_path / "c.db"
+    db = collection_address
     three_adds(db)
     monkeypatch.setattr("sys.stdin", Terminal(answer))
     assert run(db, "undo", "2") == status
@@ -83,8 +87,10 @@ def test_undo_of_several_asks_at_a_terminal(
     assert ("Undid add" in capsys.readouterr().out) == (status == 0)
 
 
-def test_undo_of_several_with_yes_lists_then_undoes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    db = tmp_path / "c.db"
+def test_undo_of_several_with_yes_lists_then_undoes(
+    tmp_path: Path, collection_address: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = collection_address
     three_adds(db)
     capsys.readouterr()
     assert run(db, "undo", "5", "--yes") == 0
@@ -95,8 +101,10 @@ def test_undo_of_several_with_yes_lists_then_undoes(tmp_path: Path, capsys: pyte
     assert "Nothing to undo" in capsys.readouterr().out
 
 
-def test_undo_of_one_needs_no_confirmation(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    db = tmp_path / "c.db"
+def test_undo_of_one_needs_no_confirmation(
+    tmp_path: Path, collection_address: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = collection_address
     three_adds(db)
     assert run(db, "undo") == 0
     assert held(db) == {"xy12-1", "sv3pt5-29"}
@@ -153,14 +161,14 @@ def test_an_sqlite_error_during_a_command_is_a_message(
 # ---------------------------------------------------------------------------- sessions
 
 
-def kiosk_sessions(db: Path, runs: list[tuple[str, list[str]]]) -> list[int]:
+def kiosk_sessions(db: str, runs: list[tuple[str, list[str]]]) -> list[int]:
     """Kiosk runs as the kiosk leaves them: one session each, its identified cards auto-added."""
     from app.collection import InventoryKey, ScanRecord
 
     from .conftest import CARDS
 
     ids = []
-    with Collection(db) as c:
+    with open_address(db, Path("crops")) as c:
         c.upsert_cards(CARDS)
         for label, cards in runs:
             session = c.start_session(label)
@@ -177,10 +185,12 @@ def exported_cards(path: Path) -> list[str]:
         return sorted(row["card_id"] for row in csv.DictReader(handle))
 
 
-def test_sessions_lists_each_session_as_text_and_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_sessions_lists_each_session_as_text_and_json(
+    tmp_path: Path, collection_address: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     import json
 
-    db = tmp_path / "c.db"
+    db = collection_address
     first, second = kiosk_sessions(db, [("Saturday intake", ["xy12-1", "xy12-2"]), ("Sunday", ["sv3pt5-29"])])
     capsys.readouterr()
     assert run(db, "sessions") == 0
@@ -208,9 +218,9 @@ def test_sessions_of_a_missing_collection_says_so_and_creates_nothing(
 
 @pytest.mark.parametrize("how", ["id", "label"])
 def test_export_of_one_session_by_id_or_label_writes_only_its_cards(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], how: str
+    tmp_path: Path, collection_address: str, capsys: pytest.CaptureFixture[str], how: str
 ) -> None:
-    db = tmp_path / "c.db"
+    db = collection_address
     _, sunday = kiosk_sessions(db, [("Saturday", ["xy12-1"]), ("Sunday", ["sv3pt5-29", "xy12-2"])])
     out = tmp_path / "sunday.csv"
     assert run(db, "export", str(out), "--session", str(sunday) if how == "id" else "Sunday") == 0
@@ -219,9 +229,9 @@ def test_export_of_one_session_by_id_or_label_writes_only_its_cards(
 
 
 def test_export_of_a_label_naming_several_sessions_lists_their_ids_and_writes_nothing(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, collection_address: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    db = tmp_path / "c.db"
+    db = collection_address
     ids = kiosk_sessions(db, [("Kiosk", ["xy12-1"]), ("Other", ["xy12-2"]), ("Kiosk", ["sv3pt5-29"])])
     out = tmp_path / "kiosk.csv"
     assert run(db, "export", str(out), "--session", "Kiosk") == 1
@@ -232,9 +242,9 @@ def test_export_of_a_label_naming_several_sessions_lists_their_ids_and_writes_no
 
 @pytest.mark.parametrize("ref", ["4", "Kiosk"])
 def test_export_of_an_unknown_session_is_an_error_and_writes_no_file(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], ref: str
+    tmp_path: Path, collection_address: str, capsys: pytest.CaptureFixture[str], ref: str
 ) -> None:
-    db = tmp_path / "c.db"
+    db = collection_address
     kiosk_sessions(db, [("Saturday", ["xy12-1"]), ("Sunday", ["xy12-2"])])
     out = tmp_path / "x.csv"
     assert run(db, "export", str(out), "--session", ref) == 1

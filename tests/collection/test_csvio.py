@@ -4,6 +4,7 @@ import csv
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,9 @@ from app.collection.csvio import (
     write_csv,
 )
 from app.collection.store import MAX_QUANTITY
+from tests.collection.backends import address_of, open_address
+
+from .conftest import table
 
 
 def read_rows(path: Path) -> list[list[str]]:
@@ -25,8 +29,7 @@ def read_rows(path: Path) -> list[list[str]]:
         return list(csv.reader(handle))
 
 
-@pytest.fixture
-def stocked(collection: Collection) -> Collection:
+def stock(collection: Any) -> Any:
     collection.add(
         InventoryKey("sv3pt5-25", "holo", "NM", "English", "binder"), 2, notes='said "mint", = maybe', price_paid=1.25
     )
@@ -34,6 +37,12 @@ def stocked(collection: Collection) -> Collection:
     collection.add(InventoryKey("xy12-2", condition="DMG", language="Japanese"), 3)
     collection.add(InventoryKey("sv5-10"), 1)
     return collection
+
+
+@pytest.fixture
+def stocked(collection: Any) -> Any:
+    """Four rows of cards, on each backend in turn."""
+    return stock(collection)
 
 
 @pytest.mark.parametrize("cell", ["=1+1", "+SUM(A1)", "-2+3", "@cmd", "\tx", "\rx"])
@@ -206,6 +215,8 @@ GOOD = "xy12-1,Venusaur-EX,xy12,Evolutions,EVO,1,108,Rare Holo EX,normal,NM,Engl
         (f"{HEADER}\r\n{GOOD}\r\n".encode() + b"xy12-1,Caf\xe9,,,,,,,normal,NM,English,,1,,,\r\n",
          "line 3: not UTF-8 text (byte 0xe9)"),
         (b"", "line 1: "),
+        (f"{HEADER}\r\n{GOOD}\r\nxy12-1,Venu\x00saur,,,,,,,normal,NM,English,,1,,,\r\n".encode(),
+         "line 3: a NUL character"),
         (b"\xef\xbb\xbf\r\n\r\n", "is empty"),
         (b'card_id,quantity,card_id\r\nxy12-1,1,x\r\n', "line 1: column(s) card_id appear more than once"),
         (f'{HEADER}\r\n{GOOD}\r\nxy12-1,"Venu"saur",,,,,,,normal,NM,English,,1,,,\r\n'.encode(),
@@ -261,12 +272,12 @@ def test_an_import_that_fails_while_applying_changes_nothing(collection: Collect
     plan = plan_import(collection, tmp_path / "a.csv")
     assert not plan.errors
     # Between the plan and the apply, another program fills the row this import adds to.
-    with Collection(collection.path) as other:
+    with open_address(address_of(collection), tmp_path / "crops") as other:
         other.add(InventoryKey("xy12-1"), MAX_QUANTITY - 1)
     with pytest.raises(CollectionError, match="1,000,000"):
         apply_import(collection, plan)
     assert not collection.has_card("zz-9")
-    assert [a["kind"] for a in collection.conn.execute("SELECT kind FROM actions")] == ["add"]
+    assert [a["kind"] for a in table(collection, "SELECT kind FROM actions")] == ["add"]
 
 
 # ---------------------------------------------------------------------------- export failures
@@ -381,10 +392,12 @@ def test_a_bad_price_cell_is_refused_with_its_line(
     (tmp_path / "p.csv").write_text(f"{header}\r\n{line}\r\n", encoding="utf-8")
     plan = plan_import(collection, tmp_path / "p.csv")
     assert len(plan.errors) == 1 and plan.errors[0].startswith(f"line 2: {reason}")
-    assert collection.conn.execute("SELECT COUNT(*) FROM prices").fetchone()[0] == 0
+    assert table(collection, "SELECT COUNT(*) AS n FROM prices")[0]["n"] == 0
 
 
-def test_an_export_never_replaces_a_database_such_as_the_collection_itself(stocked: Collection) -> None:
+def test_an_export_never_replaces_a_database_such_as_the_collection_itself(sqlite_collection: Collection) -> None:
+    """About the collection's own file (a server collection has no file an export could name)."""
+    stocked = stock(sqlite_collection)
     before = stocked.path.read_bytes()
     with pytest.raises(CollectionError, match="it is a database"):
         export_csv(stocked, stocked.path, "generic")

@@ -9,8 +9,9 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.collection import Collection, InventoryKey, ScanRecord
+from app.collection import InventoryKey, ScanRecord
 from app.collection.store import MAX_UNDO
+from tests.collection.backends import address_for, open_address
 
 from .conftest import CARDS
 
@@ -25,8 +26,8 @@ operation = st.one_of(
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(operation, max_size=25))
-def test_inventory_always_equals_the_replayed_log(ops: list[tuple[object, ...]]) -> None:
-    with tempfile.TemporaryDirectory() as tmp, Collection(Path(tmp) / "c.db") as c:
+def test_inventory_always_equals_the_replayed_log(backend: str, ops: list[tuple[object, ...]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp, open_address(address_for(backend, Path(tmp)), Path(tmp)) as c:
         c.upsert_cards(CARDS)
         scans: list[int] = []
         for op in ops:

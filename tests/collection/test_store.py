@@ -10,14 +10,16 @@ from app.collection.schema import MIGRATIONS
 from app.collection.store import MAX_QUANTITY, MAX_UNDO, describe_action, integrity_problems
 from tests.collection.conftest import CARDS
 
-from .conftest import folder_state, foreign_database, make_index_stale, overwrite_pages, stocked_file
+from .conftest import folder_state, foreign_database, make_index_stale, overwrite_pages, stocked_file, table
 
 
 def quantities(collection: Collection) -> dict[tuple[str, str, str], int]:
     return {(r["card_id"], r["finish"], r["condition"]): r["quantity"] for r in collection.inventory()}
 
 
-def test_new_database_is_wal_with_foreign_keys_and_versioned(collection: Collection) -> None:
+def test_new_database_is_wal_with_foreign_keys_and_versioned(sqlite_collection: Collection) -> None:
+    """The SQLite file's own settings (the server's schema guard is tested in pg/test_postgres.py)."""
+    collection = sqlite_collection
     conn = collection.conn
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA foreign_keys").fetchone()[0] == 1
@@ -122,7 +124,7 @@ def test_every_change_is_traceable_and_replays_to_the_inventory(collection: Coll
     collection.correct_scan(scan_id, "xy12-1")
     collection.add(InventoryKey("xy12-2"), 4)
     collection.undo()
-    changes = collection.conn.execute("SELECT * FROM inventory_changes").fetchall()
+    changes = table(collection, "SELECT * FROM inventory_changes")
     assert all(c["action_id"] for c in changes)
     assert {c["scan_id"] for c in changes} == {scan_id, None}
     stored, replayed = collection.stored_quantities(), collection.replayed_quantities()
@@ -255,7 +257,9 @@ def test_opening_an_up_to_date_collection_writes_nothing(tmp_path: Path) -> None
     assert db.read_bytes() == before
 
 
-def test_an_sqlite_failure_inside_a_write_rolls_back_as_a_collection_error(collection: Collection) -> None:
+def test_an_sqlite_failure_inside_a_write_rolls_back_as_a_collection_error(sqlite_collection: Collection) -> None:
+    """SQLite's own write transaction (the server's is one ``_run``, tested with the kiosks)."""
+    collection = sqlite_collection
     collection.add(InventoryKey("xy12-1"), 1)
     with pytest.raises(CollectionError, match="nothing was written"), collection.write() as conn:
         conn.execute("UPDATE inventory SET quantity = 5")

@@ -94,7 +94,8 @@ def test_a_card_in_two_sets_needs_the_set(collection: Collection, tmp_path: Path
     [
         (b"", "is empty"),
         (b"name,price\r\nPikachu,1\r\n", "not a TCGplayer price CSV (missing column(s) extNumber, subTypeName"),
-        (b"\xff\xfe\x00", "is not UTF-8 text"),
+        (b"\xff\xfe\x00", "bad.csv line 1: not UTF-8 text (byte 0xff)"),
+        (HEADER.encode() + b"\r\n1,Pika\x00chu\r\n", "bad.csv line 2: a NUL character"),
         (HEADER.encode() + b'\r\n1,"Pikachu,unclosed\r\n', "malformed CSV"),
     ],
 )

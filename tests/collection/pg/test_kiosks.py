@@ -18,8 +18,8 @@ import pytest
 
 from app.collection.postgres import PostgresCollection
 from app.collection.store import CollectionError
+from tests.collection.backends import need_server as _need_server
 from tests.collection.pg.cluster import Cluster, make_cluster
-from tests.collection.pg.conftest import _need_server
 from tests.collection.pg.kiosk_worker import expected_added
 
 KIOSKS = 6

@@ -15,9 +15,9 @@ from app.collection.open import open_collection, outbox_path_for
 from app.collection.outbox import Outbox, OutboxCollection
 from app.collection.postgres import PostgresCollection, ServerAway, default_kiosk
 from app.config import Settings
+from tests.collection.backends import need_server as _need_server
 from tests.collection.conftest import CARDS
 from tests.collection.pg.cluster import Cluster, make_cluster
-from tests.collection.pg.conftest import _need_server
 from tests.collection.pg.kiosk_worker import expected_added, scan_record
 
 

@@ -172,12 +172,12 @@ def test_a_sqlite_address_opens_the_file(tmp_path: Path, capsys: pytest.CaptureF
 def test_without_server_binaries_the_tests_skip_naming_the_package_or_fail_in_ci(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from tests.collection.pg import conftest
+    from tests.collection import backends
 
-    monkeypatch.setattr(conftest, "find_bin_dir", lambda: None)
+    monkeypatch.setattr(backends, "find_bin_dir", lambda: None)
     monkeypatch.delenv("CARDSIGHT_REQUIRE_SYSTEM_TOOLS", raising=False)
     with pytest.raises(pytest.skip.Exception, match="Debian package `postgresql`"):
-        conftest._need_server()
+        backends.need_server()
     monkeypatch.setenv("CARDSIGHT_REQUIRE_SYSTEM_TOOLS", "1")
     with pytest.raises(pytest.fail.Exception, match="CARDSIGHT_REQUIRE_SYSTEM_TOOLS"):
-        conftest._need_server()
+        backends.need_server()
