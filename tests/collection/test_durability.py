@@ -1,4 +1,5 @@
-"""Nothing acknowledged is lost: SIGKILL mid-stream, and two processes writing at once."""
+"""Nothing acknowledged is lost: SIGKILL mid-stream, and two processes writing at once — into an
+SQLite file and into the shop server alike."""
 
 from __future__ import annotations
 
@@ -11,14 +12,16 @@ import time
 from pathlib import Path
 
 from app.collection import Collection, InventoryKey
+from tests.collection.backends import open_address
 
 from .conftest import CARDS
 
 WRITER = textwrap.dedent(
     """
     import sys
-    from app.collection import Collection, InventoryKey, ScanRecord
-    collection = Collection(sys.argv[1])
+    from app.collection import InventoryKey, ScanRecord
+    from app.collection.open import open_collection
+    collection = open_collection(sys.argv[1])
     i = 0
     while True:
         scan = ScanRecord("identified", "sv3pt5-25", 0.9, source="kiosk")
@@ -31,15 +34,15 @@ WRITER = textwrap.dedent(
 )
 
 
-def start_writer(db: Path, count: int | None = None) -> subprocess.Popen[str]:
-    args = [sys.executable, "-c", WRITER, str(db)] + ([str(count)] if count else [])
+def start_writer(db: str, count: int | None = None) -> subprocess.Popen[str]:
+    args = [sys.executable, "-c", WRITER, db] + ([str(count)] if count else [])
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
     return subprocess.Popen(args, stdout=subprocess.PIPE, text=True, env=env)
 
 
-def test_sigkill_right_after_acknowledgement_loses_no_scan(tmp_path: Path) -> None:
-    db = tmp_path / "kiosk.db"
-    with Collection(db) as c:
+def test_sigkill_right_after_acknowledgement_loses_no_scan(tmp_path: Path, collection_address: str) -> None:
+    db = collection_address
+    with open_address(db, tmp_path) as c:
         c.upsert_cards(CARDS)
     writer = start_writer(db)
     acknowledged = []
@@ -50,22 +53,22 @@ def test_sigkill_right_after_acknowledgement_loses_no_scan(tmp_path: Path) -> No
             break
     writer.send_signal(signal.SIGKILL)
     writer.wait(timeout=10)
-    with Collection(db) as c:
+    with open_address(db, tmp_path) as c:
         stored = {s["id"] for s in c.scans()}
         assert set(acknowledged) <= stored
         assert c.stored_quantities() == c.replayed_quantities()
         assert c.inventory()[0]["quantity"] == len(stored)
 
 
-def test_two_processes_writing_and_exporting_do_not_lose_or_corrupt(tmp_path: Path) -> None:
+def test_two_processes_writing_and_exporting_do_not_lose_or_corrupt(tmp_path: Path, collection_address: str) -> None:
     from app.collection.csvio import export_csv
 
-    db = tmp_path / "shop.db"
-    with Collection(db) as c:
+    db = collection_address
+    with open_address(db, tmp_path) as c:
         c.upsert_cards(CARDS)
     writers = [start_writer(db, 120), start_writer(db, 120)]
     exports = 0
-    with Collection(db) as reader:
+    with open_address(db, tmp_path) as reader:
         deadline = time.monotonic() + 60
         while any(w.poll() is None for w in writers) and time.monotonic() < deadline:
             reader.add(InventoryKey("xy12-1"), 1)
@@ -73,8 +76,9 @@ def test_two_processes_writing_and_exporting_do_not_lose_or_corrupt(tmp_path: Pa
             exports += 1
     for w in writers:
         assert w.wait(timeout=60) == 0
-    with Collection(db) as c:
+    with open_address(db, tmp_path) as c:
         assert len(c.scans()) == 240
-        assert c.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        if isinstance(c, Collection):
+            assert c.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         quantities = {r["card_id"]: r["quantity"] for r in c.inventory()}
         assert quantities["sv3pt5-25"] == 240 and quantities["xy12-1"] == exports
