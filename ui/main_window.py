@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from PySide6.QtCore import Qt
 from PySide6.QtGui import (
@@ -31,9 +32,13 @@ from PySide6.QtWidgets import (
 )
 
 from app import PROJECT_ROOT
+from app.catalog.database import CatalogDatabase, CatalogDatabaseError, default_catalog
 from app.config import ConfigError, Settings, save_settings
+from app.embed.base import EmbedderBackend
+from app.match.bundle import ReferenceBundle
 from app.pipeline import FrameResult
 from app.session import ScanEntry
+from ui.catalog_page import NOT_INSTALLED, CatalogPage, ReferenceSets, installed_summary
 from ui.collection_view import CollectionBrowser, ExportDialog
 from ui.controller import ScanController
 from ui.live_view import LiveView
@@ -50,6 +55,20 @@ WELCOME = (
     "with the whole card in view. Good light without reflections helps. When the outline turns green the card "
     "is identified: press <b>Space</b> to add it, <b>1–5</b> to pick another suggestion, <b>Ctrl+Z</b> to undo."
 )
+CATALOG_SHORTCUT = "Ctrl+3"
+
+
+def welcome_catalog_text(installed: str) -> str:
+    """What the scanner recognises now, and where the other cards are (shown on the first run)."""
+    known = (
+        f"Cards of <b>{installed}</b> are recognised by their picture."
+        if installed
+        else "No set's card pictures are installed yet, so no card is recognised by its picture."
+    )
+    return (
+        f"{known} Any other card can be found and added by hand on the <b>Catalogue</b> page "
+        f"({CATALOG_SHORTCUT}), where you can also download more sets (needs an internet connection)."
+    )
 
 
 def icon(name: str) -> QIcon:
@@ -96,6 +115,7 @@ class MainWindow(QMainWindow):
         self.banner.setObjectName("banner")
         self.banner.setWordWrap(True)
         self.banner.hide()
+        self.catalog = self._catalog_page(controller, settings)
         welcomed = settings.ui.welcomed or bool(self.memory.get("welcomed"))
         self.welcome = self._welcome_panel() if not welcomed else None
 
@@ -125,6 +145,7 @@ class MainWindow(QMainWindow):
         self.pages = QStackedWidget()
         self.pages.addWidget(self.scan_page)
         self.pages.addWidget(self.browser)
+        self.pages.addWidget(self.catalog)
         central = QWidget()
         layout = QVBoxLayout(central)
         layout.setContentsMargins(6, 6, 6, 6)
@@ -154,6 +175,10 @@ class MainWindow(QMainWindow):
         self.panel.options_changed.connect(controller.set_options)
         self.panel.search.textChanged.connect(lambda text: self.panel.show_search_results(controller.search(text)))
         self.browser.status_message.connect(lambda text: self.statusBar().showMessage(text, 5000))
+        self.catalog.status_message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        self.catalog.card_added.connect(lambda text: self.toast.show_text(text, 4000))
+        self.catalog.job_progress_text.connect(self._show_job_progress)
+        self.catalog.reference_changed.connect(self.use_reference)
         undo = QShortcut(QKeySequence.StandardKey.Undo, self)
         undo.activated.connect(self._undo)
         self.resize(1280, 800)
@@ -171,9 +196,20 @@ class MainWindow(QMainWindow):
         self.collection_action.triggered.connect(self.show_collection)
         self.export_action = QAction(icon("export"), "Export CSV…", self)
         self.export_action.triggered.connect(self.open_export)
+        self.catalog_action = QAction(icon("catalog"), "Catalogue", self)
+        self.catalog_action.setToolTip(f"Every set and card: download sets, add any card by hand ({CATALOG_SHORTCUT})")
+        self.catalog_action.triggered.connect(self.show_catalog)
         self.settings_action = QAction(icon("settings"), "Settings…", self)
         self.settings_action.triggered.connect(self.open_settings)
-        for action in (self.scan_action, self.collection_action, self.export_action, self.settings_action):
+        for key, action in enumerate((self.scan_action, self.collection_action, self.catalog_action), start=1):
+            action.setShortcut(QKeySequence(f"Ctrl+{key}"))
+        for action in (
+            self.scan_action,
+            self.collection_action,
+            self.catalog_action,
+            self.export_action,
+            self.settings_action,
+        ):
             toolbar.addAction(action)
 
     def _build_menus(self) -> None:
@@ -194,6 +230,7 @@ class MainWindow(QMainWindow):
         view = menus.addMenu("&View")
         view.addAction(self.scan_action)
         view.addAction(self.collection_action)
+        view.addAction(self.catalog_action)
 
     def _fill_source_menu(self) -> None:
         """The sources there are now (cameras come and go), the one in use checked."""
@@ -240,16 +277,47 @@ class MainWindow(QMainWindow):
         for label in (self.source_label, self.backend_label, self.fps_label, self.latency_label, self.count_label):
             bar.addPermanentWidget(label)
 
+    def _catalog_page(self, controller: ScanController, settings: Settings) -> CatalogPage:
+        catalog: CatalogDatabase | None = None
+        error = ""
+        try:
+            catalog = default_catalog()
+        except CatalogDatabaseError as failed:
+            error = f"The card catalogue cannot be read: {failed}"
+            logger.warning("%s", error)
+
+        def batch_embedder() -> EmbedderBackend:
+            from app.engine import make_embedder
+
+            return make_embedder(settings, live=False)
+
+        return CatalogPage(
+            controller.collection,
+            ReferenceSets(Path(settings.match.bundle), catalog=catalog),
+            catalog,
+            batch_embedder,
+            bundle_metadata=lambda: controller.engine.bundle.metadata,
+            catalog_error=error,
+        )
+
     def _welcome_panel(self) -> QFrame:
         frame = QFrame()
         frame.setObjectName("welcome")
-        text = QLabel(WELCOME)
-        text.setWordWrap(True)
+        installed = {s: v for s, v in self.catalog.status_by_set.items() if v != NOT_INSTALLED}
+        self.welcome_text = QLabel(
+            f"{WELCOME}<br>{welcome_catalog_text(installed_summary(self.catalog.catalog, installed))}"
+        )
+        self.welcome_text.setWordWrap(True)
+        open_catalog = QPushButton("Open the catalogue")
+        open_catalog.clicked.connect(self.show_catalog)
         got_it = QPushButton("Got it")
         got_it.clicked.connect(self.dismiss_welcome)
+        buttons = QVBoxLayout()
+        buttons.addWidget(got_it)
+        buttons.addWidget(open_catalog)
         row = QHBoxLayout(frame)
-        row.addWidget(text, 1)
-        row.addWidget(got_it)
+        row.addWidget(self.welcome_text, 1)
+        row.addLayout(buttons)
         return frame
 
     # ------------------------------------------------------------------ reacting
@@ -311,7 +379,8 @@ class MainWindow(QMainWindow):
         super().keyPressEvent(event)
 
     def _undo(self) -> None:
-        if self.pages.currentWidget() is self.browser:
+        # A card added by hand on the Catalogue page is a collection action like the browser's own.
+        if self.pages.currentWidget() in (self.browser, self.catalog):
             self.browser.undo()
         else:
             self.controller.undo()
@@ -326,6 +395,24 @@ class MainWindow(QMainWindow):
         if self.pages.currentWidget() is self.browser:
             self.browser.refresh()  # shown already: no show event brings it up to date
         self.pages.setCurrentWidget(self.browser)
+
+    def show_catalog(self) -> None:
+        self.toast.hide()
+        self.pages.setCurrentWidget(self.catalog)
+        self.catalog.search.setFocus()
+
+    def _show_job_progress(self, text: str) -> None:
+        # The Catalogue page shows its own progress; elsewhere the status bar says how it goes.
+        if self.pages.currentWidget() is not self.catalog:
+            self.statusBar().showMessage(text, 3000)
+
+    def use_reference(self, bundle: ReferenceBundle) -> None:
+        """Sets were installed or removed: the scanner restarts on the new reference data, and the
+        views show the new sets' pictures."""
+        self.controller.use_reference(bundle)
+        self.panel.bundle = bundle
+        self.panel.recent_model.bundle = bundle
+        self.browser.bundle = bundle
 
     def open_export(self) -> ExportDialog:
         dialog = ExportDialog(self.controller.collection, self, memory=self.memory)
@@ -364,5 +451,6 @@ class MainWindow(QMainWindow):
             logger.warning("Cannot save settings: %s", error)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
+        self.catalog.shutdown()
         self.controller.stop()
         event.accept()

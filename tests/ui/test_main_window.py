@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QApplication, QLabel
+from PySide6.QtWidgets import QApplication, QLabel, QPushButton, QToolBar
 from pytestqt.qtbot import QtBot
 
 from app.config import Settings
@@ -405,3 +405,73 @@ def test_a_kiosk_whose_shop_server_is_away_says_its_scans_wait_and_clears_when_s
     assert banners[-1] == ""
     controller.stop()
     store.close()
+
+
+def test_the_catalogue_page_opens_from_the_toolbar_and_with_ctrl_3(
+    qtbot: QtBot, settings: Settings, engine_for: Engine, clip_path: Path
+) -> None:
+    window = make_window(qtbot, settings, engine_for, replay(clip_path))
+    assert window.catalog_action in window.findChild(QToolBar, "mainToolbar").actions()  # type: ignore[union-attr]
+    window.catalog_action.trigger()
+    assert window.pages.currentWidget() is window.catalog
+    assert window.catalog.model.rowCount() == 170
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)  # window shortcuts reach an active window only
+    qtbot.keyClick(window, Qt.Key.Key_1, Qt.KeyboardModifier.ControlModifier)
+    assert window.pages.currentWidget() is window.scan_page
+    qtbot.keyClick(window, Qt.Key.Key_3, Qt.KeyboardModifier.ControlModifier)
+    assert window.pages.currentWidget() is window.catalog
+    window.close()
+
+
+def test_the_first_run_welcome_names_the_installed_sets_and_leads_to_the_catalogue(
+    qtbot: QtBot, settings: Settings, engine_for: Engine, clip_path: Path
+) -> None:
+    settings.ui.welcomed = False
+    window = make_window(qtbot, settings, engine_for, replay(clip_path))
+    text = window.welcome_text.text()
+    assert "Cards of <b>151, Evolutions and Temporal Forces</b> are recognised by their picture" in text
+    assert "<b>Catalogue</b> page (Ctrl+3)" in text and "download more sets" in text
+    button = next(b for b in window.welcome.findChildren(QPushButton) if b.text() == "Open the catalogue")  # type: ignore[union-attr]
+    qtbot.mouseClick(button, Qt.MouseButton.LeftButton)
+    assert window.pages.currentWidget() is window.catalog
+    window.close()
+
+
+def test_a_card_added_by_hand_on_the_catalogue_page_is_undone_with_ctrl_z(
+    qtbot: QtBot, settings: Settings, engine_for: Engine, clip_path: Path
+) -> None:
+    window = make_window(qtbot, settings, engine_for, replay(clip_path))
+    window.show_catalog()
+    page = window.catalog
+    page.search.setText("charizard 4/102")
+    page.run_search()
+    assert page.add_selected_card()
+    collection = window.controller.collection
+    assert [(r["card_id"], r["quantity"]) for r in collection.inventory()] == [("base1-4", 1)]
+    assert window.statusBar().currentMessage() == "Added 1 × Charizard (Base 4/102) to the collection"
+    window.activateWindow()
+    qtbot.waitUntil(window.isActiveWindow)
+    page.results.setFocus()  # in the search field, Ctrl+Z would undo the typing
+    qtbot.keyClick(window, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert collection.inventory() == []
+    window.close()
+
+
+def test_new_reference_data_reaches_the_scanner_and_the_views(
+    qtbot: QtBot, settings: Settings, engine_for: Engine, clip_path: Path
+) -> None:
+    from app.match.bundle import ReferenceBundle
+
+    window = make_window(qtbot, settings, engine_for, replay(clip_path))
+    before = engine_for.bundle, engine_for.matcher
+    bundle = ReferenceBundle.load(settings.match.bundle, engine_for.embedder.model_sha256, engine_for.embedder.dim)
+    try:
+        window.use_reference(bundle)
+        assert engine_for.bundle is bundle and engine_for.matcher is not before[1]
+        assert engine_for.matcher.bundle is bundle
+        assert window.controller.session.bundle is bundle
+        assert window.panel.bundle is bundle and window.browser.bundle is bundle
+    finally:
+        engine_for.bundle, engine_for.matcher = before
+    window.close()
