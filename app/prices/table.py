@@ -128,6 +128,8 @@ def latest_prices(
         where.append("AND source = ?")
         args.append(source)
     wanted = set(card_ids) if card_ids is not None else None
+    if wanted is not None and not wanted:
+        return {}  # (an empty IN () is an SQLite extension)
     if wanted is not None and len(wanted) <= SMALL_LOOKUP:
         # A few cards (a scan, a session): the unique index finds them without reading the table.
         where.append(f"AND card_id IN ({', '.join('?' * len(wanted))})")

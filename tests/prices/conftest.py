@@ -9,14 +9,12 @@ import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from app.collection import Collection
-
-from ..collection.conftest import CARDS
+# The collection on each backend in turn (an SQLite file, a shop server database): prices live in it.
+from tests.collection.conftest import backend, collection, collection_address  # noqa: F401
 
 
 def priced_cards(set_id: str, count: int, updated: str = "2026/12/01") -> list[dict[str, Any]]:
@@ -95,13 +93,5 @@ def fake_api() -> Iterator[tuple[FakeApi, str]]:
         thread.join(5)
 
 
-@pytest.fixture
-def collection(tmp_path: Path) -> Iterator[Collection]:
-    c = Collection(tmp_path / "collection.db")
-    c.upsert_cards(CARDS)
-    yield c
-    c.close()
-
-
-def price_rows(collection: Collection) -> int:
-    return int(collection.conn.execute("SELECT COUNT(*) FROM prices").fetchone()[0])
+def price_rows(store: Any) -> int:
+    return int(store.read_with(lambda tx: tx.tuples("SELECT COUNT(*) FROM prices"))[0][0])

@@ -35,8 +35,10 @@ def last_json(capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
     return json.loads(capsys.readouterr().out.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
-def test_import_then_value_then_change_since(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    db = str(tmp_path / "c.db")
+def test_import_then_value_then_change_since(
+    tmp_path: Path, collection_address: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = collection_address
     assert main(["collection", "--db", db, "add", "xy12-1", "--finish", "holo", "--qty", "2"]) == 0
     assert main(["collection", "--db", db, "add", "xy12-1", "--finish", "reverse holo", "--condition", "MP"]) == 0
     assert main(["collection", "--db", db, "add", "xy12-2"]) == 0
@@ -57,8 +59,10 @@ def test_import_then_value_then_change_since(tmp_path: Path, capsys: pytest.Capt
     assert "2026-11-20  tcgplayer        3.00 USD" in capsys.readouterr().out
 
 
-def test_a_tcgplayer_csv_import_lists_unmatched_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    db = str(tmp_path / "c.db")
+def test_a_tcgplayer_csv_import_lists_unmatched_rows(
+    tmp_path: Path, collection_address: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = collection_address
     assert main(["collection", "--db", db, "add", "xy12-1", "--finish", "holo"]) == 0
     csv = tmp_path / "evolutions.csv"
     csv.write_text(
@@ -107,11 +111,11 @@ def test_bad_input_is_one_line_and_exit_1_with_nothing_stored(
 
 
 def test_update_from_a_local_server(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], fake_api: tuple[FakeApi, str]
+    tmp_path: Path, collection_address: str, capsys: pytest.CaptureFixture[str], fake_api: tuple[FakeApi, str]
 ) -> None:
     api, base = fake_api
     api.cards["xy12"] = priced_cards("xy12", 3)
-    db = str(tmp_path / "c.db")
+    db = collection_address
     assert main(["collection", "--db", db, "add", "xy12-2", "--finish", "reverse holo", "--qty", "4"]) == 0
     assert main(["prices", "--db", db, "update", "--api-base", base, "--set", "xy12", "--api-key", "k"]) == 0
     captured = capsys.readouterr()

@@ -73,3 +73,5 @@ def test_one_card_is_looked_up_alone_with_its_finish(collection: Collection) -> 
     assert card_price(collection, "xy12-1", "holo", "EUR") is None
     many = latest_prices(collection, "USD", card_ids=[f"other-{i}" for i in range(550)] + ["xy12-1"])
     assert len(many) == 552 and many[("xy12-1", "holo")].price == 5.0
+    assert latest_prices(collection, "USD", card_ids=[]) == {}
+    assert len(latest_prices(collection, "USD")) == 602

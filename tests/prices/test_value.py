@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 import datetime as dt
-import sqlite3
 import tempfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -71,11 +71,8 @@ def test_condition_factors_can_be_set_and_are_checked(collection: Collection) ->
             parse_factors(bad)
 
 
-def backdate(collection: Collection, action_id: int, time: str) -> None:
-    conn = sqlite3.connect(collection.path)
-    conn.execute("UPDATE actions SET time = ? WHERE id = ?", (time, action_id))
-    conn.commit()
-    conn.close()
+def backdate(collection: Any, action_id: int, time: str, column: str = "time") -> None:
+    collection.write_with(lambda tx: tx.run(f"UPDATE actions SET {column} = ? WHERE id = ?", (time, action_id)))
 
 
 def test_value_on_a_past_day_counts_the_cards_held_and_prices_known_then(collection: Collection) -> None:
@@ -85,10 +82,7 @@ def test_value_on_a_past_day_counts_the_cards_held_and_prices_known_then(collect
     collection.undo()
     backdate(collection, 1, "2026-11-24T10:00:00.000Z")
     backdate(collection, 3, "2026-11-24T11:00:00.000Z")
-    conn = sqlite3.connect(collection.path)
-    conn.execute("UPDATE actions SET undone_at = '2026-12-04T09:00:00.000Z' WHERE id = 3")
-    conn.commit()
-    conn.close()
+    backdate(collection, 3, "2026-12-04T09:00:00.000Z", column="undone_at")
     store_quotes(
         collection,
         [
@@ -133,6 +127,7 @@ priced = st.dictionaries(
 def test_the_total_is_the_sum_of_its_rows_under_any_finish_and_condition_mix(
     holdings: list[tuple[int, str, str, int]], prices: dict[tuple[int, str], float], factors: str | None
 ) -> None:
+    """Arithmetic over the rows (the backends' reads are the same calls, tested on both above)."""
     with tempfile.TemporaryDirectory() as tmp, Collection(Path(tmp) / "c.db", synchronous="NORMAL") as c:
         c.upsert_cards(CARDS)
         for index, finish, condition, quantity in holdings:
