@@ -31,7 +31,7 @@ def test_build_then_load_round_trip(catalog_dir: Path, tmp_path: Path, embedder:
     assert m.model_sha256 == embedder.model_sha256
     assert bundle.metadata["xy12-1"]["name"] == "Venusaur-EX"
     assert bundle.metadata["xy12-1"]["printed_total"] == 108
-    assert np.allclose(np.linalg.norm(bundle.embeddings, axis=1), 1.0, atol=1e-4)
+    assert np.allclose(np.linalg.norm(bundle.dense_embeddings(), axis=1), 1.0, atol=1e-4)
     for card_id in bundle.card_ids():
         thumb = bundle.thumb_path(card_id)
         assert thumb is not None and thumb.stat().st_size <= 30_000
@@ -73,7 +73,7 @@ def test_adding_a_set_equals_a_full_rebuild(catalog_dir: Path, tmp_path: Path, e
     full = ReferenceBundle.load(tmp_path / "full")
     inc = ReferenceBundle.load(tmp_path / "inc")
     assert inc.row_card_ids == full.row_card_ids
-    assert np.allclose(inc.embeddings, full.embeddings, atol=1e-5)
+    assert np.allclose(inc.dense_embeddings(), full.dense_embeddings(), atol=1e-5)
     assert inc.metadata == full.metadata
     assert [s.model_dump() for s in inc.manifest.sets] == [s.model_dump() for s in full.manifest.sets]
     assert sorted(p.name for p in (tmp_path / "inc" / "thumbs").iterdir()) == sorted(
@@ -136,7 +136,7 @@ def test_extra_views_are_deterministic_per_card_and_incremental_builds_keep_them
     inc = ReferenceBundle.load(tmp_path / "inc")
     assert full.manifest.vector_count == 12 and full.manifest.views_per_card == 3
     assert inc.row_card_ids == full.row_card_ids
-    assert np.allclose(inc.embeddings, full.embeddings, atol=1e-5)
+    assert np.allclose(inc.dense_embeddings(), full.dense_embeddings(), atol=1e-5)
     with pytest.raises(ValueError, match="view"):
         build_bundle(catalog, tmp_path / "inc", embedder, set_ids=["sv3pt5"], add=True, views=1)
 

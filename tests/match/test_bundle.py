@@ -12,6 +12,7 @@ import pytest
 
 from app.catalog.build import write_checksums
 from app.match.bundle import BundleError, BundleManifest, BundleSet, ReferenceBundle
+from app.match.vectors import QuantizedRows
 
 CARDS = [f"c{i}" for i in range(40)]
 REBUILD = "cardsight catalog build --catalog"
@@ -22,7 +23,7 @@ def unit_vectors(count: int, dim: int = 8, seed: int = 5) -> np.ndarray:
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
-def make_bundle(folder: Path, vectors: np.ndarray | None = None) -> Path:
+def make_bundle(folder: Path, vectors: np.ndarray | None = None, dtype: str = "f32") -> Path:
     """A small bundle of 40 cards with a thumbnail each, written by ReferenceBundle.save."""
     vectors = unit_vectors(len(CARDS)) if vectors is None else vectors
     manifest = BundleManifest(
@@ -35,6 +36,7 @@ def make_bundle(folder: Path, vectors: np.ndarray | None = None) -> Path:
         sets=[BundleSet(id="t", name="Test", cards=len(CARDS))],
         build_time="now",
         catalog="/catalogue",
+        dtype=dtype,
     )
     thumbs = folder.parent / f"{folder.name}-thumbs"
     thumbs.mkdir()
@@ -119,7 +121,7 @@ def test_a_saved_bundle_records_the_sha256_of_every_file_but_the_manifest(tmp_pa
 def test_an_intact_bundle_loads(tmp_path: Path) -> None:
     loaded = ReferenceBundle.load(make_bundle(tmp_path / "bundle"))
     assert loaded.row_card_ids == CARDS
-    assert np.array_equal(loaded.embeddings, unit_vectors(len(CARDS)))
+    assert np.array_equal(loaded.dense_embeddings(), unit_vectors(len(CARDS)))
 
 
 @pytest.mark.parametrize("damage", list(DAMAGE))
@@ -190,3 +192,40 @@ def test_checksums_are_not_rewritten_over_damaged_vectors(tmp_path: Path) -> Non
     with pytest.raises(BundleError, match=r"embeddings\.npy"):
         write_checksums(bundle)
     assert (bundle / "manifest.json").read_bytes() == before
+
+
+def test_an_int8_bundle_keeps_codes_and_scales_and_reads_back_unit_rows(tmp_path: Path) -> None:
+    bundle = make_bundle(tmp_path / "bundle", unit_vectors(len(CARDS), dim=64), dtype="i8")
+    assert np.load(bundle / "embeddings.npy").dtype == np.int8
+    assert np.load(bundle / "scales.npy").shape == (len(CARDS),)
+    loaded = ReferenceBundle.load(bundle)
+    assert isinstance(loaded.embeddings, QuantizedRows)
+    assert isinstance(loaded.embeddings.codes, np.memmap)
+    decoded = loaded.dense_embeddings()
+    assert np.allclose(np.linalg.norm(decoded, axis=1), 1.0, atol=1e-5)
+    assert np.sum(decoded * unit_vectors(len(CARDS), dim=64), axis=1).min() > 0.999
+
+
+def test_a_damaged_int8_scale_file_is_refused_naming_it(tmp_path: Path) -> None:
+    bundle = make_bundle(tmp_path / "bundle", dtype="i8")
+    overwrite_inside(bundle / "scales.npy", b"\x00" * 16, offset=140)
+    with pytest.raises(BundleError) as refused:
+        ReferenceBundle.load(bundle)
+    assert str(bundle / "scales.npy") in str(refused.value) and REBUILD in str(refused.value)
+
+
+def test_int8_scales_that_break_unit_length_are_refused_even_without_checksums(tmp_path: Path) -> None:
+    bundle = make_bundle(tmp_path / "bundle", dtype="i8")
+    drop_checksums(bundle)
+    np.save(bundle / "scales.npy", np.load(bundle / "scales.npy") * 2)
+    with pytest.raises(BundleError, match=r"embeddings\.npy is damaged: 40 of 40 vectors are not finite unit"):
+        ReferenceBundle.load(bundle)
+
+
+def test_vectors_in_a_type_this_version_does_not_read_are_refused(tmp_path: Path) -> None:
+    bundle = make_bundle(tmp_path / "bundle")
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["dtype"] = "f64"
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="stores f64 vectors; this cardsight reads f32, i8"):
+        ReferenceBundle.load(bundle)
