@@ -242,10 +242,10 @@ class InventoryModel(QAbstractTableModel):
 
     def headerData(self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole) -> Any:  # noqa: N802
         if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
-            key, label = COLUMNS[section]
-            if key in VALUE_COLUMNS and self.values is not None:
-                return f"{label} ({self.values.currency})"
-            return label
+            return COLUMNS[section][1]
+        if role == Qt.ItemDataRole.ToolTipRole and COLUMNS[section][0] in VALUE_COLUMNS and self.values is not None:
+            # The currency is on the value line under the table; the narrow heading leaves the name room.
+            return f"{COLUMNS[section][1]} in {self.values.currency} (value: price × condition factor × quantity)"
         return None
 
     def flags(self, index: AnyIndex) -> Qt.ItemFlag:
