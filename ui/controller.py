@@ -62,8 +62,9 @@ class ScanController(QObject):
     entry_removed = Signal(object)  # ScanEntry
     #: The source came to its end (a video file, an image folder): what it gave.
     finished = Signal(object)  # ScanSummary
-    #: What the session's cards are worth now (after an add, a correction, an undo, a removal).
-    session_value = Signal(object)  # ValueTotals
+    #: What the session's cards are worth now (after an add, a correction, an undo, a removal);
+    #: None when the collection has no prices to read (a shop server's) or they cannot be read.
+    session_value = Signal(object)  # ValueTotals | None
 
     def __init__(
         self,
@@ -91,6 +92,7 @@ class ScanController(QObject):
         self.prices = PriceService(collection, settings.prices.currency, parent=self)
         self._value_token = 0
         self.prices.answered.connect(self._on_session_value)
+        self.prices.failed.connect(self._on_session_value_failed)
         self.count_changed.connect(self.refresh_session_value)
         self.entry_changed.connect(self.refresh_session_value)
         self.fd_watcher = QtFdWatcher(self)
@@ -129,6 +131,7 @@ class ScanController(QObject):
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
         self.scanner.start()
+        self.refresh_session_value()  # the views are wired by now: they show the value from the start
 
     def check_server(self) -> None:
         """The shop server's state as a banner while scans wait offline (the banner clears once they are
@@ -375,6 +378,10 @@ class ScanController(QObject):
         # Only the answer to the newest question: an older one may predate the last add or undo.
         if token == ("session", self._value_token) and isinstance(totals, ValueTotals):
             self.session_value.emit(totals)
+
+    def _on_session_value_failed(self, token: object, message: str) -> None:
+        if token == ("session", self._value_token):
+            self.session_value.emit(None)
 
     def set_held_quantity(self, quantity: int) -> None:
         """The shown added card's collection row holds ``quantity`` now (one undoable edit)."""

@@ -323,8 +323,13 @@ class KioskWindow(QWidget):
             else:
                 self._set_last(IDLE_TEXT)
 
-    def show_value(self, totals: ValueTotals) -> None:
-        """The session's value after an add or an undo (and the shop's offer when it set one)."""
+    def show_value(self, totals: ValueTotals | None) -> None:
+        """The session's value after an add or an undo (and the shop's offer when it set one); None:
+        there is no value to show (a shop server's collection, unreadable prices), so none is shown
+        rather than a wrong one. The empty line keeps its room: the layout does not jump."""
+        if totals is None:
+            self.value.setText("")
+            return
         self.value.setText(value_text(totals, self.currency, self.buy_percent))
 
     def set_banner(self, text: str) -> None:

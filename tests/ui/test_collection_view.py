@@ -118,7 +118,7 @@ def test_the_set_filter_lists_set_names_and_sets_added_elsewhere(qtbot: QtBot, t
     browser.hide()
     other = Collection(tmp_path / "c.db", synchronous="NORMAL")  # `cardsight collection add` meanwhile
     other.upsert_cards([CARDS[600]])
-    other.add(InventoryKey(CARDS[600]["card_id"]), 1)
+    other.add(InventoryKey(str(CARDS[600]["card_id"])), 1)
     other.close()
     browser.show()
     assert [sets.itemText(i) for i in range(sets.count())] == ["All sets", "Set 0", "Set 1"]

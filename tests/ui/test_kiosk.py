@@ -366,3 +366,17 @@ def test_without_a_buy_percentage_only_the_value_shows(qtbot: QtBot) -> None:
     assert kiosk.value.text() == "Worth 1,234.56 EUR"
     kiosk._may_close = True
     kiosk.close()
+
+
+def test_no_value_to_show_leaves_the_value_line_empty_rather_than_zero(qtbot: QtBot) -> None:
+    from ui.price_service import ValueTotals
+
+    create_application()
+    kiosk = KioskWindow("4321", "Kiosk", buy_percent=50)
+    qtbot.addWidget(kiosk)
+    kiosk.show_value(ValueTotals(value_cents=1_000, cards=1))
+    assert kiosk.value.text() == "Worth 10.00 USD\nWe pay 50 %: 5.00 USD"
+    kiosk.show_value(None)  # a shop server's collection, or prices that cannot be read
+    assert kiosk.value.text() == ""
+    kiosk._may_close = True
+    kiosk.close()
