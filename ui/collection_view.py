@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -44,6 +43,7 @@ from app.collection.store import CONDITIONS, Collection, CollectionError
 from app.match.bundle import ReferenceBundle
 from app.prices.value import RowValue, money
 from ui.images import pixmap_from_file
+from ui.inventory_sort import VALUE_COLUMNS, figure_cents, printed_number, shown, sort_rows
 from ui.memory import UiMemory
 from ui.price_service import BrowserValues, PriceService, ValueTotals
 
@@ -63,8 +63,6 @@ COLUMNS = (
     ("value", "Value"),
 )
 EDITABLE = {"quantity", "condition"}
-#: Columns of the price service's figures (hidden without one).
-VALUE_COLUMNS = ("unit_price", "value")
 #: What a value cell says before the service answered, and for a row without a price.
 VALUE_PENDING = "…"
 NO_PRICE = "no price"
@@ -80,16 +78,6 @@ FORMAT_NAMES = {
 COMPACT_WIDTH = 1000
 COMPACT_HIDDEN = ("rarity", "language", "unit_price")
 NO_DETAIL = "Select a card to see it here."
-
-
-def printed_number(row: dict[str, Any]) -> str:
-    """``25/165`` as printed on the card (``25`` where the set has no printed total)."""
-    return f"{row.get('number')}/{row['printed_total']}" if row.get("printed_total") else str(row.get("number"))
-
-
-def _text_key(value: Any) -> tuple[Any, ...]:
-    """Text sorts case-blind with its numbers as numbers (``TG2`` before ``TG10``)."""
-    return tuple(int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(value or "").lower()))
 
 
 def totals_text(totals: ValueTotals, currency: str) -> str:
@@ -114,11 +102,15 @@ def value_summary(values: BrowserValues) -> str:
 
 
 class InventoryModel(QAbstractTableModel):
-    """Rows come from ``Collection.inventory`` one page at a time (``canFetchMore``/``fetchMore``)."""
+    """Rows come from ``Collection.inventory`` one page at a time (``canFetchMore``/``fetchMore``);
+    sorted, every matching row is loaded, on the price service's thread when there is one."""
 
-    def __init__(self, collection: Collection, parent: QWidget | None = None) -> None:
+    def __init__(
+        self, collection: Collection, parent: QWidget | None = None, prices: PriceService | None = None
+    ) -> None:
         super().__init__(parent)
         self.collection = collection
+        self.prices = prices
         self.filters: dict[str, Any] = {}
         self.rows: list[dict[str, Any]] = []
         self.total_rows = 0
@@ -127,31 +119,61 @@ class InventoryModel(QAbstractTableModel):
         self.values: BrowserValues | None = None
         #: (column key, order) the user sorted by; None: the collection's own order, page by page.
         self.sort_key: tuple[str, Qt.SortOrder] | None = None
+        #: A sorted load is on its way from the price service (the rows shown are the previous ones).
+        self.sorting = False
+        self._sort_token = 0
+        if prices is not None:
+            prices.answered.connect(self._on_sorted)
+            prices.failed.connect(self._on_sort_failed)
         self.reload()
 
     def reload(self, **filters: Any) -> None:
         if filters:
             self.filters = {k: v for k, v in filters.items() if v}
+        if self.sort_key is not None and self.prices is not None:
+            # A sorted table needs every matching row: loaded and sorted off the GUI thread.
+            self.total_rows, self.total_cards = self.collection.inventory_totals(**self.filters)
+            self._sort_token += 1
+            self.sorting = True
+            key, order = self.sort_key
+            self.prices.request_sorted_rows(
+                ("sort", self._sort_token), self.filters, key, order == Qt.SortOrder.DescendingOrder
+            )
+            return
         self.beginResetModel()
         self.total_rows, self.total_cards = self.collection.inventory_totals(**self.filters)
         if self.sort_key is None:
             self.rows = self.collection.inventory(**self.filters, limit=PAGE, offset=0)
         else:
-            # A sorted table needs every matching row: the order of the first page depends on all.
-            self.rows = self.collection.inventory(**self.filters)
-            self._sort_rows()
+            key, order = self.sort_key
+            values = self.values.rows if self.values is not None else None
+            self.rows = sort_rows(
+                self.collection.inventory(**self.filters), key, order == Qt.SortOrder.DescendingOrder, values
+            )
         self.endResetModel()
 
+    def _on_sorted(self, token: object, rows: object) -> None:
+        if token != ("sort", self._sort_token) or not isinstance(rows, list):
+            return
+        self.sorting = False
+        self.beginResetModel()
+        self.rows = rows
+        self.total_rows = len(rows)
+        self.endResetModel()
+
+    def _on_sort_failed(self, token: object, message: str) -> None:
+        if token == ("sort", self._sort_token):
+            logger.warning("Cannot sort the collection: %s", message)
+            self.sorting = False
+            self.sort_key = None
+            self.reload()
+
     def set_values(self, values: BrowserValues | None) -> None:
-        """The price service's answer: the value cells follow, and so does a sort by them."""
+        """The price service's answer: the value cells follow."""
         self.values = values
         first = [k for k, _ in COLUMNS].index(VALUE_COLUMNS[0])
         self.headerDataChanged.emit(Qt.Orientation.Horizontal, first, len(COLUMNS) - 1)
-        if self.sort_key is not None and self.sort_key[0] in VALUE_COLUMNS:
-            self.layoutAboutToBeChanged.emit()
-            self._sort_rows()
-            self.layoutChanged.emit()
-        elif self.rows:
+        if self.rows:
             self.dataChanged.emit(self.index(0, first), self.index(len(self.rows) - 1, len(COLUMNS) - 1))
 
     def row_value(self, row: dict[str, Any]) -> RowValue | None:
@@ -159,38 +181,14 @@ class InventoryModel(QAbstractTableModel):
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         """By any column; by price or value numerically (cents), rows without a price always last."""
-        self.sort_key = (COLUMNS[column][0], order) if 0 <= column < len(COLUMNS) else None
+        sort_key = (COLUMNS[column][0], order) if 0 <= column < len(COLUMNS) else None
+        if sort_key == self.sort_key:
+            return  # the header and the view both ask: one load is enough
+        self.sort_key = sort_key
         self.reload()
 
-    def _sort_rows(self) -> None:
-        assert self.sort_key is not None
-        key, order = self.sort_key
-        descending = order == Qt.SortOrder.DescendingOrder
-        if key in VALUE_COLUMNS:
-            known: list[tuple[int, dict[str, Any]]] = []
-            unpriced: list[dict[str, Any]] = []
-            for row in self.rows:
-                figure = self._cents(row, key)
-                if figure is None:
-                    unpriced.append(row)
-                else:
-                    known.append((figure, row))
-            known.sort(key=lambda pair: pair[0], reverse=descending)
-            self.rows = [row for _, row in known] + unpriced
-        elif key == "quantity":
-            self.rows.sort(key=lambda row: int(row["quantity"]), reverse=descending)
-        else:
-            self.rows.sort(key=lambda row: _text_key(self._shown(row, key)), reverse=descending)
-
     def _cents(self, row: dict[str, Any], key: str) -> int | None:
-        value = self.row_value(row)
-        if value is None or value.price is None:
-            return None
-        return round(value.price.price * 100) if key == "unit_price" else value.value_cents
-
-    @staticmethod
-    def _shown(row: dict[str, Any], key: str) -> Any:
-        return printed_number(row) if key == "number" else row.get(key)
+        return figure_cents(self.row_value(row), key)
 
     def _value_text(self, row: dict[str, Any], key: str) -> str:
         if self.values is None or int(row["id"]) not in self.values.rows:
@@ -233,7 +231,7 @@ class InventoryModel(QAbstractTableModel):
         row = self.rows[index.row()]
         key = COLUMNS[index.column()][0]
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.EditRole):
-            return self._value_text(row, key) if key in VALUE_COLUMNS else self._shown(row, key)
+            return self._value_text(row, key) if key in VALUE_COLUMNS else shown(row, key)
         if role == Qt.ItemDataRole.TextAlignmentRole and (key == "quantity" or key in VALUE_COLUMNS):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.ToolTipRole and key in VALUE_COLUMNS:
@@ -377,7 +375,7 @@ class CollectionBrowser(QWidget):
         self.prices = prices
         self.session_id = session_id
         self._values_token = 0
-        self.model = InventoryModel(collection, self)
+        self.model = InventoryModel(collection, self, prices)
         #: The collection actions the last Delete made (one per row): Undo takes them back together.
         self._deleted_actions: list[int] = []
         self._detail_id: int | None = None

@@ -20,6 +20,7 @@ from PySide6.QtCore import QObject, Qt, Signal, Slot
 from app.collection.store import Collection, CollectionError
 from app.prices.table import Price, card_price
 from app.prices.value import DEFAULT_CONDITION_FACTORS, DEFAULT_CURRENCY, RowValue, Valuation, value_collection
+from ui.inventory_sort import VALUE_COLUMNS, sort_rows
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +110,12 @@ class PriceService(QObject):
         wanted = dict(filters)
         self._submit("browser", token, lambda reader: self._browser_values(reader, wanted, session_id))
 
+    def request_sorted_rows(self, token: object, filters: Mapping[str, Any], key: str, descending: bool) -> None:
+        """``answered(token, list of rows)``: every inventory row under ``filters``, sorted by column
+        ``key`` (see :func:`ui.inventory_sort.sort_rows`)."""
+        wanted = dict(filters)
+        self._submit("sort", token, lambda reader: self._sorted_rows(reader, wanted, key, descending))
+
     def close(self) -> None:
         """No more answers; the worker closes its connection once its current question is done."""
         if self._closed:
@@ -176,6 +183,14 @@ class PriceService(QObject):
         if session_id is not None:
             values.session = ValueTotals.of(self._valuation(reader, session_id).rows)
         return values
+
+
+    def _sorted_rows(
+        self, reader: Collection, filters: dict[str, Any], key: str, descending: bool
+    ) -> list[dict[str, Any]]:
+        rows = reader.inventory(**filters)
+        values = {r.row.id: r for r in self._valuation(reader).rows} if key in VALUE_COLUMNS else None
+        return sort_rows(rows, key, descending, values)
 
 
 def price_line(price: Price | None, currency: str, finish: str) -> str:

@@ -263,12 +263,18 @@ def test_sort_by_value_is_numeric_with_unpriced_rows_last(qtbot: QtBot, tmp_path
     qtbot.addWidget(browser)
     qtbot.waitUntil(lambda: browser.model.values is not None, timeout=5_000)
     value_column = [k for k, _ in COLUMNS].index("value")
-    browser.table.sortByColumn(value_column, Qt.SortOrder.DescendingOrder)
+
+    def sort_by(column: int, order: Qt.SortOrder) -> None:
+        browser.table.sortByColumn(column, order)
+        assert browser.model.sorting  # loaded and sorted on the price service's thread
+        qtbot.waitUntil(lambda: not browser.model.sorting, timeout=5_000)
+
+    sort_by(value_column, Qt.SortOrder.DescendingOrder)
     assert [v for _, _, v in shown_values(browser)] == ["10.00", "9.50", "2.08", "2.00", "0.12", NO_PRICE]
-    browser.table.sortByColumn(value_column, Qt.SortOrder.AscendingOrder)
+    sort_by(value_column, Qt.SortOrder.AscendingOrder)
     assert [v for _, _, v in shown_values(browser)] == ["0.12", "2.00", "2.08", "9.50", "10.00", NO_PRICE]
     price_column = [k for k, _ in COLUMNS].index("unit_price")
-    browser.table.sortByColumn(price_column, Qt.SortOrder.DescendingOrder)
+    sort_by(price_column, Qt.SortOrder.DescendingOrder)
     assert [p for _, p, _ in shown_values(browser)] == ["10.00", "4.75", "2.00", "0.99", "0.10", NO_PRICE]
     prices.close()
     collection.close()
