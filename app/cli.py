@@ -284,7 +284,7 @@ def format_event(event) -> str:  # type: ignore[no-untyped-def]
         )
     if event.event == "uncertain":
         options = ", ".join(f"{a['name']} ({a['set_id']} {a['number']})" for a in event.alternatives[:5])
-        return f"{head} pick one: {options}"
+        return f"{head} pick one: {options}" + (f" [{event.reason}]" if event.reason else "")
     if event.event == "error":
         return f"{head} {event.message}"
     return head
@@ -461,7 +461,8 @@ def _print_cards(path: Path, cards, width: int, as_json: bool) -> None:  # type:
         j = card.as_json()
         print(
             f"{path!s:{width}} {j['status']:11} {j['card_id'] or '-':14} {(j['name'] or '-')[:28]:28} "
-            f"{j['set_id'] or '-':8} {j['number'] or '-':6} {j['confidence']:.2f}",
+            f"{j['set_id'] or '-':8} {j['number'] or '-':6} {j['confidence']:.2f}"
+            + (f"  {j['reason']}" if "reason" in j else ""),
             flush=True,
         )
 
