@@ -20,6 +20,7 @@ from app.camera.base import BGRImage
 from app.catalog.build import reference_views
 from app.embed.base import EmbedderBackend
 from app.match.bundle import ReferenceBundle
+from app.match.vectors import as_dense
 from app.ocr.number import parse_collector_number
 from app.ocr.reader import NumberReader
 
@@ -145,7 +146,7 @@ def bundle_with_card(
     )
     return ReferenceBundle(
         manifest,
-        np.vstack([bundle.embeddings, vectors]).astype(np.float32),
+        np.vstack([as_dense(bundle.embeddings), vectors]).astype(np.float32),
         bundle.row_card_ids + [card_id] * len(vectors),
         {**bundle.metadata, card_id: {"card_id": card_id, **metadata}},
         bundle.path,
