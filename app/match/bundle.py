@@ -65,6 +65,7 @@ BACK_PREFIX = "back:"
 MANIFEST = "manifest.json"
 VECTORS = "embeddings.npy"
 SCALES = "scales.npy"
+THUMBS = "thumbs"
 #: Scalar types a bundle's vectors may be stored in (``BundleManifest.dtype``).
 VECTOR_DTYPES = ("f32", "i8")
 #: File name suffix of a graph cached outside a bundle (``cached_graph``).
@@ -129,6 +130,8 @@ class ReferenceBundle:
     problems: list[str] = field(default_factory=list)
     #: Where the graph over these rows is cached when it is not the bundle's own (combined bundles).
     index_cache: Path | None = None
+    #: Thumbnails whose checksum is checked when first shown rather than at load: path → sha256.
+    unchecked_thumbs: dict[Path, str] = field(default_factory=dict, repr=False)
 
     # ------------------------------------------------------------------ load
     @classmethod
@@ -138,15 +141,21 @@ class ReferenceBundle:
         model_sha256: str | None = None,
         dim: int | None = None,
         verify_checksums: bool = True,
+        thumbs_checked_when_shown: bool = False,
     ) -> ReferenceBundle:
         """Load and check a bundle; refuse one built with another model (sha256 or dimension), one
         whose files differ from its manifest's checksums (``verify_checksums``) and one whose
-        vectors are not finite unit vectors."""
+        vectors are not finite unit vectors. ``thumbs_checked_when_shown``: thumbnails are checked
+        by :meth:`thumb_path` instead (a damaged one is not shown), so loading many sets does not
+        read every thumbnail."""
         path = _existing_bundle(Path(path))
         manifest = _read_manifest(path)
         _check_model(path, manifest, model_sha256, dim)
+        unchecked = {name: sha for name, sha in manifest.checksums.items() if name.startswith(THUMBS + "/")}
+        if not thumbs_checked_when_shown:
+            unchecked = {}
         if verify_checksums:
-            _verify_checksums(path, manifest)
+            _verify_checksums(path, manifest, skip=set(unchecked))
         try:
             embeddings = _read_vectors(path, manifest)
             row_card_ids = json.loads((path / "index.json").read_text())
@@ -165,6 +174,7 @@ class ReferenceBundle:
         if missing:
             raise BundleError(f"Bundle {path}: metadata lacks {len(missing)} card(s), e.g. {missing[:3]}")
         bundle = cls(manifest, embeddings, list(row_card_ids), metadata, path)
+        bundle.unchecked_thumbs = {path / name: sha for name, sha in unchecked.items()}
         index_path = path / "usearch.index"
         if index_path.is_file():
             bundle._index = restore_index(index_path, manifest.dim, len(row_card_ids))
@@ -194,7 +204,15 @@ class ReferenceBundle:
         if folder is None:
             return None
         candidate = folder / f"{safe_file_name(card_id)}.jpg"
-        return candidate if candidate.is_file() else None
+        if not candidate.is_file():
+            return None
+        expected = self.unchecked_thumbs.get(candidate)
+        if expected is not None:
+            if _sha256(candidate) != expected:
+                logger.warning("Thumbnail %s is damaged (its sha256 differs from the manifest's); not shown", candidate)
+                return None
+            del self.unchecked_thumbs[candidate]
+        return candidate
 
     # ------------------------------------------------------------------ save
     def save(self, out: str | Path, thumbs_from: Path | None = None, with_index: bool = True) -> Path:
@@ -306,8 +324,8 @@ def _check_model(path: Path, manifest: BundleManifest, model_sha256: str | None,
         )
 
 
-def _verify_checksums(path: Path, manifest: BundleManifest) -> None:
-    """Refuse a bundle with a file missing or different from when it was written."""
+def _verify_checksums(path: Path, manifest: BundleManifest, skip: set[str] | None = None) -> None:
+    """Refuse a bundle with a file missing or different from when it was written (but ``skip``)."""
     rebuild = rebuild_command(manifest.catalog, path)
     if not manifest.checksums:
         # Accepted, with a warning: bundles written before checksums were recorded are otherwise
@@ -319,11 +337,12 @@ def _verify_checksums(path: Path, manifest: BundleManifest) -> None:
             rebuild,
         )
         return
-    missing = [name for name in manifest.checksums if not (path / name).is_file()]
+    checked = {name: sha for name, sha in manifest.checksums.items() if not skip or name not in skip}
+    missing = [name for name in checked if not (path / name).is_file()]
     if missing:
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
         raise BundleError(f"Bundle file {path / missing[0]} is missing{more}; rebuild the bundle: {rebuild}")
-    for name, expected in manifest.checksums.items():
+    for name, expected in checked.items():
         if _sha256(path / name) != expected:
             raise BundleError(
                 f"Bundle file {path / name} is damaged (its sha256 differs from the manifest's); "

@@ -28,6 +28,7 @@ from typing import Any
 from app.match.bundle import (
     BACK_PREFIX,
     GRAPH_FILE_SUFFIX,
+    THUMBS,
     VECTORS,
     BundleError,
     BundleSet,
@@ -76,7 +77,7 @@ def load_shards(
             logger.info("Set %s ships with cardsight; its installed copy in %s is not used", set_id, sets_dir)
             continue
         try:
-            shard = ReferenceBundle.load(sets_dir / set_id, model_sha256, dim)
+            shard = ReferenceBundle.load(sets_dir / set_id, model_sha256, dim, thumbs_checked_when_shown=True)
         except BundleError as error:
             problems.append(_left_out(set_id, str(error)))
             continue
@@ -121,14 +122,16 @@ def combine(base: ReferenceBundle, shards: list[ReferenceBundle], problems: list
     row_card_ids: list[str] = []
     metadata: dict[str, dict[str, Any]] = {}
     thumb_dirs: dict[str, Path] = {}
+    unchecked_thumbs: dict[Path, str] = {}
     sets: list[BundleSet] = list(base.manifest.sets)
     for part in parts:
         row_card_ids.extend(part.row_card_ids)
         metadata.update(part.metadata)
         if part is not base:
             sets.extend(part.manifest.sets)
+            unchecked_thumbs.update(part.unchecked_thumbs)
             if part.path is not None:
-                thumb_dirs.update(dict.fromkeys(part.metadata, part.path / "thumbs"))
+                thumb_dirs.update(dict.fromkeys(part.metadata, part.path / THUMBS))
     cards = {c for c in row_card_ids if not c.startswith(BACK_PREFIX)}
     manifest = base.manifest.model_copy(
         update={
@@ -140,7 +143,10 @@ def combine(base: ReferenceBundle, shards: list[ReferenceBundle], problems: list
         }
     )
     rows = StackedRows([part.embeddings for part in parts], base.manifest.dim)
-    return ReferenceBundle(manifest, rows, row_card_ids, metadata, base.path, thumb_dirs=thumb_dirs, problems=problems)
+    combined = ReferenceBundle(manifest, rows, row_card_ids, metadata, base.path, thumb_dirs=thumb_dirs)
+    combined.problems = problems
+    combined.unchecked_thumbs = unchecked_thumbs
+    return combined
 
 
 def graph_key(base: ReferenceBundle, shards: list[ReferenceBundle]) -> str:

@@ -193,3 +193,16 @@ def test_an_unknown_set_is_refused(embedder: OnnxEmbedder, catalog: CatalogDatab
 
 def test_installed_sets_live_in_the_user_data_folder(private_data_home: Path) -> None:
     assert installed_sets_dir() == private_data_home / "cardsight" / "sets"
+
+
+def test_a_damaged_thumbnail_of_an_installed_set_is_not_shown_and_the_set_still_loads(
+    embedder: OnnxEmbedder, catalog: CatalogDatabase, shipped: Path, tmp_path: Path
+) -> None:
+    sets_dir = tmp_path / "sets"
+    install(embedder, catalog, shipped, sets_dir)
+    thumb = sets_dir / SET / "thumbs" / "xy12-2.jpg"
+    thumb.write_bytes(thumb.read_bytes()[:-40] + bytes(40))
+    bundle = load_reference(shipped, sets_dir, embedder.model_sha256, embedder.dim)
+    assert bundle.problems == [] and "xy12-2" in bundle.card_ids()
+    assert bundle.thumb_path("xy12-2") is None
+    assert bundle.thumb_path("xy12-1") == sets_dir / SET / "thumbs" / "xy12-1.jpg"
