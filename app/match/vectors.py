@@ -56,7 +56,7 @@ class QuantizedRows:
 
     def __getitem__(self, rows: npt.ArrayLike) -> FloatRows:
         picked = np.asarray(rows)
-        return (self.codes[picked].astype(np.float32) * self.scales[picked, None]).astype(np.float32)
+        return (self.codes[picked].astype(np.float32) * self.scales[picked, None]).astype(np.float32, copy=False)
 
     def dense(self) -> FloatRows:
         return self[np.arange(len(self))]
@@ -75,23 +75,41 @@ class StackedRows:
     def __init__(self, blocks: Sequence[Rows | StackedRows], dim: int) -> None:
         self.blocks = [block for block in blocks if len(block)]
         self.dim = dim
-        self._starts = np.cumsum([0, *(len(block) for block in self.blocks)]).astype(np.int64)
+        # Per row: its block, its place there and its scale (1 for float32 rows), so a search's few
+        # dozen candidates are fetched one row each; the matcher's candidates are spread over many
+        # blocks, and one numpy call per row is cheaper than grouping them by block.
+        self._raw: list[np.ndarray] = []
+        block_of, local, scales = [], [], []
+        for number, block in enumerate(self.blocks):
+            if isinstance(block, QuantizedRows):
+                self._raw.append(np.asarray(block.codes))  # a plain view of the same mapping
+                scales.append(np.asarray(block.scales, np.float32))
+            elif isinstance(block, StackedRows):
+                self._raw.append(block.dense())
+                scales.append(np.ones(len(block), np.float32))
+            else:
+                self._raw.append(np.asarray(block, np.float32))
+                scales.append(np.ones(len(block), np.float32))
+            block_of.append(np.full(len(block), number, np.int32))
+            local.append(np.arange(len(block), dtype=np.int32))
+        self._block_of = np.concatenate(block_of or [np.zeros(0, np.int32)])
+        self._local = np.concatenate(local or [np.zeros(0, np.int32)])
+        self._scales = np.concatenate(scales or [np.zeros(0, np.float32)])
 
     @property
     def shape(self) -> tuple[int, int]:
-        return (int(self._starts[-1]), self.dim)
+        return (len(self._block_of), self.dim)
 
     def __len__(self) -> int:
-        return int(self._starts[-1])
+        return len(self._block_of)
 
     def __getitem__(self, rows: npt.ArrayLike) -> FloatRows:
         picked = np.atleast_1d(np.asarray(rows, np.int64))
-        out = np.empty((len(picked), self.dim), np.float32)
-        which = np.searchsorted(self._starts, picked, side="right") - 1
-        for block_number in np.unique(which):
-            here = which == block_number
-            out[here] = self.blocks[block_number][picked[here] - self._starts[block_number]]
-        return out
+        if not len(picked):
+            return np.zeros((0, self.dim), np.float32)
+        raw, blocks, places = self._raw, self._block_of[picked].tolist(), self._local[picked].tolist()
+        stacked = np.stack([raw[block][row] for block, row in zip(blocks, places, strict=True)])
+        return (stacked.astype(np.float32) * self._scales[picked, None]).astype(np.float32, copy=False)
 
     def dense(self) -> FloatRows:
         return as_dense(self.blocks, self.dim)

@@ -70,6 +70,10 @@ def test_rows_are_the_shipped_bundles_then_each_set_in_id_order(shipped: Path, t
     cosines = np.sum(decoded * np.vstack([first, second]), axis=1)
     assert cosines.min() > 0.999
     assert np.allclose(np.linalg.norm(decoded, axis=1), 1.0, atol=1e-5)
+    shipped_rows = ReferenceBundle.load(shipped).dense_embeddings()
+    mixed = bundle.embeddings[np.array([61, 0, 59])]
+    assert np.array_equal(mixed[1:], shipped_rows[[0, 59]])
+    assert float(mixed[0] @ first[1]) > 0.999
 
 
 def test_search_through_the_cached_graph_finds_what_the_exact_search_finds(shipped: Path, tmp_path: Path) -> None:
