@@ -329,16 +329,7 @@ class PostgresCollection(SqlCollection):
     def write_with(self, work: Callable[[Tx], T]) -> T:
         return self._run(lambda conn: work(PostgresTx(conn, self.kiosk)))
 
-    def write(self) -> Iterator[Any]:
-        raise CollectionError(
-            "this command works on a local collection file only; use `cardsight collection migrate` to move"
-            " the shop's collection to a file and back"
-        )
-
     # ------------------------------------------------------------------ what is only the server's
-    def store_cards(self, cards: Sequence[dict[str, Any]]) -> None:
-        self.upsert_cards(cards)
-
     def start_session(
         self, label: str, operator: str = "", location: str = "", kiosk_id: str = "", uid: str | None = None,
         started_at: str | None = None,

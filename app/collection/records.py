@@ -54,7 +54,9 @@ class ScanRecord:
 
 def now() -> str:
     """The collection's timestamp: UTC with milliseconds (text, so it sorts and compares as written)."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime()) + f".{int(time.time() * 1000) % 1000:03d}Z"
+    # One reading of the clock: a second read for the milliseconds could fall in the next second.
+    millis = int(time.time() * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(millis // 1000)) + f".{millis % 1000:03d}Z"
 
 
 def check_quantity(quantity: int, smallest: int = 1) -> None:

@@ -393,3 +393,11 @@ def test_a_collection_of_an_older_cardsight_is_read_after_a_one_time_upgrade(tmp
         assert [(r["card_id"], r["quantity"]) for r in c.inventory()] == [("xy12-1", 2)]
     with Collection(path) as c:
         assert c.conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+
+
+def test_timestamps_never_run_backwards_across_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    from app.collection import records
+
+    readings = [1_700_000_000.999, 1_700_000_001.003]  # a second clock read would land in the next second
+    monkeypatch.setattr(records.time, "time", lambda: readings.pop(0) if len(readings) > 1 else readings[0])
+    assert records.now().endswith(":20.999Z")

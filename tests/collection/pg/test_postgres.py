@@ -150,17 +150,19 @@ def test_cli_on_an_unreachable_server_is_one_line(capsys: pytest.CaptureFixture[
     assert err.count("\n") == 1
 
 
-def test_cli_import_on_the_server_says_to_use_a_file_in_one_line(
+def test_cli_import_on_the_server_adds_the_cards_as_one_undoable_action(
     pg_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     kiosk(pg_url, "a", tmp_path).close()
     csv = tmp_path / "in.csv"
-    csv.write_text("card_id,quantity\nsv5-10,2\n", encoding="utf-8")
-    assert main(["collection", "--db", pg_url, "import", str(csv)]) == 1
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "collection migrate" in err
+    csv.write_text("card_id,quantity\nsv5-10,2\nxy12-1,1\n", encoding="utf-8")
+    assert main(["collection", "--db", pg_url, "import", str(csv)]) == 0
     with PostgresCollection(pg_url) as server:
-        assert server.inventory() == []
+        assert quantities(server) == {"sv5-10": 2, "xy12-1": 1}
+        [action] = server.undoable(1)
+        assert action["kind"] == "import"
+        server.undo(1)
+        assert quantities(server) == {}
 
 
 def test_a_sqlite_address_opens_the_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
