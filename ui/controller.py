@@ -21,6 +21,7 @@ from app.camera.picamera2_source import Picamera2Source
 from app.collection.store import Collection, CollectionError
 from app.config import Settings
 from app.engine import Engine
+from app.match.bundle import ReferenceBundle
 from app.pipeline import FrameResult, ScanEvent
 from app.scanner import ScanSummary, choose_source
 from app.session import AddOptions, ScanEntry, ScanSession
@@ -302,6 +303,19 @@ class ScanController(QObject):
         self.engine.matcher.thresholds = thresholds_from(self.settings)
         self.message.emit("Settings saved")
         if source_before is not None and source_before != self.settings.camera.source:
+            self.switch_source(self.settings.camera.source)
+
+    def use_reference(self, bundle: ReferenceBundle) -> None:
+        """Scan with new reference data (sets installed or removed on the Catalogue page): the matcher is
+        rebuilt on it and a running scanner restarts on the same source, since a pipeline keeps the
+        bundle it was built with; the session and its list go on."""
+        from app.engine import thresholds_from
+        from app.match.matcher import Matcher
+
+        matcher = Matcher(bundle, thresholds_from(self.settings), self.settings.match.exact_search_below)
+        self.engine.bundle, self.engine.matcher = bundle, matcher
+        self.session.bundle = bundle
+        if not self.stopped and self.scanner.thread.isRunning():
             self.switch_source(self.settings.camera.source)
 
     # ------------------------------------------------------------------ user intents
