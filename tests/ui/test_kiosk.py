@@ -167,10 +167,13 @@ def test_kiosk_fits_the_screen_with_every_control_on_it(
 ) -> None:
     """The Pi's 800×480 screen (and a 1080p one): the window never asks for more, and the count, the
     last card, Undo and Staff lie wholly on it — with a banner and a long name showing, and after the
-    window had another size first (the words grow on a tall screen and shrink back)."""
+    window had another size first (the words grow on a tall screen and shrink back); the value line
+    with the shop's offer too."""
+    from ui.price_service import ValueTotals
+
     create_application()  # the real style sheet: its fonts are what must fit
     cards = catalogue(settings)
-    kiosk = KioskWindow("4321", "Saturday intake at the card shop's front counter", cards=cards)
+    kiosk = KioskWindow("4321", "Saturday intake at the card shop's front counter", cards=cards, buy_percent=62.5)
     qtbot.addWidget(kiosk)
     kiosk.resize(*(before or size))
     kiosk.show()
@@ -179,11 +182,15 @@ def test_kiosk_fits_the_screen_with_every_control_on_it(
     kiosk.set_banner("The camera was lost — reconnecting. Check its cable; scanning goes on by itself once it is back.")
     long_name = max((c for c in cards.values() if c.get("set_name")), key=lambda c: len(c["name"]))
     kiosk.show_added(added(long_name["card_id"], cards), 1234)
+    kiosk.show_value(ValueTotals(value_cents=12_345_678, cards=1234, unpriced_cards=56))
     qtbot.wait(50)
     assert (kiosk.width(), kiosk.height()) == size
     assert kiosk.minimumSizeHint().height() <= size[1] and kiosk.minimumSizeHint().width() <= size[0]
-    for widget in (kiosk.count, kiosk.last, kiosk.undo, kiosk.staff, kiosk.session, kiosk.banner):
+    for widget in (kiosk.count, kiosk.value, kiosk.last, kiosk.undo, kiosk.staff, kiosk.session, kiosk.banner):
         assert inside(kiosk, widget), widget.objectName()
+    for line in kiosk.value.text().split("\n"):
+        assert kiosk.value.fontMetrics().horizontalAdvance(line) <= kiosk.value.width(), line
+    assert kiosk.value.fontMetrics().lineSpacing() * 2 <= kiosk.value.height()
     assert kiosk.undo.height() >= 48 and kiosk.staff.height() >= 48  # touch targets
     assert kiosk.count.font().pixelSize() <= kiosk.count.height()
     metrics = kiosk.last.fontMetrics()
