@@ -294,8 +294,8 @@ def check_printings(decision: Decision, agreement: float | None, rules: Rules) -
     """``decision`` where its card's art is also printed in sets the bundle lacks: ``identified`` stands
     when the crop's layout agreement with the card's own reference reaches ``layout_at`` (the frames of
     two printings differ where the art does not); otherwise ``uncertain``, the printings among the
-    alternatives right after the card, sharing its confidence equally (the picture cannot choose; the
-    number will: :func:`decide_by_number`)."""
+    alternatives right after the card and its close look-alike printings in the bundle, sharing the
+    card's confidence equally (the picture cannot choose; the number will: :func:`decide_by_number`)."""
     if not wants_printing_check(decision, rules):
         return decision
     assert decision.card_id is not None
@@ -307,13 +307,22 @@ def check_printings(decision: Decision, agreement: float | None, rules: Rules) -
     shared = replace(card, confidence=card.confidence / parts, share=card.picture_share / parts)
     others = [Candidate(p, card.similarity, shared.confidence, shared.share, pictured=False) for p in printings]
     rest = [a for a in decision.alternatives if a.card_id != card.card_id and a.card_id not in printings]
+    # The bundle's own look-alike printings of the card were compared with the crop: they come first.
+    name = rules.metadata.get(card.card_id, {}).get("name")
+    lookalikes = [
+        a
+        for a in rest
+        if rules.metadata.get(a.card_id, {}).get("name") == name
+        and card.similarity - a.similarity <= rules.lookalike_within
+    ]
+    rest = lookalikes + [a for a in rest if a not in lookalikes]
     names = ", ".join(printing_label(p, rules.metadata) for p in printings[:PRINTINGS_NAMED])
     more = f" (+{len(printings) - PRINTINGS_NAMED})" if len(printings) > PRINTINGS_NAMED else ""
     return replace(
         decision,
         status="uncertain",
         confidence=shared.confidence,
-        alternatives=[shared, *others, *rest],
+        alternatives=[shared, *rest[: len(lookalikes)], *others, *rest[len(lookalikes) :]],
         reason=f"same art as {names}{more}{NUMBER_NOT_READ}",
     )
 

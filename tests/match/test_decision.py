@@ -247,6 +247,13 @@ def test_the_number_decides_between_a_card_and_its_printings_but_never_identifie
     assert decision.confidence == pytest.approx(named_confidence(decision))
 
 
+def test_the_bundles_own_lookalike_printing_comes_before_the_printings_not_installed() -> None:
+    pikachu = Sighting([("pika-25", 0.93), ("pika-58", 0.92), ("mew-151", 0.5)], [])
+    rules = replace(PRINTED, printings_elsewhere=lambda c: ("base-4",) if c == "pika-25" else ())
+    decision = decide_card((pikachu, no_layout), None, None, rules).decision
+    assert [a.card_id for a in decision.alternatives] == ["pika-25", "pika-58", "base-4", "mew-151"]
+
+
 def test_a_card_without_printings_elsewhere_is_judged_as_before() -> None:
     mew = Sighting([("mew-151", 0.97), ("zard-4", 0.50)], [])
     assert decide_card((mew, no_layout), None, None, PRINTED) == decide_card((mew, no_layout), None, None, RULES)
