@@ -229,3 +229,9 @@ def test_vectors_in_a_type_this_version_does_not_read_are_refused(tmp_path: Path
     (bundle / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match="stores f64 vectors; this cardsight reads f32, i8"):
         ReferenceBundle.load(bundle)
+
+
+def test_vectors_that_are_not_unit_vectors_are_never_written_as_int8(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="not finite unit vectors"):
+        make_bundle(tmp_path / "bundle", unit_vectors(len(CARDS)) * 1.5, dtype="i8")
+    assert not (tmp_path / "bundle").exists()
