@@ -130,7 +130,7 @@ class InventoryModel(QAbstractTableModel):
     def reload(self, **filters: Any) -> None:
         if filters:
             self.filters = {k: v for k, v in filters.items() if v}
-        if self.sort_key is not None and self.prices is not None:
+        if self.sort_key is not None and self.prices is not None and self.prices.unavailable is None:
             # A sorted table needs every matching row: loaded and sorted off the GUI thread.
             self.total_rows, self.total_cards = self.collection.inventory_totals(**self.filters)
             self._sort_token += 1
@@ -424,8 +424,10 @@ class CollectionBrowser(QWidget):
         self.value_totals.setWordWrap(True)
         self.value_totals.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.value_totals.setVisible(prices is not None)
+        #: Value columns only where there are prices to read (the value line says why not).
+        self.shows_values = prices is not None and prices.unavailable is None
         for key in VALUE_COLUMNS:
-            self.table.setColumnHidden([k for k, _ in COLUMNS].index(key), prices is None)
+            self.table.setColumnHidden([k for k, _ in COLUMNS].index(key), not self.shows_values)
         if prices is not None:
             prices.answered.connect(self._on_values)
             prices.failed.connect(self._on_values_failed)
@@ -484,7 +486,7 @@ class CollectionBrowser(QWidget):
         self.detail.setVisible(not compact)
         keys = [k for k, _ in COLUMNS]
         for key in COMPACT_HIDDEN:
-            self.table.setColumnHidden(keys.index(key), compact or (key in VALUE_COLUMNS and self.prices is None))
+            self.table.setColumnHidden(keys.index(key), compact or (key in VALUE_COLUMNS and not self.shows_values))
         super().resizeEvent(event)
 
     def _after_reload(self) -> None:

@@ -150,10 +150,13 @@ class PriceService(QObject):
     def _answer(self, token: object, ask: Callable[[Collection], Any]) -> None:
         try:
             result, error = ask(self._open_reader()), None
-        except (CollectionError, sqlite3.DatabaseError) as problem:
+        except (CollectionError, sqlite3.Error) as problem:
             logger.warning("Cannot read prices: %s", problem)
             result, error = None, f"cannot read prices: {problem}"
             self._close_reader()  # a damaged or replaced file: open afresh next time
+        except Exception as problem:  # a bug: the view says so instead of waiting for ever
+            logger.exception("Price lookup failed")
+            result, error = None, f"price lookup failed ({type(problem).__name__}: {problem})"
         try:
             self._done.emit(token, result, error)
         except RuntimeError:
@@ -183,7 +186,6 @@ class PriceService(QObject):
         if session_id is not None:
             values.session = ValueTotals.of(self._valuation(reader, session_id).rows)
         return values
-
 
     def _sorted_rows(
         self, reader: Collection, filters: dict[str, Any], key: str, descending: bool

@@ -289,3 +289,19 @@ def test_without_a_price_service_the_value_columns_are_hidden(qtbot: QtBot, tmp_
     assert browser.table.isColumnHidden(keys.index("value")) and browser.table.isColumnHidden(keys.index("unit_price"))
     assert not browser.value_totals.isVisible()
     collection.close()
+
+
+def test_without_readable_prices_the_browser_says_why_and_still_sorts(qtbot: QtBot, tmp_path: Path) -> None:
+    from ui.price_service import NOT_A_FILE, PriceService
+
+    create_application()
+    collection, _ = valued(tmp_path / "valued.db")
+    prices = PriceService(object(), "USD")  # as for a shop server's collection
+    browser = CollectionBrowser(collection, None, prices=prices)
+    qtbot.addWidget(browser)
+    assert browser.value_totals.text() == f"Value: {NOT_A_FILE}"
+    browser.table.sortByColumn([k for k, _ in COLUMNS].index("quantity"), Qt.SortOrder.DescendingOrder)
+    assert [int(r["quantity"]) for r in browser.model.rows] == [4, 3, 2, 1, 1, 1]
+    assert browser.table.isColumnHidden([k for k, _ in COLUMNS].index("value"))
+    prices.close()
+    collection.close()
