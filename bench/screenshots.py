@@ -1,6 +1,8 @@
 """Screenshots of the GUI for the README: the main window with an identified card, the same card just
-added (the confirmation and the recent-scans list), the uncertain state, the collection browser and
-kiosk mode, at 1920×1080 and at the Pi display's 800×480 (``--no-kiosk``: the desktop window only).
+added (the confirmation and the recent-scans list), the uncertain state, the collection browser,
+kiosk mode, the first-run welcome and the Catalogue page (a set chosen, a card searched), at 1920×1080
+and at the Pi display's 800×480 (``--no-kiosk``: the desktop window only; ``--catalog-only``: the
+welcome and the Catalogue page only, which need no clip).
 
 Runs the real engine on a simulated clip of shared catalogue cards. Needs a display; on a server:
 
@@ -35,6 +37,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("docs/screenshots"))
     parser.add_argument("--no-kiosk", dest="kiosk", action="store_false", help="skip the kiosk screenshots")
+    parser.add_argument("--catalog-only", action="store_true", help="only the welcome and the Catalogue page")
     args = parser.parse_args()
     if os.environ.get("QT_QPA_PLATFORM") == "offscreen":
         print("note: offscreen platform; fonts may differ from a real X server", file=sys.stderr)
@@ -56,14 +59,47 @@ def main() -> None:
     app = create_application()
     written: list[str] = []
 
-    def shoot(widget, name: str) -> None:
+    def shoot(widget, name: str, png: bool = False) -> None:
         loop = QEventLoop()
         QTimer.singleShot(300, loop.quit)
         loop.exec()
-        # JPEG: the simulated camera picture makes PNGs of ~1 MB each.
-        path = args.out / f"{name}.jpg"
-        widget.grab().save(str(path), "JPEG", 90)
+        # JPEG where the simulated camera picture is in view (it makes PNGs of ~1 MB each).
+        path = args.out / f"{name}.{'png' if png else 'jpg'}"
+        widget.grab().save(str(path), "PNG" if png else "JPEG", 0 if png else 90)  # PNG: smallest file
         written.append(str(path))
+
+    def shoot_catalog(label: str, size: tuple[int, int]) -> None:
+        """The first-run welcome (which sets are installed, where to add more) and the Catalogue page with
+        a set not installed chosen and a card of another set found, ready to be added by hand."""
+        from PySide6.QtCore import QItemSelectionModel
+
+        settings = load_settings()
+        settings.collection.db = work / f"collection-catalog-{size[0]}.db"
+        settings.ui.welcomed = False
+        settings.ui.sounds = False
+        window, controller = build_windows(
+            settings, False, lambda: (VideoFileSource(clip), SourceInfo("video file", "replayed simulated clip"))
+        )
+        assert controller is not None, "engine failed to start"
+        window.resize(*size)
+        window.show()
+        shoot(window, f"catalog-welcome-{label}", png=True)
+        window.show_catalog()
+        page = window.catalog
+        page.select_sets(["base1"])
+        page.table.scrollTo(page.table.selectionModel().selectedRows()[0])
+        page.table.selectionModel().setCurrentIndex(
+            page.table.selectionModel().selectedRows()[0], QItemSelectionModel.SelectionFlag.NoUpdate
+        )
+        page.search.setText("charizard 4/102")
+        page.run_search()
+        shoot(window, f"catalog-{label}", png=True)
+        page.search.setText("MEW 6")
+        page.run_search()
+        page.filter.setText("Scarlet")
+        shoot(window, f"catalog-search-{label}", png=True)
+        controller.stop()
+        window.close()
 
     def run(kiosk: bool, size: tuple[int, int], stop_after_card: str | None):
         settings = load_settings()
@@ -98,6 +134,9 @@ def main() -> None:
         return window, controller
 
     for label, size in SIZES.items():
+        shoot_catalog(label, size)
+        if args.catalog_only:
+            continue
         window, controller = run(False, size, CARDS[1])
         shoot(window, f"main-identified-{label}")
         controller.add_current()

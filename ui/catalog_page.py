@@ -30,10 +30,12 @@ from PySide6.QtCore import (
     Signal,
     Slot,
 )
+from PySide6.QtGui import QResizeEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QFormLayout,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QHeaderView,
@@ -43,6 +45,7 @@ from PySide6.QtWidgets import (
     QListWidgetItem,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QSplitter,
     QTableView,
@@ -61,6 +64,8 @@ logger = logging.getLogger(__name__)
 SHIPPED, DOWNLOADED, NOT_INSTALLED = "shipped", "downloaded", "not installed"
 COLUMNS = ("Set", "Name", "Series", "Released", "Cards", "Pictures")
 SEARCH_LIMIT = 50
+#: Below this page width the set list leaves out the series column.
+COMPACT_WIDTH = 1000
 #: How long closing the page waits for a download to notice its cancel before leaving it to finish.
 STOP_WAIT_S = 10.0
 
@@ -375,15 +380,17 @@ class CatalogPage(QWidget):
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         header.setSectionResizeMode(1, QHeaderView.ResizeMode.Stretch)
+        header.setSectionResizeMode(2, QHeaderView.ResizeMode.Stretch)  # "Scarlet & Violet" may shrink too
         self.table.selectionModel().selectionChanged.connect(self._update_buttons)
         self.summary = QLabel("")
         self.summary.setObjectName("catalogSummary")
+        self.summary.setWordWrap(True)  # long lines must not widen the window past a small display
 
-        self.download_button = QPushButton("Download selected")
+        self.download_button = QPushButton("Download")
         self.download_button.setObjectName("downloadSets")
         self.download_button.setToolTip("Fetch the card pictures of the selected sets and learn them (needs internet)")
         self.download_button.clicked.connect(self.download_selected)
-        self.remove_button = QPushButton("Remove selected")
+        self.remove_button = QPushButton("Remove")
         self.remove_button.setObjectName("removeSets")
         self.remove_button.setToolTip("Forget the downloaded pictures of the selected sets (shipped sets stay)")
         self.remove_button.clicked.connect(self.remove_selected)
@@ -394,6 +401,7 @@ class CatalogPage(QWidget):
         self.progress.setObjectName("downloadProgress")
         self.progress.setTextVisible(True)
         self.progress_label = QLabel("")
+        self.progress_label.setWordWrap(True)
         self.report = QLabel("")
         self.report.setObjectName("downloadReport")
         self.report.setWordWrap(True)
@@ -401,14 +409,17 @@ class CatalogPage(QWidget):
         actions = QHBoxLayout()
         actions.addWidget(self.download_button)
         actions.addWidget(self.remove_button)
-        actions.addWidget(self.cancel_button)
-        actions.addWidget(self.progress, 1)
-        sets_box = QGroupBox("Sets — the scanner recognises the cards of installed sets by their picture")
+        running = QHBoxLayout()
+        running.addWidget(self.progress, 1)
+        running.addWidget(self.cancel_button)
+        sets_box = QGroupBox("Sets")
+        sets_box.setToolTip("The scanner recognises the cards of the installed sets by their picture")
         sets_layout = QVBoxLayout(sets_box)
         sets_layout.addWidget(self.filter)
         sets_layout.addWidget(self.table, 1)
         sets_layout.addWidget(self.summary)
         sets_layout.addLayout(actions)
+        sets_layout.addLayout(running)
         sets_layout.addWidget(self.progress_label)
         sets_layout.addWidget(self.report)
 
@@ -425,6 +436,8 @@ class CatalogPage(QWidget):
         self.search.returnPressed.connect(self.run_search)
         self.results = QListWidget()
         self.results.setObjectName("cardResults")
+        self.results.setWordWrap(True)
+        self.results.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.results.currentItemChanged.connect(self._update_buttons)
         self.results.itemDoubleClicked.connect(lambda _item: self.add_selected_card())
         self.finish = QComboBox()
@@ -443,7 +456,7 @@ class CatalogPage(QWidget):
         form.addRow("Condition", self.condition)
         form.addRow("Language", self.language)
         form.addRow("Quantity", self.quantity)
-        cards_box = QGroupBox("Find any card and add it by hand")
+        cards_box = QGroupBox("Any card, added by hand")
         cards_layout = QVBoxLayout(cards_box)
         cards_layout.addWidget(self.search)
         cards_layout.addWidget(self.results, 1)
@@ -451,8 +464,18 @@ class CatalogPage(QWidget):
         cards_layout.addWidget(self.add_button)
 
         splitter = QSplitter()
+        self.splitter = splitter
         splitter.addWidget(sets_box)
-        splitter.addWidget(cards_box)
+        # Scrolls rather than make the window taller than a small display (with a banner above it).
+        cards_scroll = QScrollArea()
+        cards_scroll.setWidget(cards_box)
+        cards_scroll.setWidgetResizable(True)
+        cards_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        cards_scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll_bar = cards_scroll.verticalScrollBar().sizeHint().width()
+        cards_scroll.setMinimumWidth(cards_box.minimumSizeHint().width() + scroll_bar)
+        self.cards_scroll = cards_scroll
+        splitter.addWidget(cards_scroll)
         splitter.setStretchFactor(0, 3)
         splitter.setStretchFactor(1, 2)
         layout = QVBoxLayout(self)
@@ -465,6 +488,16 @@ class CatalogPage(QWidget):
         layout.addWidget(splitter, 1)
         self._set_busy(False)
         self.refresh()
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 - Qt override
+        # On a small display the series column gives its room to the set's name (the filter still
+        # matches it).
+        compact = event.size().width() < COMPACT_WIDTH
+        self.table.setColumnHidden(2, compact)
+        if compact:  # the card form needs only its own width; the set names get the rest
+            cards = self.cards_scroll.minimumWidth()
+            self.splitter.setSizes([event.size().width() - cards, cards])
+        super().resizeEvent(event)
 
     # ------------------------------------------------------------------ the set list
     def refresh(self) -> None:
@@ -499,8 +532,8 @@ class CatalogPage(QWidget):
         cards = sum(r.cards for r in self.model.rows if r.status != NOT_INSTALLED)
         shown = self.proxy.rowCount()
         self.summary.setText(
-            f"{len(self.model.rows)} sets ({shown} shown) · pictures installed for {len(installed)} sets, "
-            f"{cards:,} cards · any card can be added by hand"
+            f"{len(self.model.rows)} sets ({shown} shown) · the scanner knows the pictures of {len(installed)} "
+            f"sets, {cards:,} cards · any card can be added by hand"
         )
 
     def selected_set_ids(self) -> list[str]:

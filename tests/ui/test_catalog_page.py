@@ -82,7 +82,7 @@ def test_every_set_is_listed_with_series_release_date_card_count_and_status(
     assert row_of(page, "base1") == ["base1", "Base", "Base", "1999/01/09", 102, NOT_INSTALLED]
     assert row_of(page, "xy12")[1:] == ["Evolutions", "XY", "2016/11/02", 113, SHIPPED]
     assert {s for s, status in page.status_by_set.items() if status == SHIPPED} == {"sv3pt5", "sv5", "xy12"}
-    assert page.summary.text().startswith("170 sets (170 shown) · pictures installed for 3 sets, 538 cards")
+    assert page.summary.text().startswith("170 sets (170 shown) · the scanner knows the pictures of 3 sets, 538 cards")
 
 
 def test_the_filter_matches_names_codes_series_and_status(

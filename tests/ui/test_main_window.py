@@ -381,6 +381,10 @@ def test_the_window_fits_the_small_display_without_sideways_scrolling(
     window.show_collection()
     QApplication.processEvents()
     assert window.height() == 480
+    window.show_catalog()
+    QApplication.processEvents()
+    assert (window.width(), window.height()) == (800, 480)
+    assert window.minimumSizeHint().width() <= 800
     window.close()
 
 
