@@ -62,6 +62,7 @@ def install_set(
     cancel: threading.Event | None = None,
     views: int = REFERENCE_VIEWS,
     shipped: Path | None = None,
+    refresh_graph: bool = True,
 ) -> InstallReport:
     """Embed the set's cards from ``images`` (card id → verified local image file) and write the set's
     shard, replacing an earlier install of it only once the new one is complete.
@@ -70,7 +71,9 @@ def install_set(
     the reason; if no card is left, nothing is written. ``progress(done, total)`` follows the
     cards; ``cancel`` is checked between batches (:class:`InstallCancelled`). The combined search
     graph over ``shipped`` (default: the configured default bundle) and the installed sets is
-    rebuilt afterwards when the matcher will search through it.
+    rebuilt afterwards when the matcher will search through it; installing many sets, pass
+    ``refresh_graph=False`` and call :func:`refresh_search_graph` once at the end (each rebuild
+    covers every installed set).
     Raises ValueError for a set id the catalogue does not know.
     """
     sets_dir = sets_dir or installed_sets_dir()
@@ -132,13 +135,16 @@ def install_set(
         )
         shard.save(sets_dir / set_id, thumbs_from=thumbs, with_index=False)
     logger.info("Installed set %s: %d card(s), %d skipped", set_id, report.embedded, len(report.skipped))
-    refresh_search_graph(shipped, sets_dir, embedder.model_sha256, embedder.dim)
+    if refresh_graph:
+        refresh_search_graph(shipped, sets_dir, embedder.model_sha256, embedder.dim)
     return report
 
 
-def remove_set(set_id: str, *, sets_dir: Path | None = None, shipped: Path | None = None) -> bool:
+def remove_set(
+    set_id: str, *, sets_dir: Path | None = None, shipped: Path | None = None, refresh_graph: bool = True
+) -> bool:
     """Delete the set's shard (and what an interrupted install left of it); False when none was
-    installed. The combined search graph is refreshed for the sets that remain."""
+    installed. The combined search graph is refreshed for the sets that remain (``refresh_graph``)."""
     sets_dir = sets_dir or installed_sets_dir()
     if safe_file_name(set_id) != set_id:
         return False
@@ -149,7 +155,8 @@ def remove_set(set_id: str, *, sets_dir: Path | None = None, shipped: Path | Non
             removed = True
     if removed:
         logger.info("Removed set %s from %s", set_id, sets_dir)
-        refresh_search_graph(shipped, sets_dir)
+        if refresh_graph:
+            refresh_search_graph(shipped, sets_dir)
     return removed
 
 
@@ -165,11 +172,17 @@ def installed_set_ids(bundle_path: Path, sets_dir: Path | None = None) -> set[st
 
 
 def refresh_search_graph(
-    shipped: Path | None, sets_dir: Path, model_sha256: str | None = None, dim: int | None = None
+    shipped: Path | None = None,
+    sets_dir: Path | None = None,
+    model_sha256: str | None = None,
+    dim: int | None = None,
+    exact_below: int | None = None,
 ) -> None:
     """Build and cache the graph over the shipped bundle and the installed sets now, so the next
-    start does not; skipped when the matcher would search them exactly (too few vectors)."""
+    start does not; skipped when the matcher would search them exactly (fewer vectors than
+    ``exact_below``, by default the ``match.exact_search_below`` setting's default)."""
     shipped = shipped or default_of(MatchConfig, "bundle")
+    sets_dir = sets_dir or installed_sets_dir()
     try:
         combined = load_reference(shipped, sets_dir, model_sha256, dim)
     except BundleError as error:
@@ -178,5 +191,5 @@ def refresh_search_graph(
     if combined.index_cache is None:
         # No installed set left: a graph cached for earlier sets would only take disk space.
         shutil.rmtree(index_cache_dir(sets_dir), ignore_errors=True)
-    elif len(combined.row_card_ids) >= default_of(MatchConfig, "exact_search_below"):
+    elif len(combined.row_card_ids) >= (exact_below or default_of(MatchConfig, "exact_search_below")):
         _ = combined.index  # built and cached on first use

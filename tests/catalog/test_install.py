@@ -16,6 +16,7 @@ from app.catalog.install import (
     install_set,
     installed_set_ids,
     installed_sets_dir,
+    refresh_search_graph,
     remove_set,
 )
 from app.embed.onnx_backend import OnnxEmbedder
@@ -206,3 +207,15 @@ def test_a_damaged_thumbnail_of_an_installed_set_is_not_shown_and_the_set_still_
     assert bundle.problems == [] and "xy12-2" in bundle.card_ids()
     assert bundle.thumb_path("xy12-2") is None
     assert bundle.thumb_path("xy12-1") == sets_dir / SET / "thumbs" / "xy12-1.jpg"
+
+
+def test_installing_many_sets_can_build_the_search_graph_once_at_the_end(
+    embedder: OnnxEmbedder, catalog: CatalogDatabase, shipped: Path, tmp_path: Path
+) -> None:
+    sets_dir = tmp_path / "sets"
+    install(embedder, catalog, shipped, sets_dir, refresh_graph=False)
+    assert not sets_dir.with_name("sets.index").exists()
+    refresh_search_graph(shipped, sets_dir, embedder.model_sha256, embedder.dim, exact_below=1)
+    bundle = load_reference(shipped, sets_dir, embedder.model_sha256, embedder.dim)
+    assert bundle.index_cache is not None and bundle.index_cache.is_file()
+    assert len(bundle.index) == len(bundle.row_card_ids)
