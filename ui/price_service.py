@@ -1,15 +1,18 @@
 """Prices for the GUI, read off the GUI thread: one card's price for the match panel, valuations
 (the collection, the browser's filtered rows, a session) for the browser and the kiosk.
 
-One worker thread holds its own read-only connection to the collection file, so a slow or locked
-database delays a price, never a frame or a click. Answers come back as Qt signals queued to the GUI
-thread, each with the token of its request: a view drops an answer for a card it no longer shows.
+Two worker threads, each with its own read-only connection to the collection file: one answers the
+quick questions (a card's price), the other the long ones (a valuation, a sort of every row), so a
+price never waits behind a valuation, and a slow or locked database delays a figure, never a frame or a
+click. Answers come back as Qt signals queued to the GUI thread, each with the token of its request: a
+view drops an answer for a card it no longer shows.
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -24,6 +27,8 @@ from ui.inventory_sort import VALUE_COLUMNS, sort_rows
 
 logger = logging.getLogger(__name__)
 
+#: Questions answered on the quick thread; every other kind goes to the long one.
+QUICK = frozenset({"price"})
 #: What the views say when the collection is not a file this service can read prices from.
 NOT_A_FILE = "prices are kept in a collection file (a shop server's are not read yet)"
 
@@ -89,8 +94,9 @@ class PriceService(QObject):
         self.path = collection.path if isinstance(collection, Collection) else None
         #: Why this collection has no prices to show (None: it has).
         self.unavailable: str | None = None if self.path is not None else NOT_A_FILE
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cardsight-prices")
-        self._reader: Collection | None = None  # opened and used on the worker thread only
+        self._quick = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cardsight-prices-quick")
+        self._long = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cardsight-prices-long")
+        self._local = threading.local()  # each worker thread's own connection (sqlite3 is per thread)
         self._waiting: dict[str, Future[None]] = {}
         self._closed = False
         self._done.connect(self._deliver, Qt.ConnectionType.QueuedConnection)
@@ -123,8 +129,9 @@ class PriceService(QObject):
         self._closed = True
         for future in self._waiting.values():
             future.cancel()
-        self._executor.submit(self._close_reader)
-        self._executor.shutdown(wait=False)
+        for executor in (self._quick, self._long):
+            executor.submit(self._close_reader)
+            executor.shutdown(wait=False)
 
     def _submit(self, kind: str, token: object, ask: Callable[[Collection], Any]) -> None:
         if self._closed:
@@ -135,7 +142,8 @@ class PriceService(QObject):
         previous = self._waiting.get(kind)
         if previous is not None:
             previous.cancel()  # only if it has not started: the answer to the newer question counts
-        self._waiting[kind] = self._executor.submit(self._answer, token, ask)
+        executor = self._quick if kind in QUICK else self._long
+        self._waiting[kind] = executor.submit(self._answer, token, ask)
 
     @Slot(object, object, object)
     def _deliver(self, token: object, result: object, error: object) -> None:
@@ -163,15 +171,17 @@ class PriceService(QObject):
             logger.debug("Price answer dropped: the service is gone")
 
     def _open_reader(self) -> Collection:
-        if self._reader is None:
+        reader: Collection | None = getattr(self._local, "reader", None)
+        if reader is None:
             assert self.path is not None
-            self._reader = Collection(self.path, readonly=True)
-        return self._reader
+            reader = self._local.reader = Collection(self.path, readonly=True)
+        return reader
 
     def _close_reader(self) -> None:
-        if self._reader is not None:
-            self._reader.close()
-            self._reader = None
+        reader: Collection | None = getattr(self._local, "reader", None)
+        if reader is not None:
+            reader.close()
+            self._local.reader = None
 
     def _valuation(self, reader: Collection, session_id: int | None = None) -> Valuation:
         return value_collection(reader, self.currency, session_id=session_id, factors=self.factors)
