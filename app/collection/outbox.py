@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from app.collection.postgres import PostgresCollection, Rows, ServerAway, now
+from app.collection.postgres import PostgresCollection, ServerAway, now
 from app.collection.store import CollectionError, InventoryKey, ScanRecord
 
 logger = logging.getLogger(__name__)
@@ -163,29 +163,6 @@ class Outbox:
             return {str(r[0]) for r in self.conn.execute("SELECT card_id FROM cards")}
 
 
-class OfflineReadConnection:
-    """``collection.conn.execute(sql)`` for callers still written against SQLite: the server's
-    answer, or — while it is away — the kiosk's own copy of the card list (the one table a kiosk
-    reads before scanning); anything else offline is :class:`ServerAway`."""
-
-    def __init__(self, owner: OutboxCollection) -> None:
-        self._owner = owner
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
-        try:
-            if not self._owner.status().online:
-                raise ServerAway(self._owner.status().reason or "the shop server is away")
-            return self._owner.server.conn.execute(sql, params)
-        except ServerAway as error:
-            self._owner._went_offline(error)
-            outbox = self._owner.outbox
-            try:
-                with outbox.lock:
-                    return Rows(outbox.conn.execute(sql, tuple(params)).fetchall())
-            except sqlite3.DatabaseError:
-                raise error from None
-
-
 class OutboxCollection:
     """The shop collection as a kiosk uses it: the server when it answers, the outbox when not."""
 
@@ -229,10 +206,6 @@ class OutboxCollection:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    @property
-    def conn(self) -> OfflineReadConnection:
-        return OfflineReadConnection(self)
 
     def __getattr__(self, name: str) -> Any:
         """Everything else (reads, inventory edits, undo) goes to the server; offline it says so."""

@@ -21,7 +21,7 @@ import re
 import socket
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -134,35 +134,6 @@ def _qmarks(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
 
 
-class Rows:
-    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
-        self._rows = rows
-
-    def fetchall(self) -> list[tuple[Any, ...]]:
-        return self._rows
-
-    def fetchone(self) -> tuple[Any, ...] | None:
-        return self._rows[0] if self._rows else None
-
-    def __iter__(self) -> Iterator[tuple[Any, ...]]:
-        return iter(self._rows)
-
-
-class ReadConnection:
-    """``collection.conn.execute(sql, params)`` for callers still written against SQLite (reads only,
-    ``?`` placeholders): a bridge until they use the contract's methods."""
-
-    def __init__(self, store: PostgresCollection) -> None:
-        self._store = store
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> Rows:
-        if not sql.lstrip().upper().startswith(("SELECT", "WITH")):
-            raise CollectionError("the shop collection takes changes through its methods, not raw SQL")
-        return Rows(
-            self._store._read(lambda c: c.cursor(row_factory=tuple_row).execute(_qmarks(sql), params).fetchall())
-        )
-
-
 class PostgresTx(Tx):
     """Statements on a pooled server connection inside :meth:`PostgresCollection._run`'s transaction."""
 
@@ -236,10 +207,6 @@ class PostgresCollection(SqlCollection):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    @property
-    def conn(self) -> ReadConnection:
-        return ReadConnection(self)
 
     def ensure_schema(self) -> None:
         """Create the tables on a new database (one kiosk at a time); refuse a newer schema."""
