@@ -31,7 +31,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from app.collection.records import CollectionError, InventoryKey, ScanRecord, now
+from app.collection.records import CollectionError, InventoryKey, ScanRecord, not_text, now
 from app.collection.sql import COLUMNS, TABLE_ORDER, SqlCollection, Tx, insert_scan, scan_values
 from app.collection.sql import auto_add as add_automatically
 
@@ -275,6 +275,8 @@ class PostgresCollection(SqlCollection):
                         f"the shop server is too busy ({error}); nothing was written, try again"
                     ) from error
                 time.sleep(0.01 * (attempt + 1))
+            except UnicodeEncodeError as error:
+                raise not_text(error) from error
             except psycopg.IntegrityError as error:
                 raise CollectionError(
                     f"change refused, nothing was written ({' '.join(str(error).split())})"

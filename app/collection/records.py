@@ -59,6 +59,12 @@ def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(millis // 1000)) + f".{millis % 1000:03d}Z"
 
 
+def not_text(error: UnicodeEncodeError) -> CollectionError:
+    """The refusal of a value that is not text (a file name's undecodable bytes passed on as a note)."""
+    around = error.object[max(0, error.start - 20) : error.end + 20]
+    return CollectionError(f"change refused, nothing was written: {around!r} is not valid text")
+
+
 def check_quantity(quantity: int, smallest: int = 1) -> None:
     """Refuse a quantity outside ``smallest``..:data:`MAX_QUANTITY` (before it reaches SQLite, which
     would overflow on huge numbers)."""

@@ -37,6 +37,7 @@ from app.collection.records import (
     check_quantity,
     check_undo_count,
     describe_action,
+    not_text,
     now,
 )
 from app.collection.schema import APPLICATION_ID, MIGRATIONS, migrate
@@ -291,6 +292,9 @@ class Collection(SqlCollection):
         except sqlite3.DatabaseError as error:
             self._rollback()
             raise CollectionError(self._write_failed(error)) from error
+        except UnicodeEncodeError as error:
+            self._rollback()
+            raise not_text(error) from error
         except BaseException:
             self._rollback()
             raise

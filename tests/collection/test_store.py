@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -401,3 +402,9 @@ def test_timestamps_never_run_backwards_across_a_second(monkeypatch: pytest.Monk
     readings = [1_700_000_000.999, 1_700_000_001.003]  # a second clock read would land in the next second
     monkeypatch.setattr(records.time, "time", lambda: readings.pop(0) if len(readings) > 1 else readings[0])
     assert records.now().endswith(":20.999Z")
+
+
+def test_a_note_that_is_not_valid_text_is_refused_and_nothing_is_written(collection: Any) -> None:
+    with pytest.raises(CollectionError, match="not valid text"):
+        collection.add(InventoryKey("xy12-1"), 1, notes="bad \udcff bytes")
+    assert collection.inventory() == [] and collection.undoable(1) == []
