@@ -187,7 +187,7 @@ def test_any_collection_survives_export_then_import(
             source.upsert_cards([{"card_id": i, **c} for i, c in zip(card_ids, cards, strict=True)])
             for index, finish, condition, language, location, quantity, price, notes in holdings:
                 key = InventoryKey(card_ids[index], finish, condition, language, location)  # type: ignore[arg-type,call-overload]
-                source.add(key, quantity, notes=notes, price_paid=price)  # type: ignore[arg-type]
+                source.add(key, quantity, notes=notes, price_paid=price)
             export_csv(source, folder / "a.csv")
         with open_address(address_for(backend, folder / "b"), folder) as fresh:
             plan = plan_import(fresh, folder / "a.csv")
