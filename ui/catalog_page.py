@@ -30,7 +30,7 @@ from PySide6.QtCore import (
     Signal,
     Slot,
 )
-from PySide6.QtGui import QResizeEvent
+from PySide6.QtGui import QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -260,7 +260,7 @@ def describe_result(kind: str, result: JobResult) -> str:
         lines.append("Cancelled: what was already verified is kept; download again to finish.")
     if result.error is not None:
         lines.append(f"Stopped: {result.error}")
-    lines.extend(f"Left out: {problem}" for problem in result.problems)
+    lines.extend(result.problems)  # each names the set, why, and how to reinstall it
     return "\n".join(lines)
 
 
@@ -498,6 +498,12 @@ class CatalogPage(QWidget):
             cards = self.cards_scroll.minimumWidth()
             self.splitter.setSizes([event.size().width() - cards, cards])
         super().resizeEvent(event)
+
+    def showEvent(self, event: QShowEvent) -> None:  # noqa: N802 - Qt override
+        # A set may have been installed from the command line meanwhile.
+        if not self.busy:
+            self.refresh()
+        super().showEvent(event)
 
     # ------------------------------------------------------------------ the set list
     def refresh(self) -> None:

@@ -179,6 +179,9 @@ class MainWindow(QMainWindow):
         self.catalog.card_added.connect(lambda text: self.toast.show_text(text, 4000))
         self.catalog.job_progress_text.connect(self._show_job_progress)
         self.catalog.reference_changed.connect(self.use_reference)
+        if controller.engine.bundle.problems:
+            # An installed set that could not be used (damaged, another model): scanning goes on without it.
+            self.set_banner(" ".join(controller.engine.bundle.problems))
         undo = QShortcut(QKeySequence.StandardKey.Undo, self)
         undo.activated.connect(self._undo)
         self.resize(1280, 800)

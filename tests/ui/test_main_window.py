@@ -479,3 +479,23 @@ def test_new_reference_data_reaches_the_scanner_and_the_views(
     finally:
         engine_for.bundle, engine_for.matcher = before
     window.close()
+
+
+def test_an_installed_set_left_out_at_start_is_named_in_the_banner(
+    qtbot: QtBot, settings: Settings, engine_for: Engine, clip_path: Path, tmp_path: Path
+) -> None:
+    from app.match.shards import load_reference
+
+    damaged = tmp_path / "sets" / "base1"
+    damaged.mkdir(parents=True)
+    (damaged / "manifest.json").write_text("{not json")
+    loaded = load_reference(settings.match.bundle, tmp_path / "sets", engine_for.embedder.model_sha256)
+    assert len(loaded.problems) == 1 and "base1" in loaded.problems[0]
+    before = list(engine_for.bundle.problems)
+    engine_for.bundle.problems = loaded.problems
+    try:
+        window = make_window(qtbot, settings, engine_for, replay(clip_path))
+        assert window.banner.text() == loaded.problems[0] and not window.banner.isHidden()
+        window.close()
+    finally:
+        engine_for.bundle.problems = before
