@@ -2,7 +2,9 @@
 
 Both :class:`app.collection.store.Collection` and :class:`app.collection.postgres.PostgresCollection`
 (alone or inside :class:`app.collection.outbox.OutboxCollection`) provide it; code that takes a
-collection should type it as :class:`CollectionStore` and reach nothing else (no ``.conn``).
+collection should type it as :class:`CollectionStore` and reach nothing else (no ``.conn``). SQL of its
+own (the price table, CSV import) goes through :meth:`read_with` / :meth:`write_with`, which hand it a
+:class:`app.collection.sql.Tx` that both databases run.
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
 """``cardsight collection …`` through the real entry point: undo asks before taking back more than
-one action, read-only commands leave the file alone, and no failure is a traceback."""
+one action, read-only commands leave the file alone, and no failure is a traceback.
+
+Tests taking ``collection_address`` run on an SQLite file and on the shop server; those about the file
+itself (a missing, damaged or read-only file, SQLite's own errors) use a file only."""
 
 from __future__ import annotations
 

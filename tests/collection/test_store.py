@@ -1,3 +1,7 @@
+"""The collection's operations, on an SQLite file and on the shop server (tests taking ``collection``);
+the tests of the file itself — WAL and pragmas, damaged or foreign files, read-only opens, schema
+upgrades, the file backup's integrity check — take a path or ``sqlite_collection``."""
+
 from __future__ import annotations
 
 import sqlite3
