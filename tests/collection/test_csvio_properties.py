@@ -172,9 +172,7 @@ def read_sorted(path: Path) -> list[list[str]]:
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 )
 @given(
-    st.lists(
-        st.text(HOLDABLE, min_size=1, max_size=10), min_size=5, max_size=5, unique=True
-    ),
+    st.lists(st.text(HOLDABLE, min_size=1, max_size=10), min_size=5, max_size=5, unique=True),
     st.lists(card, min_size=5, max_size=5),
     st.lists(holding, min_size=1, max_size=8),
 )
