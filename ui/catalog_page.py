@@ -603,8 +603,8 @@ class CatalogPage(QWidget):
         thread.started.connect(job.run)
         job.progress.connect(self._on_progress)
         job.done.connect(self._on_done)
-        job.done.connect(thread.quit)
         thread.finished.connect(job.deleteLater)
+        thread.finished.connect(thread.deleteLater)
         self.job, self.job_thread = job, thread
         self._set_busy(True)
         thread.start()
@@ -623,7 +623,10 @@ class CatalogPage(QWidget):
     def _on_done(self, result: JobResult) -> None:
         thread = self.job_thread
         if thread is not None:
-            thread.wait(int(STOP_WAIT_S * 1000))
+            # The job has returned; quit here (its queued quit would only run after this slot).
+            thread.quit()
+            if not thread.wait(int(STOP_WAIT_S * 1000)):
+                logger.warning("The catalogue job's thread did not end within %.0f s", STOP_WAIT_S)
         self.job, self.job_thread = None, None
         text = describe_result(self._job_kind, result)
         self.report.setText(text)

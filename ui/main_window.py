@@ -289,16 +289,17 @@ class MainWindow(QMainWindow):
             error = f"The card catalogue cannot be read: {failed}"
             logger.warning("%s", error)
 
-        def batch_embedder() -> EmbedderBackend:
+        def install_embedder() -> EmbedderBackend:
             from app.engine import make_embedder
 
-            return make_embedder(settings, live=False)
+            # Its own session, but no spin-waiting threads: it runs beside the live scanner.
+            return make_embedder(settings, live=True)
 
         return CatalogPage(
             controller.collection,
             ReferenceSets(Path(settings.match.bundle), catalog=catalog),
             catalog,
-            batch_embedder,
+            install_embedder,
             bundle_metadata=lambda: controller.engine.bundle.metadata,
             catalog_error=error,
         )
