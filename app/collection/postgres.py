@@ -31,7 +31,7 @@ from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row, tuple_row
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from app.collection.records import CollectionError, InventoryKey, ScanRecord, not_text, now
+from app.collection.records import CollectionError, InventoryKey, ScanRecord, not_text, now, save_crop
 from app.collection.sql import COLUMNS, TABLE_ORDER, SqlCollection, Tx, insert_scan, scan_values
 from app.collection.sql import auto_add as add_automatically
 
@@ -320,12 +320,7 @@ class PostgresCollection(SqlCollection):
 
     def write_crop(self, jpeg: bytes) -> str:
         """The crop as a file of this kiosk (its name goes into the scan row)."""
-        if len(jpeg) > 200_000:
-            raise CollectionError("crop image too large (over 200 KB); store a small JPEG")
-        self.crops_dir.mkdir(parents=True, exist_ok=True)
-        name = f"{uuid.uuid4().hex}.jpg"
-        (self.crops_dir / name).write_bytes(jpeg)
-        return name
+        return save_crop(self.crops_dir, jpeg)
 
     def record_scan(
         self,

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import math
 import time
+import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 FINISHES = ("normal", "holo", "reverse holo", "1st edition", "1st edition holo", "shadowless", "stamped")
@@ -16,6 +18,8 @@ CONDITIONS = ("NM", "LP", "MP", "HP", "DMG")
 MAX_QUANTITY = 1_000_000
 #: The most actions one undo may take back (each is listed before it is undone).
 MAX_UNDO = 100
+#: The largest crop a scan keeps (a small JPEG of the card).
+MAX_CROP_BYTES = 200_000
 
 
 class CollectionError(ValueError):
@@ -63,6 +67,16 @@ def not_text(error: UnicodeEncodeError) -> CollectionError:
     """The refusal of a value that is not text (a file name's undecodable bytes passed on as a note)."""
     around = error.object[max(0, error.start - 20) : error.end + 20]
     return CollectionError(f"change refused, nothing was written: {around!r} is not valid text")
+
+
+def save_crop(folder: Path, jpeg: bytes) -> str:
+    """Keep a scan's crop as a file of its own in ``folder``; returns the name its scan row holds."""
+    if len(jpeg) > MAX_CROP_BYTES:
+        raise CollectionError("crop image too large (over 200 KB); store a small JPEG")
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{uuid.uuid4().hex}.jpg"
+    (folder / name).write_bytes(jpeg)
+    return name
 
 
 def check_quantity(quantity: int, smallest: int = 1) -> None:

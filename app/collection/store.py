@@ -39,6 +39,7 @@ from app.collection.records import (
     describe_action,
     not_text,
     now,
+    save_crop,
 )
 from app.collection.schema import APPLICATION_ID, MIGRATIONS, migrate
 from app.collection.sql import SqlCollection, Tx, insert_scan, scan_values
@@ -348,7 +349,7 @@ class Collection(SqlCollection):
         """
         # The crop goes to its own file first (a crash before the commit leaves an orphan file, never a
         # row pointing at nothing); the row then names it in the same INSERT.
-        crop_path = self._write_crop(scan.crop_jpeg) if scan.crop_jpeg else None
+        crop_path = save_crop(self.crops_dir, scan.crop_jpeg) if scan.crop_jpeg else None
 
         def record(tx: Tx) -> int:
             row = scan_values(tx, scan, crop_path)
@@ -395,15 +396,6 @@ class Collection(SqlCollection):
             target.execute("PRAGMA journal_mode = DELETE")
         finally:
             target.close()
-
-    # ------------------------------------------------------------------ internals
-    def _write_crop(self, jpeg: bytes) -> str:
-        if len(jpeg) > 200_000:
-            raise CollectionError("crop image too large (over 200 KB); store a small JPEG")
-        self.crops_dir.mkdir(parents=True, exist_ok=True)
-        name = f"{time.time_ns()}-{os.getpid()}.jpg"
-        (self.crops_dir / name).write_bytes(jpeg)
-        return name
 
 
 def integrity_problems(path: Path) -> str:
