@@ -172,6 +172,23 @@ def test_a_card_the_collection_refuses_is_a_message_not_an_exception(
     assert messages and messages[-1].startswith("Not added:")
 
 
+def test_without_a_readable_catalogue_the_page_says_why_and_offers_nothing_to_click(
+    qtbot: QtBot, collection: Collection, settings: Settings, tmp_path: Path
+) -> None:
+    create_application()
+    message = "The card catalogue cannot be read: no catalogue database at /nowhere/catalog.sqlite"
+    sets = ReferenceSets(SHIPPED_BUNDLE, sets_dir=tmp_path / "sets")
+    page = CatalogPage(collection, sets, None, lambda: make_embedder(settings, live=False), catalog_error=message)
+    qtbot.addWidget(page)
+    page.show()
+    assert page.error.text() == message and page.error.isVisible()
+    assert page.model.rowCount() == 0
+    page.search.setText("charizard")
+    page.run_search()
+    assert page.results.count() == 0 and not page.add_selected_card()
+    assert not page.download_button.isEnabled() and not page.remove_button.isEnabled()
+
+
 def test_the_summary_of_a_job_names_every_failure_and_its_reason() -> None:
     result = JobResult(
         outcomes=(SetOutcome("base1", downloaded=98, already_had=0, embedded=98, failed=(("base1-4", "HTTP 404"),)),),

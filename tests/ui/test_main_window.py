@@ -499,3 +499,16 @@ def test_an_installed_set_left_out_at_start_is_named_in_the_banner(
         window.close()
     finally:
         engine_for.bundle.problems = before
+
+
+def test_a_download_s_progress_is_in_the_status_bar_away_from_the_catalogue_page(
+    qtbot: QtBot, settings: Settings, engine_for: Engine, clip_path: Path
+) -> None:
+    window = make_window(qtbot, settings, engine_for, replay(clip_path))
+    window.show_catalog()
+    window.catalog.job_progress_text.emit("Downloading base1: 10/102 · about 20 s left")
+    assert window.statusBar().currentMessage() == ""  # the page shows it itself
+    window.show_scanner()
+    window.catalog.job_progress_text.emit("Downloading base1: 11/102 · about 19 s left")
+    assert window.statusBar().currentMessage() == "Downloading base1: 11/102 · about 19 s left"
+    window.close()
