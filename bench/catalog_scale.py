@@ -46,7 +46,7 @@ def noisy(base: np.ndarray, scale: float, rng: np.random.Generator) -> np.ndarra
 
 
 def write_shards(sets_dir: Path, cards: int, views: int, shards: int, seed: int = 7) -> dict[str, Any]:
-    from app.match.bundle import BundleManifest, BundleSet, ReferenceBundle, read_manifest
+    from app.match.bundle import INSTALLED_SET, BundleManifest, BundleSet, ReferenceBundle, read_manifest
 
     shipped = read_manifest(SHIPPED)
     rng = np.random.default_rng(seed)
@@ -69,7 +69,7 @@ def write_shards(sets_dir: Path, cards: int, views: int, shards: int, seed: int 
             vector_count=len(vectors),
             sets=[BundleSet(id=set_id, name=f"Synthetic {number}", cards=len(chunk))],
             build_time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            catalog=f"installed set {set_id}",
+            catalog=f"{INSTALLED_SET}{set_id}",
             views_per_card=views,
         )
         metadata = {

@@ -23,7 +23,15 @@ from app.catalog.database import CardInfo, CatalogDatabase, user_catalog_path
 from app.config import MatchConfig, default_of
 from app.embed.base import EmbedderBackend
 from app.imageio import ImageReadError
-from app.match.bundle import BundleError, BundleManifest, BundleSet, ReferenceBundle, read_manifest, safe_file_name
+from app.match.bundle import (
+    INSTALLED_SET,
+    BundleError,
+    BundleManifest,
+    BundleSet,
+    ReferenceBundle,
+    read_manifest,
+    safe_file_name,
+)
 from app.match.shards import index_cache_dir, load_reference, shard_names
 
 logger = logging.getLogger(__name__)
@@ -125,7 +133,7 @@ def install_set(
                 vector_count=len(order) * views,
                 sets=[BundleSet(id=set_id, name=info.name, cards=len(order))],
                 build_time=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-                catalog=f"installed set {set_id}",
+                catalog=f"{INSTALLED_SET}{set_id}",
                 views_per_card=views,
                 missing_images=sorted(card.card_id for card in in_set.values() if card.card_id not in vectors),
             ),

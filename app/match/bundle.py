@@ -111,7 +111,18 @@ class BundleManifest(BaseModel):
     checksums: dict[str, str] = {}
 
 
+#: ``BundleManifest.catalog`` of an installed set: this prefix, then the set id.
+INSTALLED_SET = "installed set "
+
+
+def reinstall_command(set_id: str) -> str:
+    return f"cardsight catalog remove {set_id} && cardsight catalog download {set_id}"
+
+
 def rebuild_command(catalog: str, out: Path) -> str:
+    """The command that makes the bundle at ``out`` again: an installed set is downloaded again."""
+    if catalog.startswith(INSTALLED_SET):
+        return reinstall_command(catalog.removeprefix(INSTALLED_SET))
     return f"cardsight catalog build --catalog {catalog or '<catalogue folder>'} --out {out}"
 
 
@@ -169,7 +180,8 @@ class ReferenceBundle:
                 f"Bundle {path} is inconsistent: {embeddings.shape[0]} vectors, {len(row_card_ids)} index rows, "
                 f"manifest says {manifest.vector_count}"
             )
-        if manifest.dtype == "f32" or not (verify_checksums and manifest.checksums):
+        sealed = verify_checksums and {VECTORS, SCALES} <= manifest.checksums.keys()
+        if manifest.dtype == "f32" or not sealed:
             # int8 rows are unit vectors by construction and checked when written; once their
             # checksum matches, decoding every row here would only pull the whole memory-mapped
             # file into memory.

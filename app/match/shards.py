@@ -33,6 +33,7 @@ from app.match.bundle import (
     BundleError,
     BundleSet,
     ReferenceBundle,
+    reinstall_command,
 )
 from app.match.vectors import StackedRows
 
@@ -40,10 +41,6 @@ logger = logging.getLogger(__name__)
 
 #: Suffix of the folder next to the installed-sets folder that holds the combined graph.
 INDEX_CACHE_SUFFIX = ".index"
-
-
-def reinstall_command(set_id: str) -> str:
-    return f"cardsight catalog remove {set_id} && cardsight catalog download {set_id}"
 
 
 def shard_names(sets_dir: Path | None) -> list[str]:
@@ -92,7 +89,10 @@ def load_shards(
 
 
 def _left_out(set_id: str, reason: str) -> str:
-    return f"Installed set {set_id} is left out: {reason.rstrip('.')}. Reinstall it: {reinstall_command(set_id)}"
+    reinstall = reinstall_command(set_id)
+    if reinstall in reason:  # the bundle's own message already says how
+        return f"Installed set {set_id} is left out: {reason}"
+    return f"Installed set {set_id} is left out: {reason.rstrip('.')}. Reinstall it: {reinstall}"
 
 
 def load_reference(

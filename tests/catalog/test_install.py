@@ -167,6 +167,7 @@ def test_a_damaged_installed_set_is_left_out_and_the_rest_still_scans(
     bundle = load_reference(shipped, sets_dir, embedder.model_sha256, embedder.dim)
     assert len(bundle.problems) == 1
     assert "embeddings.npy" in bundle.problems[0] and "cardsight catalog download xy12" in bundle.problems[0]
+    assert "catalog build" not in bundle.problems[0] and "\n" not in bundle.problems[0]
     assert bundle.card_ids() == ["sv3pt5-1", "sv3pt5-2"]
     hits = Matcher(bundle).search(a_photo_of("xy12-3", embedder), k=3)[0]
     assert {card_id for card_id, _ in hits} <= {"sv3pt5-1", "sv3pt5-2"}
