@@ -1,11 +1,12 @@
 """Prices for the GUI, read off the GUI thread: one card's price for the match panel, valuations
 (the collection, the browser's filtered rows, a session) for the browser and the kiosk.
 
-Two worker threads, each with its own read-only connection to the collection file: one answers the
-quick questions (a card's price), the other the long ones (a valuation, a sort of every row), so a
-price never waits behind a valuation, and a slow or locked database delays a figure, never a frame or a
-click. Answers come back as Qt signals queued to the GUI thread, each with the token of its request: a
-view drops an answer for a card it no longer shows.
+Two worker threads, each with its own read-only connection to the collection (its file, or the shop
+server it is kept on): one answers the quick questions (a card's price), the other the long ones (a
+valuation, a sort of every row), so a price never waits behind a valuation, and a slow or locked
+database (or an away server) delays a figure, never a frame or a click. Answers come back as Qt signals
+queued to the GUI thread, each with the token of its request: a view drops an answer for a card it no
+longer shows.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Qt, Signal, Slot
 
+from app.collection.contract import CollectionStore
+from app.collection.postgres import PostgresCollection
 from app.collection.store import Collection, CollectionError
 from app.prices.table import Price, card_price
 from app.prices.value import DEFAULT_CONDITION_FACTORS, DEFAULT_CURRENCY, RowValue, Valuation, value_collection
@@ -29,8 +32,8 @@ logger = logging.getLogger(__name__)
 
 #: Questions answered on the quick thread; every other kind goes to the long one.
 QUICK = frozenset({"price"})
-#: What the views say when the collection is not a file this service can read prices from.
-NOT_A_FILE = "prices are kept in a collection file (a shop server's are not read yet)"
+#: What the views say when the collection is neither a file nor a shop server to read prices from.
+NOT_A_FILE = "this collection keeps no prices (it is neither a collection file nor a shop server)"
 
 
 @dataclass(frozen=True)
@@ -92,8 +95,12 @@ class PriceService(QObject):
         self.currency = currency
         self.factors = dict(factors or DEFAULT_CONDITION_FACTORS)
         self.path = collection.path if isinstance(collection, Collection) else None
+        # A shop server's collection (alone, or behind the kiosk's outbox, which hands on its url).
+        url = getattr(collection, "url", None) if self.path is None else None
+        self.url: str | None = url if isinstance(url, str) else None
+        self.kiosk = str(getattr(collection, "kiosk", "") or "")
         #: Why this collection has no prices to show (None: it has).
-        self.unavailable: str | None = None if self.path is not None else NOT_A_FILE
+        self.unavailable: str | None = None if self.path is not None or self.url else NOT_A_FILE
         self._quick = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cardsight-prices-quick")
         self._long = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cardsight-prices-long")
         self._local = threading.local()  # each worker thread's own connection (sqlite3 is per thread)
@@ -133,7 +140,7 @@ class PriceService(QObject):
             executor.submit(self._close_reader)
             executor.shutdown(wait=False)
 
-    def _submit(self, kind: str, token: object, ask: Callable[[Collection], Any]) -> None:
+    def _submit(self, kind: str, token: object, ask: Callable[[CollectionStore], Any]) -> None:
         if self._closed:
             return
         if self.unavailable is not None:
@@ -155,7 +162,7 @@ class PriceService(QObject):
             self.answered.emit(token, result)
 
     # ------------------------------------------------------------------ worker thread
-    def _answer(self, token: object, ask: Callable[[Collection], Any]) -> None:
+    def _answer(self, token: object, ask: Callable[[CollectionStore], Any]) -> None:
         try:
             result, error = ask(self._open_reader()), None
         except (CollectionError, sqlite3.Error) as problem:
@@ -170,23 +177,29 @@ class PriceService(QObject):
         except RuntimeError:
             logger.debug("Price answer dropped: the service is gone")
 
-    def _open_reader(self) -> Collection:
-        reader: Collection | None = getattr(self._local, "reader", None)
+    def _open_reader(self) -> CollectionStore:
+        reader: CollectionStore | None = getattr(self._local, "reader", None)
         if reader is None:
-            assert self.path is not None
-            reader = self._local.reader = Collection(self.path, readonly=True)
+            if self.path is not None:
+                reader = Collection(self.path, readonly=True)
+            else:
+                assert self.url is not None
+                reader = PostgresCollection(self.url, kiosk=self.kiosk, readonly=True, pool_size=1)
+            self._local.reader = reader
         return reader
 
     def _close_reader(self) -> None:
-        reader: Collection | None = getattr(self._local, "reader", None)
+        reader: CollectionStore | None = getattr(self._local, "reader", None)
         if reader is not None:
             reader.close()
             self._local.reader = None
 
-    def _valuation(self, reader: Collection, session_id: int | None = None) -> Valuation:
+    def _valuation(self, reader: CollectionStore, session_id: int | None = None) -> Valuation:
         return value_collection(reader, self.currency, session_id=session_id, factors=self.factors)
 
-    def _browser_values(self, reader: Collection, filters: dict[str, Any], session_id: int | None) -> BrowserValues:
+    def _browser_values(
+        self, reader: CollectionStore, filters: dict[str, Any], session_id: int | None
+    ) -> BrowserValues:
         valuation = self._valuation(reader)
         rows = {r.row.id: r for r in valuation.rows}
         values = BrowserValues(self.currency, rows, ValueTotals.of(valuation.rows))
@@ -198,7 +211,7 @@ class PriceService(QObject):
         return values
 
     def _sorted_rows(
-        self, reader: Collection, filters: dict[str, Any], key: str, descending: bool
+        self, reader: CollectionStore, filters: dict[str, Any], key: str, descending: bool
     ) -> list[dict[str, Any]]:
         rows = reader.inventory(**filters)
         values = {r.row.id: r for r in self._valuation(reader).rows} if key in VALUE_COLUMNS else None

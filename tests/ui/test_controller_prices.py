@@ -1,5 +1,5 @@
-"""The controller's session value: after each change, from the price service; none (not zero) where
-the collection has no prices to read."""
+"""The controller's session value: after each change, from the price service (a collection file's or
+a shop server's); none (not zero) where the prices cannot be read."""
 
 from __future__ import annotations
 
@@ -41,7 +41,27 @@ def test_a_correction_revalues_the_session(qtbot: QtBot, settings: Settings, eng
     collection.close()
 
 
-def test_a_shop_servers_collection_gives_no_session_value(
+def test_a_shop_servers_session_is_valued_from_the_server(
+    qtbot: QtBot, settings: Settings, engine_for: Engine, tmp_path: Path
+) -> None:
+    from app.collection.open import open_collection as open_store
+    from tests.collection.backends import empty_server_collection
+
+    create_application()
+    store = open_store(empty_server_collection(), kiosk="front", outbox=tmp_path / "outbox.db", background_sync=False)
+    store_quotes(store, [Quote("sv5-123", "normal", "tcgplayer", "USD", "2026-12-01", 2.5)])
+    controller = ScanController(
+        engine_for, settings, store, open_source=replay(Path("unused")), session_label="Intake", auto_add=True
+    )
+    values: list[ValueTotals | None] = []
+    controller.session_value.connect(values.append)
+    controller._on_event(ScanEvent(1.0, 1, "identified", "sv5-123", confidence=0.99))
+    qtbot.waitUntil(lambda: bool(values) and values[-1] == ValueTotals(250, 1, 0, 0, ("tcgplayer",), "2026-12-01"))
+    controller.stop()
+    store.close()
+
+
+def test_an_away_shop_server_gives_no_session_value(
     qtbot: QtBot, settings: Settings, engine_for: Engine, tmp_path: Path
 ) -> None:
     from app.collection.open import open_collection as open_store
@@ -54,6 +74,6 @@ def test_a_shop_servers_collection_gives_no_session_value(
     values: list[ValueTotals | None] = []
     controller.session_value.connect(values.append)
     controller.refresh_session_value()
-    assert values == [None]
+    qtbot.waitUntil(lambda: values == [None], timeout=15_000)
     controller.stop()
     store.close()
