@@ -194,10 +194,17 @@ def build_windows(
 def build_kiosk(controller: Any, settings: Settings) -> Any:
     from ui.kiosk import KioskWindow
 
-    kiosk = KioskWindow(settings.kiosk.pin, settings.kiosk.session_label, cards=controller.engine.bundle.metadata)
+    kiosk = KioskWindow(
+        settings.kiosk.pin,
+        settings.kiosk.session_label,
+        cards=controller.engine.bundle.metadata,
+        currency=settings.prices.currency,
+        buy_percent=settings.kiosk.buy_percent,
+    )
     controller.frame.connect(kiosk.live.show_frame)
     controller.entry_added.connect(lambda entry: kiosk.show_added(entry, controller.session.added_count))
     controller.count_changed.connect(kiosk.show_count)
+    controller.session_value.connect(kiosk.show_value)
     controller.banner.connect(kiosk.set_banner)
     kiosk.undo_requested.connect(controller.undo)
     kiosk.exit_granted.connect(controller.stop)

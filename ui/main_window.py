@@ -120,7 +120,7 @@ class MainWindow(QMainWindow):
         self.welcome = self._welcome_panel() if not welcomed else None
 
         self.live = LiveView()
-        self.panel = MatchPanel(controller.engine.bundle)
+        self.panel = MatchPanel(controller.engine.bundle, prices=controller.prices)
         panel_scroll = QScrollArea()
         panel_scroll.setWidgetResizable(True)
         panel_scroll.setWidget(self.panel)
@@ -141,7 +141,13 @@ class MainWindow(QMainWindow):
             scan_layout.addWidget(self.welcome)
         scan_layout.addWidget(splitter, 1)
 
-        self.browser = CollectionBrowser(controller.collection, controller.engine.bundle, memory=self.memory)
+        self.browser = CollectionBrowser(
+            controller.collection,
+            controller.engine.bundle,
+            memory=self.memory,
+            prices=controller.prices,
+            session_id=controller.session.session_id,
+        )
         self.pages = QStackedWidget()
         self.pages.addWidget(self.scan_page)
         self.pages.addWidget(self.browser)
