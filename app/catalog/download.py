@@ -27,7 +27,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from app.catalog.database import CardInfo, CatalogDatabase, default_catalog, user_catalog_path
-from app.catalog.install import InstallCancelled, install_set, remove_set
+from app.catalog.install import InstallCancelled, install_set, refresh_search_graph, remove_set
 from app.embed.base import EmbedderBackend
 from app.net.http import Answer, HttpError, PoliteClient, RateLimit, RequestCancelled, RetryableAnswer
 
@@ -433,12 +433,16 @@ def download_and_install(
                 sets_dir=sets_dir,
                 progress=_embed_progress(set_id, progress),
                 cancel=cancel,
+                refresh_graph=False,
             )
         except InstallCancelled:
             logger.info("Installing %s cancelled; its images are kept for the next run", set_id)
             break
         set_report.embedded = installed.embedded
         set_report.failed.extend(installed.skipped)
+    if any(report.embedded for report in reports):
+        # Once for all the sets: each rebuild of the search graph covers every installed set.
+        refresh_search_graph(sets_dir=sets_dir, model_sha256=embedder.model_sha256, dim=embedder.dim)
     return reports
 
 
@@ -457,4 +461,9 @@ def _embed_progress(set_id: str, progress: ProgressCallback | None) -> Callable[
 def remove_sets(set_ids: Sequence[str], *, sets_dir: Path | None = None) -> list[str]:
     """Remove the installed reference data of these sets; returns the ids that were installed (and are
     now gone). Downloaded images stay in the cache, so installing again needs no network."""
-    return [set_id for set_id in dict.fromkeys(set_ids) if remove_set(set_id, sets_dir=sets_dir)]
+    removed = [
+        set_id for set_id in dict.fromkeys(set_ids) if remove_set(set_id, sets_dir=sets_dir, refresh_graph=False)
+    ]
+    if removed:
+        refresh_search_graph(sets_dir=sets_dir)
+    return removed
