@@ -50,6 +50,9 @@ ASPECT_TOLERANCE = 0.06
 MIN_CARD_WIDTH = 200
 MAX_CARD_PIXELS = 16_000_000
 _CANCEL_POLL_S = 0.2
+#: Cards in a row that failed because the host could not be reached, before a run stops asking it:
+#: without network every request would otherwise use up its retries, card after card.
+UNREACHABLE_AFTER = 3
 #: A ``.part`` file this old is left over from a stopped run (a download writes its file at once).
 STALE_PART_S = 600.0
 
@@ -271,6 +274,8 @@ class FetchResult:
     already_had: int = 0
     failed: list[tuple[str, str]] = field(default_factory=list)
     cancelled: bool = False
+    #: Why the host was given up on (it could not be reached); None while it answers.
+    unreachable: str | None = None
 
 
 def fetch_set_images(
@@ -283,9 +288,12 @@ def fetch_set_images(
     jobs: int = DEFAULT_JOBS,
     progress: ProgressCallback | None = None,
     cancel: threading.Event | None = None,
+    unreachable: str | None = None,
 ) -> FetchResult:
     """Every card image of one set in the cache: kept ones reused, missing ones fetched by ``jobs``
-    threads. A cancel stops new requests at once; what was verified is kept."""
+    threads. A cancel stops new requests at once; what was verified is kept. After
+    :data:`UNREACHABLE_AFTER` cards in a row the host could not be reached for (none fetched), the rest
+    are not asked for (``unreachable`` given: none are) and fail with that reason."""
     set_dir = cache_dir / set_id
     result = FetchResult(set_id)
     missing: list[CardInfo] = []
@@ -310,20 +318,24 @@ def fetch_set_images(
     report()
     if not missing:
         return result
+    if unreachable is not None:
+        return _not_tried(missing, result, unreachable)
     _remove_stale_parts(set_dir)
     todo: queue.SimpleQueue[CardInfo] = queue.SimpleQueue()
     for card in missing:
         todo.put(card)
     finished: queue.SimpleQueue[tuple[CardInfo, Path | Exception]] = queue.SimpleQueue()
+    # Set on a cancel and when the host is given up on: the jobs ask for no more cards.
+    stop = threading.Event()
 
     def work() -> None:
-        while not (cancel is not None and cancel.is_set()):
+        while not stop.is_set():
             try:
                 card = todo.get_nowait()
             except queue.Empty:
                 return
             try:
-                outcome: Path | Exception = fetch_card_image(card, set_dir, client, image_base, cancel)
+                outcome: Path | Exception = fetch_card_image(card, set_dir, client, image_base, stop)
             except Exception as error:  # handed to the collecting thread, which decides
                 outcome = error
             finished.put((card, outcome))
@@ -333,6 +345,8 @@ def fetch_set_images(
     for number in range(max(1, min(jobs, MAX_JOBS, len(missing)))):
         threading.Thread(target=work, name=f"download-{set_id}-{number}", daemon=True).start()
     received = 0
+    unreachable_in_a_row = 0
+    answered: set[str] = set()
     while received < len(missing) and not result.cancelled:
         if cancel is not None and cancel.is_set():
             result.cancelled = True
@@ -343,10 +357,29 @@ def fetch_set_images(
         except queue.Empty:
             continue
         received += 1
+        answered.add(card.card_id)
         _collect(card, outcome, result, set_dir)
+        unreachable_in_a_row = unreachable_in_a_row + 1 if _host_unreachable(outcome) else 0
+        if unreachable_in_a_row >= UNREACHABLE_AFTER and result.downloaded == 0:
+            result.unreachable = str(outcome)
+            break
         if not result.cancelled:
             report()
+    stop.set()
+    if result.unreachable is not None:
+        _not_tried([c for c in missing if c.card_id not in answered], result, result.unreachable)
+        report()
     result.failed.sort()
+    return result
+
+
+def _host_unreachable(outcome: Path | Exception) -> bool:
+    return isinstance(outcome, HttpError) and outcome.status is None and "cannot reach" in str(outcome)
+
+
+def _not_tried(cards: Sequence[CardInfo], result: FetchResult, reason: str) -> FetchResult:
+    result.unreachable = reason
+    result.failed.extend((card.card_id, f"not tried: {reason}") for card in cards)
     return result
 
 
@@ -404,6 +437,8 @@ def download_and_install(
     cache = cache_dir or image_cache_dir()
     client = image_client(cancel)
     reports: list[SetReport] = []
+    # Once the host cannot be reached, later sets are installed from the images already kept only.
+    unreachable: str | None = None
     for set_id in resolved:
         if cancel is not None and cancel.is_set():
             break
@@ -417,7 +452,9 @@ def download_and_install(
             jobs=jobs,
             progress=progress,
             cancel=cancel,
+            unreachable=unreachable,
         )
+        unreachable = fetched.unreachable
         set_report = SetReport(set_id, fetched.downloaded, fetched.already_had, list(fetched.failed), 0)
         reports.append(set_report)
         if fetched.cancelled or (cancel is not None and cancel.is_set()):

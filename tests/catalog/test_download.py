@@ -147,6 +147,33 @@ def test_lasting_failures_are_summarised_with_their_reasons(
     assert not (tmp_path / "cache" / "xy12").exists() or not list((tmp_path / "cache" / "xy12").iterdir())
 
 
+def test_a_host_that_cannot_be_reached_is_given_up_after_a_few_cards(catalog: CatalogDatabase, tmp_path: Path) -> None:
+    cards = catalog.cards_in_set("xy12")
+    result = fetch_set_images(
+        "xy12", cards, cache_dir=tmp_path / "cache", client=client([]), image_base="http://127.0.0.1:9", jobs=1
+    )
+    reasons = dict(result.failed)
+    assert sorted(reasons) == CARDS and result.downloaded == 0
+    assert result.unreachable is not None and "cannot reach 127.0.0.1:9" in result.unreachable
+    assert reasons["xy12-4"] == f"not tried: {result.unreachable}"
+    assert all("cannot reach" in reasons[card] and not reasons[card].startswith("not tried") for card in CARDS[:3])
+
+
+def test_once_the_host_is_given_up_later_sets_ask_it_nothing(
+    catalog: CatalogDatabase, server: ImageServer, tmp_path: Path
+) -> None:
+    result = fetch_set_images(
+        "xy12",
+        catalog.cards_in_set("xy12"),
+        cache_dir=tmp_path / "cache",
+        client=client([]),
+        image_base=server.base,
+        unreachable="cannot reach the host",
+    )
+    assert server.host.requests == []
+    assert result.failed == [(card, "not tried: cannot reach the host") for card in CARDS]
+
+
 def test_a_stalled_connection_is_bounded_by_the_timeout(
     catalog: CatalogDatabase, server: ImageServer, tmp_path: Path
 ) -> None:
