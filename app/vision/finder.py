@@ -21,7 +21,7 @@ import numpy.typing as npt
 from app.camera.base import BGRImage
 from app.config import FinderConfig, default_of
 from app.imageops import area_downscale
-from app.vision.detect import CardDetector, CardQuad, quad_touches_border
+from app.vision.detect import CardDetector
 from app.vision.geometry import (
     CANONICAL_SIZE,
     FloatArray,
@@ -31,7 +31,9 @@ from app.vision.geometry import (
     quad_iou,
     side_lengths,
 )
+from app.vision.quads import CardQuad
 from app.vision.quality import GLARE_SIZE, SHARPNESS_SIZE, glare_fraction, quad_motion, sharpness
+from app.vision.refine import quad_touches_border
 from app.vision.warp import WarpedCard, inset_corners, inset_image, warp_card, warp_to
 
 logger = logging.getLogger(__name__)

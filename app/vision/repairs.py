@@ -8,8 +8,8 @@
 3. groups: an outline much larger than the other cards is tried as a grid of cards
    (``app.vision.groups``), so a binder page or a group is not reported as one card.
 
-Each is judged by the whole-card classifier (``app.vision.wholeness``); the settings are
-:class:`app.vision.detect.DetectorSettings`'.
+Each is judged by the whole-card classifier (``app.vision.wholeness``); their settings are in
+:class:`app.vision.detect.DetectorSettings`.
 """
 
 from __future__ import annotations
