@@ -29,7 +29,7 @@ from app.catalog.database import CatalogDatabase
 from app.embed.base import EmbedderBackend
 from app.identify_worker import EmbedResult, IdentifyWorker, OcrResult, WorkerFailure
 from app.match.bundle import ReferenceBundle
-from app.match.catalogue_rules import catalogue_rules, usable_catalog
+from app.match.catalogue_rules import catalogue_rules, installed_sets, usable_catalog
 from app.match.decision import (
     Candidate,
     Decision,
@@ -37,18 +37,21 @@ from app.match.decision import (
     check_printings,
     close_lookalike,
     confirm_by_layout,
-    decide_by_number,
+    decide_by_read,
     decide_by_votes,
     decide_second_look,
     frame_best,
+    read_turned,
     settle,
     wants_number_check,
+    wants_proposals,
 )
 from app.match.matcher import Matcher
 from app.match.voting import TrackVotes, VoteOutcome, VotingConfig, combined_match
 from app.ocr.fusion import NumberViews
+from app.ocr.proposals import number_read
 from app.ocr.reader import NumberReader
-from app.ocr.rerank import needs_set_code, number_text, rerank_by_number, where_to_read
+from app.ocr.rerank import needs_set_code, where_to_read
 from app.vision.finder import CardFinder
 from app.vision.geometry import FloatArray, turned_180
 from app.vision.tracker import CardTracker, Track, TrackerConfig, TrackState
@@ -189,6 +192,8 @@ class ScanPipeline:
         self.rules = catalogue_rules(
             self.matcher.thresholds, bundle.metadata, self.voting.lookalike_within, self.catalog
         )
+        #: A number read proposes cards of the other sets only (the picture would have found these).
+        self.installed = installed_sets(bundle.metadata)
         self.worker = IdentifyWorker(
             embedder, self.matcher, reader, lookalike_within=self.voting.lookalike_within, rules=self.rules
         )
@@ -342,15 +347,19 @@ class ScanPipeline:
         outcome = self._confirm_by_layout(combined_match(self.matcher, work.votes), result)
         work.last_outcome = outcome
         number_wanted = self._wants_number_check(outcome.match) and not work.ocr_done
+        # A picture that matches nothing: its number may name a card of a set not installed. The votes
+        # wait for that read (``decide_by_votes``: a read in flight) — at most ``max_ocr_attempts``
+        # of them, and none past ``decide_within_s`` (``_check_deadlines``).
+        proposals_wanted = self._wants_proposals(outcome.match) and not work.ocr_done
+        if outcome.consistent and (number_wanted or proposals_wanted) and not work.ocr_pending:
+            # From the first ambiguous vote: a read takes longer than the remaining votes.
+            self._request_ocr(track, work, outcome, t)
         decision = decide_by_votes(
             outcome.match, outcome.votes, outcome.consistent, self.voting, number_wanted, work.ocr_pending
         )
         if decision is not None:
             # The votes alone are clear now: a read an earlier, ambiguous vote asked for is not waited for.
             return [self._decide(track, work, decision, outcome.turned, t)]
-        if outcome.consistent and number_wanted and not work.ocr_pending:
-            # From the first ambiguous vote: a read takes longer than the remaining votes.
-            self._request_ocr(track, work, outcome, t)
         return []
 
     def _confirm_by_layout(self, outcome: VoteOutcome, result: EmbedResult) -> VoteOutcome:
@@ -367,13 +376,16 @@ class ScanPipeline:
     def _wants_number_check(self, match: Decision) -> bool:
         return self.reader is not None and wants_number_check(match, self.rules)
 
+    def _wants_proposals(self, match: Decision) -> bool:
+        return self.reader is not None and wants_proposals(match, self.rules)
+
     def _request_ocr(self, track: Track, work: _TrackWork, outcome: VoteOutcome, t: float) -> None:
         if not work.still_views:
             return
         views = []
         for image, corners in work.still_views:
             card = inset_corners(corners) if work.inside_toploader else corners
-            views.append((image, turned_180(card) if outcome.turned else card))
+            views.append((image, turned_180(card) if read_turned(outcome.match, outcome.turned) else card))
         metadata = self.rules.metadata
         work.ocr_pending = True
         work.ocr_attempts += 1
@@ -388,16 +400,19 @@ class ScanPipeline:
         outcome = work.last_outcome
         if outcome is None:
             return []
-        reranked = rerank_by_number(outcome.match.alternatives, result.reading, self.rules.metadata)
+        read = number_read(outcome.match, result.reading, self.rules.metadata, self.installed, self.catalog)
         # Blurred or misread: another read comes on the next steady frames, until the attempts run out.
         final = work.ocr_attempts >= self.voting.max_ocr_attempts
-        decision = decide_by_number(outcome.match, reranked.verdict, reranked.card_id, final)
+        decision = decide_by_read(outcome.match, read, self.rules, final)
         if decision is None:
             return []
         work.ocr_done = True
-        read_text = number_text(result.reading)
+        if decision.status == "unknown":
+            # The number proposed nothing: the votes decide, as they would have without a read.
+            decision = decide_by_votes(decision, outcome.votes, outcome.consistent, self.voting, False, False)
+            return [] if decision is None else [self._decide(track, work, decision, outcome.turned, t)]
         # A number that changed nothing the picture had not already settled is not shown as the reason.
-        shown = None if decision.status == "identified" and reranked.card_id is None else read_text
+        shown = None if decision.status == "identified" and read.supported is None else read.text
         return [self._decide(track, work, decision, outcome.turned, t, shown)]
 
     def _check_deadlines(self, t: float) -> list[ScanEvent]:

@@ -243,6 +243,13 @@ def worth_a_look_inside(decision: Decision, thresholds: MatchThresholds) -> bool
     return not names_a_card(decision) and decision.similarity < thresholds.lookalike_above
 
 
+def read_turned(decision: Decision, turned: bool) -> bool:
+    """The way up to read a crop's collector number: the match's (``turned``), unless the picture
+    matches nothing — then as found: the similarities to cards it is not say nothing of its way up,
+    the finder's orientation classifier does."""
+    return turned and decision.status != "unknown"
+
+
 def frame_best(decision: Decision) -> str | None:
     """What one frame says, as a presentation's votes keep it: the card, or the status."""
     return decision.card_id if decision.status in ("identified", "uncertain") else decision.status
@@ -383,6 +390,23 @@ def propose_by_number(decision: Decision, read: NumberRead) -> Decision:
     )
 
 
+def wants_read(decision: Decision, rules: Rules) -> bool:
+    """The collector number may change ``decision``: it picks among ambiguous candidates
+    (:func:`wants_number_check`) or names cards of sets not installed (:func:`wants_proposals`)."""
+    return wants_number_check(decision, rules) or wants_proposals(decision, rules)
+
+
+def decide_by_read(decision: Decision, read: NumberRead, rules: Rules, final: bool = True) -> Decision | None:
+    """What a collector-number read makes of ``decision`` — a photo's card and a live presentation's
+    alike: a picture that matches nothing gets the cards the number proposes (:func:`propose_by_number`;
+    unchanged when it proposes none and no further read will come), any other its candidates picked
+    by the number (:func:`decide_by_number`). None: no decision yet (a retry may read it)."""
+    if wants_proposals(decision, rules):
+        proposed = propose_by_number(decision, read)
+        return proposed if proposed is not decision or final else None
+    return decide_by_number(decision, read.verdict, read.supported, final)
+
+
 def close_candidates(decision: Decision) -> list[Candidate]:
     """The candidates that compete for the number: within ``CLOSE_SIMILARITY`` of the best."""
     return [a for a in decision.alternatives if decision.similarity - a.similarity <= CLOSE_SIMILARITY]
@@ -502,16 +526,12 @@ def decide_card(
             logger.debug("Read inside a top-loader: %s", second.decision.card_id)
             look, inner = second, True
     decision = look.decision
-    if number is not None and wants_number_check(decision, rules):
-        read = number(decision, look.turned, inner)
+    if number is not None and wants_read(decision, rules):
+        read = number(decision, read_turned(decision, look.turned), inner)
         if read is not None:
-            decided = decide_by_number(decision, read.verdict, read.supported, final=True)
+            decided = decide_by_read(decision, read, rules, final=True)
             assert decided is not None
             decision = decided
-    elif number is not None and wants_proposals(decision, rules):
-        read = number(decision, look.turned, inner)
-        if read is not None:
-            decision = propose_by_number(decision, read)
     return CardDecision(decision, look.turned, inner)
 
 
@@ -528,7 +548,8 @@ def decide_by_votes(
 ) -> Decision | None:
     """The decision a presentation's votes reach now (``decision``: the picture and layout of their
     mean; ``consistent``: the latest frames name the same), or None: not yet. ``number_wanted``: a
-    number read is still to decide it; ``reading_number``: one is in flight."""
+    number read is still to decide it; ``reading_number``: one is in flight (a picture that matches
+    nothing waits for it too: its number may propose cards of sets not installed)."""
     if not consistent:
         return None
     if decision.status in ("card_back", "unknown"):

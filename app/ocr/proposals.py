@@ -12,7 +12,10 @@ import logging
 from collections.abc import Collection
 
 from app.catalog.database import CatalogDatabase, CatalogDatabaseError
+from app.match.decision import Decision, Metadata, NumberRead
 from app.ocr.number import CollectorNumber
+from app.ocr.reader import StripReading
+from app.ocr.rerank import number_text, rerank_by_number
 
 logger = logging.getLogger(__name__)
 
@@ -48,3 +51,20 @@ def proposals_for_number(
         logger.info("Number %s names %d cards: none proposed", text, len(ids))
         return ()
     return tuple(dict.fromkeys(ids))
+
+
+def number_read(
+    decision: Decision,
+    reading: StripReading,
+    metadata: Metadata,
+    installed: Collection[str],
+    catalog: CatalogDatabase | None,
+) -> NumberRead:
+    """What ``reading`` says for ``decision`` (a photo's card or a live presentation's): its verdict on
+    the close candidates, the text read, and — for a picture that matches nothing — the catalogue cards
+    of sets not ``installed`` that it names (none without a ``catalog``)."""
+    reranked = rerank_by_number(decision.alternatives, reading, metadata)
+    proposals: tuple[str, ...] = ()
+    if catalog is not None and decision.status == "unknown":
+        proposals = proposals_for_number(reading.number, reading.set_code, installed, catalog)
+    return NumberRead(reranked.verdict, reranked.card_id, number_text(reading), proposals)

@@ -118,7 +118,10 @@ def where_to_read(match: Decision, metadata: Metadata) -> tuple[str, ...]:
 
 
 def needs_set_code(match: Decision, metadata: Metadata) -> bool:
-    """Two close candidates print the same number: only the set code can tell them apart."""
+    """Two close candidates print the same number: only the set code can tell them apart. A picture
+    that matches no card: the set code may say which set its number belongs to (``PAL 102/193``)."""
+    if match.status == "unknown":
+        return True
     numbers = [n for c in _close_ids(match) if (n := metadata_number(metadata.get(c, {}))) is not None]
     return any(numbers_agree(a, b) for i, a in enumerate(numbers) for b in numbers[i + 1 :])
 
