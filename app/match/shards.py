@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from pathlib import Path
 from typing import Any
 
@@ -92,7 +93,10 @@ def _left_out(set_id: str, reason: str) -> str:
     reinstall = reinstall_command(set_id)
     if reinstall in reason:  # the bundle's own message already says how
         return f"Installed set {set_id} is left out: {reason}"
-    return f"Installed set {set_id} is left out: {reason.rstrip('.')}. Reinstall it: {reinstall}"
+    # A bundle that cannot tell it is an installed set (its manifest unreadable) says to rebuild it
+    # with `catalog build`, which is not how an installed set comes back.
+    reason = re.split(r"[;.(]?\s*[Rr]ebuild (?:it|the bundle)\b", reason, maxsplit=1)[0]
+    return f"Installed set {set_id} is left out: {reason.rstrip('.; ')}. Reinstall it: {reinstall}"
 
 
 def load_reference(

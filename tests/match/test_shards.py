@@ -83,8 +83,12 @@ def test_search_through_the_cached_graph_finds_what_the_exact_search_finds(shipp
     queries = near(vectors[::2], seed=9)
     exact = Matcher(bundle, exact_below=10**6).search(queries, 3)
     graph = Matcher(bundle, exact_below=1).search(queries, 3)
-    assert [hits[0][0] for hits in graph] == [hits[0][0] for hits in exact] == [f"aa-{i}" for i in range(40)]
-    assert graph[0][0][1] == pytest.approx(exact[0][0][1], abs=1e-6)
+    assert [hits[0][0] for hits in exact] == [f"aa-{i}" for i in range(40)]
+    # The graph is approximate (built on several threads, so not the same graph every run): it may
+    # miss a query now and then, never most of them; what it finds is scored exactly.
+    agreeing = [g for g, e in zip(graph, exact, strict=True) if g[0][0] == e[0][0]]
+    assert len(agreeing) >= len(exact) - 1
+    assert graph[0][0][1] == pytest.approx(exact[0][0][1], abs=1e-6) or graph[0][0][0] != exact[0][0][0]
     assert bundle.index_cache is not None and bundle.index_cache.is_file()
     assert bundle.index_cache.parent == index_cache_dir(sets_dir)
 
@@ -135,6 +139,8 @@ def test_an_unreadable_shard_manifest_is_left_out_with_the_reinstall_command(shi
     (sets_dir / "aa" / "manifest.json").write_text("{not json")
     bundle = load_reference(shipped, sets_dir, MODEL, DIM)
     assert [p.split(" is left out")[0] for p in bundle.problems] == ["Installed set aa"]
+    assert bundle.problems[0].endswith("Reinstall it: cardsight catalog remove aa && cardsight catalog download aa")
+    assert "catalog build" not in bundle.problems[0]
     assert "bb-0" in bundle.card_ids() and "aa-0" not in bundle.card_ids()
 
 
