@@ -19,6 +19,7 @@ from app.match.decision import (
     Sighting,
     confirm_by_layout,
     decide_by_number,
+    decide_by_read,
     decide_by_votes,
     decide_card,
     decide_picture,
@@ -285,6 +286,46 @@ def test_a_picture_that_matches_nothing_proposes_the_cards_its_number_names_neve
     silent = decide_card((nothing, no_layout), None, lambda d, t, i: NumberRead("illegible"), proposing)
     assert silent.decision.status == "unknown"
     assert decide_card((nothing, no_layout), None, number, PRINTED).decision.status == "unknown"
+
+
+def test_a_read_of_an_unknown_picture_proposes_its_cards_or_waits_for_the_next_read_until_the_last() -> None:
+    proposing = replace(PRINTED, proposes_by_number=True)
+    unknown = decide_picture([("mew-151", 0.30), ("zard-4", 0.29)], T, META)
+    naming = NumberRead("illegible", None, "4/102", ("base-4",))
+    assert decide_by_read(unknown, naming, proposing, final=False) == propose_by_number(unknown, naming)
+    assert decide_by_read(unknown, NumberRead("illegible"), proposing, final=False) is None  # a retry may read it
+    assert decide_by_read(unknown, NumberRead("illegible"), proposing, final=True) == unknown
+    # Rules that do not propose: the number only ever picks among candidates, as before.
+    assert decide_by_read(unknown, naming, PRINTED, final=True) == decide_by_number(unknown, "illegible", None)
+    ambiguous = decide_picture([("pika-25", 0.93), ("pika-58", 0.92)], T, META)
+    assert decide_by_read(ambiguous, NumberRead("reranked", "pika-58"), proposing) == decide_by_number(
+        ambiguous, "reranked", "pika-58"
+    )
+
+
+@pytest.mark.parametrize(
+    ("upright", "turned", "read_turned"),
+    [
+        # Matches nothing, a little "better" turned: that says nothing of its way up — read as found.
+        ([("mew-151", 0.30), ("zard-4", 0.29)], [("mew-151", 0.40), ("zard-4", 0.39)], False),
+        # A card the picture knows, turned: its number is read turned.
+        ([("pika-25", 0.60), ("pika-58", 0.59)], [("pika-25", 0.93), ("pika-58", 0.92)], True),
+    ],
+)
+def test_a_number_is_read_the_way_up_the_match_says_unless_the_picture_matches_nothing(
+    upright: list[tuple[str, float]], turned: list[tuple[str, float]], read_turned: bool
+) -> None:
+    asked: list[bool] = []
+
+    def number(decision: Decision, turned: bool, inside: bool) -> NumberRead:
+        asked.append(turned)
+        return NumberRead("illegible")
+
+    outcome = decide_card(
+        (Sighting(upright, turned), no_layout), None, number, replace(PRINTED, proposes_by_number=True)
+    )
+    assert outcome.turned  # the match kept the turned reading
+    assert asked == [read_turned]
 
 
 # ---------------------------------------------------------------------------- one rule, bench and app

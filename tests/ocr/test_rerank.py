@@ -105,3 +105,12 @@ def test_the_set_code_is_read_only_when_two_close_candidates_share_their_number(
     # Far candidates do not count: the number rules them out on its own.
     far = {**META, "sv3pt5-25": {**META["sv3pt5-25"], "number": "35", "printed_total": 108}}
     assert not needs_set_code(match, far)
+
+
+def test_the_set_code_is_read_for_a_picture_that_matches_no_card() -> None:
+    from app.match.matcher import MatchResult
+    from app.ocr.rerank import needs_set_code
+
+    # Its candidates say nothing of it; the code beside its number may name its set (PAL 102/193).
+    unknown = MatchResult("unknown", None, 0.3, 0.0, 0.005, CANDIDATES)
+    assert needs_set_code(unknown, META)
