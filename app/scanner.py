@@ -28,7 +28,7 @@ from app.camera.exposure import GlareExposure
 from app.camera.image_folder import ImageFolderSource
 from app.camera.reconnect import backoff_delays
 from app.camera.select import SourceChoice, choose_best_source, source_from_spec
-from app.config import Settings
+from app.config import CameraConfig, Settings, default_of
 from app.identify import IdentifiedCard, Identifier
 from app.match.decision import Metadata
 from app.pipeline import FrameResult, ScanEvent, ScanPipeline, TrackView, decision_event
@@ -96,8 +96,8 @@ class ScanOptions:
     #: wait for a lost source included.
     max_seconds: float = 0.0
     open_timeout_s: float = OPEN_TIMEOUT_S
-    reconnect_initial_s: float = 0.5
-    reconnect_max_s: float = 8.0
+    reconnect_initial_s: float = default_of(CameraConfig, "reconnect_initial_s")
+    reconnect_max_s: float = default_of(CameraConfig, "reconnect_max_s")
 
     @classmethod
     def from_settings(cls, settings: Settings, max_seconds: float = 0.0) -> ScanOptions:

@@ -18,6 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from app.camera.base import BGRImage
+from app.config import EmbedConfig, default_of
 from app.embed.sidecar import ModelSidecar, ModelSidecarError, load_model_sidecar
 
 logger = logging.getLogger(__name__)
@@ -100,8 +101,15 @@ def _load_builtin_plugins() -> None:
     from app.embed import hailo_backend, onnx_backend  # noqa: F401
 
 
+#: ``[embed] backends``' default, for callers without settings.
+DEFAULT_BACKENDS: tuple[str, ...] = tuple(default_of(EmbedConfig, "backends"))
+
+
 def create_embedder(
-    model_path: str | Path, preference: Sequence[str] = ("hailo", "onnx"), threads: int = 2, spin_wait: bool = False
+    model_path: str | Path,
+    preference: Sequence[str] = DEFAULT_BACKENDS,
+    threads: int = default_of(EmbedConfig, "threads"),
+    spin_wait: bool = False,
 ) -> EmbedderBackend:
     """The first available backend in ``preference`` order, with ``reason`` saying why it won.
     ``spin_wait``: let a CPU backend's worker threads spin for work within a call (see ``OnnxEmbedder``)."""

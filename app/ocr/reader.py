@@ -21,6 +21,7 @@ import numpy as np
 import numpy.typing as npt
 
 from app.camera.base import BGRImage
+from app.config import OcrConfig, default_of
 from app.ocr.number import CollectorNumber, parse_collector_number, parse_set_code
 from app.ocr.spotting import LogProbs, log_probs_from
 from app.vision.geometry import FloatArray
@@ -163,7 +164,7 @@ def strip_from_card_image(card: BGRImage, card_width: int = STRIP_CARD_WIDTH) ->
 class NumberReader:
     """Reads collector number and set code from a number strip. Thread-safe (one lock)."""
 
-    def __init__(self, threads: int = 1) -> None:
+    def __init__(self, threads: int = default_of(OcrConfig, "threads")) -> None:
         try:
             from rapidocr_onnxruntime import RapidOCR
         except ImportError as error:  # the wheel is optional: identification works without it

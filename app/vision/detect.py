@@ -190,11 +190,6 @@ class DetectorSettings:
     group_cell_keep_wholeness: float = -0.4
 
 
-#: The old name, still imported by models/finder/sides.py (/tmp/patches/F-detector-settings-name.patch
-#: renames it there and removes this).
-FinderSettings = DetectorSettings
-
-
 class CardDetector:
     """Finds cards in frames. Holds one ONNX Runtime session; use one instance per thread."""
 

@@ -32,7 +32,7 @@ import numpy.typing as npt
 
 from app import PROJECT_ROOT
 from app.camera.base import BGRImage
-from app.vision.detect import CardDetector, FinderSettings
+from app.vision.detect import CardDetector, DetectorSettings
 from app.vision.geometry import (
     FloatArray,
     intersect_lines,
@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> None:
     except FileNotFoundError as error:
         parser.error(str(error))
     # The finder as it runs, less this step: the scorer learns the edges it is shown there.
-    detector = CardDetector(replace(FinderSettings(), edge_check=False))
+    detector = CardDetector(replace(DetectorSettings(), edge_check=False))
     logger.info("Rendering %d + %d scenes and finding their cards", args.scenes, args.heldout_scenes)
     x_fit, y_fit, _ = scenes(detector, textures.fit, args.scenes, args.seed, args.displaced)
     x_held, y_held, held_cards = scenes(detector, textures.heldout, args.heldout_scenes, args.seed + 1)
