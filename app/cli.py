@@ -692,7 +692,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     identify = sub.add_parser("identify", help="name every card in photos")
     identify.add_argument("images", nargs="+", help="image files or folders")
-    identify.add_argument("--bundle", help="reference bundle (default: reference/default)")
+    identify.add_argument(
+        "--bundle", help="reference bundle, used alone (default: the configured one and the installed sets)"
+    )
     identify.add_argument("--model", help="ONNX model (default: the configured one)")
     identify.add_argument("--json", action="store_true", help="one JSON object per image")
     identify.add_argument(
@@ -756,7 +758,9 @@ def build_parser() -> argparse.ArgumentParser:
     scan = sub.add_parser("scan", help="the live scanner, headless: one line per card event")
     scan.add_argument("--source", help="auto, 0, picamera2, demo, URL, video file or image folder")
     scan.add_argument("--json", action="store_true", help="one JSON object per event")
-    scan.add_argument("--bundle", help="reference bundle folder (default: the configured one)")
+    scan.add_argument(
+        "--bundle", help="reference bundle folder, used alone (default: the configured one and the installed sets)"
+    )
     scan.add_argument("--no-ocr", action="store_true", help="do not read collector numbers")
     scan.add_argument(
         "--max-seconds",

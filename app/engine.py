@@ -5,11 +5,15 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from app.catalog.database import CatalogDatabase
+from app.catalog.install import installed_sets_dir
 from app.config import Settings, runtime_from
 from app.embed.base import EmbedderBackend
 from app.identify import Identifier
 from app.match.bundle import ReferenceBundle
+from app.match.catalogue_rules import usable_catalog
 from app.match.matcher import Matcher, MatchThresholds
+from app.match.shards import load_reference
 from app.match.voting import VotingConfig
 from app.ocr.reader import NumberReader, OcrUnavailable
 from app.pipeline import ScanPipeline
@@ -63,6 +67,8 @@ class Engine:
     matcher: Matcher
     reader: NumberReader | None
     ocr_status: str
+    #: Every English card (None: unreadable): reprints of the bundle's cards, proposals from numbers.
+    catalog: CatalogDatabase | None = None
 
     def pipeline(self, settings: Settings, realtime: bool) -> ScanPipeline:
         # Its own finder (the stream's memory), sharing the network session with the engine's.
@@ -78,12 +84,19 @@ class Engine:
             runtime_from(TrackerConfig, settings.live),
             runtime_from(VotingConfig, settings.live),
             realtime=realtime,
+            catalog=self.catalog,
         )
 
     def identifier(self, settings: Settings) -> Identifier:
         """Single photos (``cardsight identify``): the engine's own finder, which never follows a stream."""
         return Identifier(
-            self.finder, self.embedder, self.bundle, self.matcher, self.reader, settings.live.lookalike_within
+            self.finder,
+            self.embedder,
+            self.bundle,
+            self.matcher,
+            self.reader,
+            settings.live.lookalike_within,
+            catalog=self.catalog,
         )
 
     def close(self) -> None:
@@ -92,14 +105,19 @@ class Engine:
 
 def load_engine(settings: Settings, bundle: str | None = None, model: str | None = None, live: bool = True) -> Engine:
     """Finder, embedder, bundle (refused if built with another model), matcher and OCR; ``live``: for
-    the live scanner, else a batch command (``make_embedder``).
+    the live scanner, else a batch command (``make_embedder``). The configured bundle comes with the
+    sets the user installed; a ``bundle`` named explicitly (``--bundle``) is used alone, so a command
+    run on it gives the same answers on any machine.
     Raises BundleError / EmbedderError with a message a user can act on."""
     embedder = make_embedder(settings, model, live)
     try:
-        reference = ReferenceBundle.load(bundle or settings.match.bundle, embedder.model_sha256, embedder.dim)
+        # An installed set that is damaged or from another model is left out with a line in
+        # reference.problems (app/match/shards.py).
+        sets_dir = installed_sets_dir() if bundle is None else None
+        reference = load_reference(bundle or settings.match.bundle, sets_dir, embedder.model_sha256, embedder.dim)
     except Exception:
         embedder.close()
         raise
     matcher = Matcher(reference, thresholds_from(settings), settings.match.exact_search_below)
     reader, ocr_status = make_reader(settings)
-    return Engine(make_finder(settings), embedder, reference, matcher, reader, ocr_status)
+    return Engine(make_finder(settings), embedder, reference, matcher, reader, ocr_status, usable_catalog(None))
