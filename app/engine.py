@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from app.catalog.database import CatalogDatabase
 from app.catalog.install import installed_sets_dir
@@ -46,6 +47,19 @@ def make_embedder(settings: Settings, model: str | None = None, live: bool = Tru
 
 def thresholds_from(settings: Settings) -> MatchThresholds:
     return runtime_from(MatchThresholds, settings.match)
+
+
+def make_matcher(settings: Settings, reference: ReferenceBundle) -> Matcher:
+    return Matcher(reference, thresholds_from(settings), settings.match.exact_search_below)
+
+
+def reference_with_installed_sets(
+    shipped: str | Path, embedder: EmbedderBackend, sets_dir: Path | None = None
+) -> ReferenceBundle:
+    """The bundle ``shipped`` and the sets installed in ``sets_dir`` (default: the user's folder), as
+    the scanner uses them. Refused whole when the shipped bundle is damaged or from another model; an
+    installed set that is is left out, with a line in the result's ``problems`` (app/match/shards.py)."""
+    return load_reference(shipped, sets_dir or installed_sets_dir(), embedder.model_sha256, embedder.dim)
 
 
 def make_reader(settings: Settings) -> tuple[NumberReader | None, str]:
@@ -111,13 +125,13 @@ def load_engine(settings: Settings, bundle: str | None = None, model: str | None
     Raises BundleError / EmbedderError with a message a user can act on."""
     embedder = make_embedder(settings, model, live)
     try:
-        # An installed set that is damaged or from another model is left out with a line in
-        # reference.problems (app/match/shards.py).
-        sets_dir = installed_sets_dir() if bundle is None else None
-        reference = load_reference(bundle or settings.match.bundle, sets_dir, embedder.model_sha256, embedder.dim)
+        if bundle is None:
+            reference = reference_with_installed_sets(settings.match.bundle, embedder)
+        else:
+            reference = load_reference(bundle, None, embedder.model_sha256, embedder.dim)
     except Exception:
         embedder.close()
         raise
-    matcher = Matcher(reference, thresholds_from(settings), settings.match.exact_search_below)
+    matcher = make_matcher(settings, reference)
     reader, ocr_status = make_reader(settings)
     return Engine(make_finder(settings), embedder, reference, matcher, reader, ocr_status, usable_catalog(None))

@@ -170,11 +170,9 @@ class ReferenceSets:
     def load(self, embedder: EmbedderBackend) -> ReferenceBundle:
         """The reference data the scanner uses: the shipped bundle and every installed set that checks
         out (the others are named in its ``problems``), loaded as the engine loads it at start."""
-        from app.catalog.install import installed_sets_dir
-        from app.match.shards import load_reference
+        from app.engine import reference_with_installed_sets
 
-        sets_dir = self.sets_dir or installed_sets_dir()
-        return load_reference(self.bundle_path, sets_dir, embedder.model_sha256, embedder.dim)
+        return reference_with_installed_sets(self.bundle_path, embedder, self.sets_dir)
 
 
 # ---------------------------------------------------------------------------- the worker

@@ -309,11 +309,9 @@ class ScanController(QObject):
         """Scan with new reference data (sets installed or removed on the Catalogue page): the matcher is
         rebuilt on it and a running scanner restarts on the same source, since a pipeline keeps the
         bundle it was built with; the session and its list go on."""
-        from app.engine import thresholds_from
-        from app.match.matcher import Matcher
+        from app.engine import make_matcher
 
-        matcher = Matcher(bundle, thresholds_from(self.settings), self.settings.match.exact_search_below)
-        self.engine.bundle, self.engine.matcher = bundle, matcher
+        self.engine.bundle, self.engine.matcher = bundle, make_matcher(self.settings, bundle)
         self.session.bundle = bundle
         if not self.stopped and self.scanner.thread.isRunning():
             self.switch_source(self.settings.camera.source)
