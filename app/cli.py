@@ -678,7 +678,10 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument(
         "--image-base", help="replace the image URLs' scheme and host, e.g. http://mirror.local:8080 (a mirror)"
     )
-    download.add_argument("--jobs", type=int, default=4, help="downloads at a time (default 4, at most 16)")
+    from app.catalog.download import DEFAULT_JOBS, MAX_JOBS
+
+    jobs_help = f"downloads at a time (default {DEFAULT_JOBS}, at most {MAX_JOBS})"
+    download.add_argument("--jobs", type=int, default=DEFAULT_JOBS, help=jobs_help)
     download.add_argument("--model", help="ONNX model (default: the configured one)")
     download.add_argument("--db", help=catalog_db_help)
     download.set_defaults(func=cmd_catalog_download)
