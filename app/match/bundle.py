@@ -227,7 +227,7 @@ class ReferenceBundle:
             if _sha256(candidate) != expected:
                 logger.warning("Thumbnail %s is damaged (its sha256 differs from the manifest's); not shown", candidate)
                 return None
-            del self.unchecked_thumbs[candidate]
+            self.unchecked_thumbs.pop(candidate, None)  # another thread may have checked it meanwhile
         return candidate
 
     # ------------------------------------------------------------------ save
