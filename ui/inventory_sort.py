@@ -28,9 +28,10 @@ def shown(row: Mapping[str, Any], key: str) -> Any:
 
 def text_key(value: Any) -> tuple[Any, ...]:
     """Text sorts case-blind with its numbers as numbers (``TG2`` before ``TG10``)."""
-    parts = re.split(r"(\d+)", str(value if value is not None else "").lower())
+    # [0-9], not \d: a superscript or another script's digit is text that int() would refuse.
+    parts = re.split(r"([0-9]+)", str(value if value is not None else "").lower())
     # (kind, value) pairs: a number never meets a word in a comparison.
-    return tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in parts)
+    return tuple((0, int(p), "") if p.isascii() and p.isdigit() else (1, 0, p) for p in parts)
 
 
 def figure_cents(value: RowValue | None, key: str) -> int | None:

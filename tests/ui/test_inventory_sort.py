@@ -32,3 +32,8 @@ def test_values_sort_as_numbers_and_unpriced_rows_stay_last_both_ways() -> None:
 def test_numbers_in_text_sort_as_numbers() -> None:
     rows = [row(1, "TG10"), row(2, "TG2"), row(3, "10"), row(4, "9")]
     assert [r["id"] for r in sort_rows(rows, "number", False)] == [4, 3, 2, 1]
+
+
+def test_text_with_digits_int_cannot_read_sorts_instead_of_failing() -> None:
+    rows = [row(1, "2²"), row(2, "10"), row(3, "2"), row(4, "٣")]
+    assert [r["id"] for r in sort_rows(rows, "number", False, None)] == [3, 1, 2, 4]
