@@ -68,11 +68,10 @@ class ApiClient:
 
     base: str = DEFAULT_API_BASE
     api_key: str | None = None
-    timeout_s: float = 20.0
-    attempts: int = 4
-    backoff_s: float = 2.0
-    #: The longest Retry-After honoured; a server asking for more is answered by giving up on that request.
-    max_wait_s: float = 120.0
+    timeout_s: float = PoliteClient.timeout_s
+    attempts: int = PoliteClient.attempts
+    backoff_s: float = PoliteClient.backoff_s
+    max_wait_s: float = PoliteClient.max_wait_s
     sleep: Callable[[float], None] = time.sleep
     rate_limit: RateLimit | None = POKEMONTCG_API_RATE
 
