@@ -164,11 +164,17 @@ class PoliteClient:
             raise RequestCancelled("cancelled")
 
     def _get_once(self, url: str, headers: Mapping[str, str]) -> Answer:
-        request = urllib.request.Request(url, headers={"User-Agent": self.user_agent, **headers})
+        # A URL that is not http(s) (no scheme, file:, ftp:) or does not parse fails for good: asking
+        # again would not change it, and urllib would otherwise raise a bare ValueError or read a file.
+        if urllib.parse.urlsplit(url).scheme.lower() not in ("http", "https"):
+            raise HttpError(f"bad URL {url!r}: not an http(s) address")
         try:
+            request = urllib.request.Request(url, headers={"User-Agent": self.user_agent, **headers})
             with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
                 body = self._read(response)
                 status, answer_headers = response.status, dict(response.headers.items())
+        except (ValueError, http.client.InvalidURL) as error:
+            raise HttpError(f"bad URL {url!r}: {error}") from error
         except urllib.error.HTTPError as error:
             raise _http_failure(error) from error
         except TimeoutError as error:

@@ -147,3 +147,15 @@ def test_nothing_listening_is_named() -> None:
 def test_a_rate_limit_must_be_positive() -> None:
     with pytest.raises(ValueError, match="more than 0"):
         RateLimit(per_second=0)
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["images.pokemontcg.io/s1/1.png", "file:///etc/hostname", "ftp://127.0.0.1/x.png", "http://127.0.0.1:notaport/x"],
+)
+def test_a_bad_url_fails_for_good_as_an_http_error_naming_it(url: str) -> None:
+    waits: list[float] = []
+    client = PoliteClient(sleep=waits.append)
+    with pytest.raises(HttpError, match="bad URL"):
+        client.get(url)
+    assert waits == []  # not retried: asking again would not change it
