@@ -56,7 +56,7 @@ from PySide6.QtWidgets import (
 from app.catalog.database import CardInfo, CatalogDatabase, CatalogDatabaseError, SetInfo
 from app.collection.store import CONDITIONS, FINISHES, CollectionError, InventoryKey
 from app.embed.base import EmbedderBackend, EmbedderError
-from app.match.bundle import BundleError, ReferenceBundle, read_manifest
+from app.match.bundle import BundleError, ReferenceBundle
 from ui.match_panel import LANGUAGES
 
 logger = logging.getLogger(__name__)
@@ -124,15 +124,11 @@ class ReferenceSets:
 
     def status(self) -> dict[str, str]:
         """set id → SHIPPED or DOWNLOADED, for every set whose reference pictures are installed."""
-        from app.catalog.install import installed_set_ids
+        from app.catalog.install import present_sets
 
-        try:
-            shipped = {s.id for s in read_manifest(self.bundle_path).sets}
-        except BundleError as error:
-            logger.warning("%s", error)
-            shipped = set()
-        installed = installed_set_ids(self.bundle_path, sets_dir=self.sets_dir)
-        return {s: SHIPPED if s in shipped else DOWNLOADED for s in installed | shipped}
+        present = present_sets(self.bundle_path, self.sets_dir)
+        shipped = present.shipped or frozenset()
+        return {s: SHIPPED if s in shipped else DOWNLOADED for s in present.installed}
 
     def download(
         self,

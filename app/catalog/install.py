@@ -28,7 +28,9 @@ from app.match.bundle import (
     BundleError,
     BundleManifest,
     BundleSet,
+    GraphBuildCancelled,
     ReferenceBundle,
+    cached_graph,
     read_manifest,
     safe_file_name,
 )
@@ -51,6 +53,13 @@ class InstallReport:
     set_id: str
     embedded: int
     skipped: list[tuple[str, str]] = field(default_factory=list)  # (card_id, reason)
+
+
+def is_safe_id(name: str) -> bool:
+    """Whether a set or card id (from the catalogue, which ``catalog update`` fills from the network)
+    can name a file or folder as it is: letters, digits, ``-``, ``_`` and ``.`` only, and not ``.`` or
+    ``..`` — anything else could write outside the folder it belongs in."""
+    return safe_file_name(name) == name and name.strip(".") != ""
 
 
 def installed_sets_dir() -> Path:
@@ -86,7 +95,7 @@ def install_set(
     """
     sets_dir = sets_dir or installed_sets_dir()
     info = {s.set_id: s for s in catalog.sets()}.get(set_id)
-    if info is None or safe_file_name(set_id) != set_id:
+    if info is None or not is_safe_id(set_id):
         raise ValueError(f"Unknown set {set_id!r}: `cardsight catalog sets` lists the set ids")
     report = InstallReport(set_id=set_id, embedded=0)
     cards: list[CardInfo] = []
@@ -154,7 +163,7 @@ def remove_set(
     """Delete the set's shard (and what an interrupted install left of it); False when none was
     installed. The combined search graph is refreshed for the sets that remain (``refresh_graph``)."""
     sets_dir = sets_dir or installed_sets_dir()
-    if safe_file_name(set_id) != set_id:
+    if not is_safe_id(set_id):
         return False
     removed = False
     for folder in (sets_dir / set_id, sets_dir / f"{set_id}.previous"):
@@ -168,15 +177,32 @@ def remove_set(
     return removed
 
 
-def installed_set_ids(bundle_path: Path, sets_dir: Path | None = None) -> set[str]:
-    """Sets whose reference vectors are present: the shipped bundle's and each installed shard's
-    (by folder; a damaged shard is still listed — loading it reports the problem)."""
-    ids = set(shard_names(sets_dir or installed_sets_dir()))
+@dataclass(frozen=True)
+class PresentSets:
+    """Sets whose reference vectors are present."""
+
+    #: The reference bundle's sets (they ship with cardsight); None when its manifest is unreadable.
+    shipped: frozenset[str] | None
+    #: Each installed shard's set, by folder (a damaged shard is still listed — loading it says why).
+    downloaded: frozenset[str]
+    #: Why ``shipped`` is unknown, one line; None when the manifest was read.
+    problem: str | None = None
+
+    @property
+    def installed(self) -> frozenset[str]:
+        """Every set present: the shipped ones known and the downloaded ones."""
+        return (self.shipped or frozenset()) | self.downloaded
+
+
+def present_sets(bundle_path: Path, sets_dir: Path | None = None) -> PresentSets:
+    """The sets the reference bundle at ``bundle_path`` (or its ``.previous`` copy) ships and the sets
+    installed in ``sets_dir`` (default :func:`installed_sets_dir`)."""
+    downloaded = frozenset(shard_names(sets_dir or installed_sets_dir()))
     try:
-        ids |= {s.id for s in read_manifest(bundle_path).sets}
+        return PresentSets(frozenset(s.id for s in read_manifest(bundle_path).sets), downloaded)
     except BundleError as error:
         logger.warning("%s", error)
-    return ids
+        return PresentSets(None, downloaded, str(error))
 
 
 def refresh_search_graph(
@@ -185,10 +211,12 @@ def refresh_search_graph(
     model_sha256: str | None = None,
     dim: int | None = None,
     exact_below: int | None = None,
+    cancel: threading.Event | None = None,
 ) -> None:
     """Build and cache the graph over the shipped bundle and the installed sets now, so the next
     start does not; skipped when the matcher would search them exactly (fewer vectors than
-    ``exact_below``, by default the ``match.exact_search_below`` setting's default)."""
+    ``exact_below``, by default the ``match.exact_search_below`` setting's default). A ``cancel``
+    stops the build and caches nothing: the next load builds the graph instead."""
     shipped = shipped or default_of(MatchConfig, "bundle")
     sets_dir = sets_dir or installed_sets_dir()
     try:
@@ -200,4 +228,10 @@ def refresh_search_graph(
         # No installed set left: a graph cached for earlier sets would only take disk space.
         shutil.rmtree(index_cache_dir(sets_dir), ignore_errors=True)
     elif len(combined.row_card_ids) >= (exact_below or default_of(MatchConfig, "exact_search_below")):
-        _ = combined.index  # built and cached on first use
+        if cancel is not None and cancel.is_set():
+            logger.info("Search graph not refreshed (cancelled); the next start builds it")
+            return
+        try:
+            cached_graph(combined, combined.index_cache, cancel)
+        except GraphBuildCancelled:
+            logger.info("Search graph not refreshed (cancelled); the next start builds it")

@@ -26,6 +26,7 @@ import json
 import logging
 import os
 import shutil
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -454,8 +455,16 @@ def safe_file_name(card_id: str) -> str:
 _ADD_CHUNK = 16384
 
 
-def build_index(embeddings: Any, dtype: str = INDEX_DTYPE, threads: int = 0) -> Any:
-    """An HNSW graph over ``embeddings`` (float32 rows, or anything ``rows[indices]`` decodes)."""
+class GraphBuildCancelled(Exception):
+    """A graph build stopped because its ``cancel`` event was set; nothing was saved."""
+
+
+def build_index(
+    embeddings: Any, dtype: str = INDEX_DTYPE, threads: int = 0, cancel: threading.Event | None = None
+) -> Any:
+    """An HNSW graph over ``embeddings`` (float32 rows, or anything ``rows[indices]`` decodes).
+    ``cancel`` is checked between batches of rows (:class:`GraphBuildCancelled`): a big graph takes
+    minutes, and a user who cancels should not wait for it."""
     from usearch.index import Index
 
     index = Index(
@@ -466,6 +475,8 @@ def build_index(embeddings: Any, dtype: str = INDEX_DTYPE, threads: int = 0) -> 
         expansion_search=SEARCH_EXPANSION,
     )
     for start in range(0, len(embeddings), _ADD_CHUNK):
+        if cancel is not None and cancel.is_set():
+            raise GraphBuildCancelled("building the search graph was cancelled")
         rows = np.arange(start, min(start + _ADD_CHUNK, len(embeddings)))
         index.add(rows.astype(np.uint64), np.ascontiguousarray(embeddings[rows], np.float32), threads=threads)
     return index
@@ -496,9 +507,10 @@ def _fsync_tree(folder: Path) -> None:
                 os.fsync(handle.fileno())
 
 
-def cached_graph(bundle: ReferenceBundle, path: Path) -> Any:
+def cached_graph(bundle: ReferenceBundle, path: Path, cancel: threading.Event | None = None) -> Any:
     """The graph saved at ``path`` (memory-mapped), or one built now over ``bundle``'s rows and
-    saved there for the next load (other graphs in that folder are stale and removed)."""
+    saved there for the next load (other graphs in that folder are stale and removed). A ``cancel``
+    during the build raises :class:`GraphBuildCancelled` and saves nothing (the next load builds it)."""
     count, dim = len(bundle.row_card_ids), bundle.manifest.dim
     if path.is_file():
         index = restore_index(path, dim, count, view=True)
@@ -506,7 +518,7 @@ def cached_graph(bundle: ReferenceBundle, path: Path) -> Any:
             return index
     started = time.monotonic()
     logger.warning("Building the search graph over %d reference vectors (once, when the sets change)", count)
-    index = build_index(bundle.embeddings)
+    index = build_index(bundle.embeddings, cancel=cancel)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f"{path.name}.tmp-{os.getpid()}")

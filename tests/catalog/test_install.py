@@ -14,8 +14,9 @@ from app.catalog.database import CatalogDatabase, open_catalog
 from app.catalog.install import (
     InstallCancelled,
     install_set,
-    installed_set_ids,
     installed_sets_dir,
+    is_safe_id,
+    present_sets,
     refresh_search_graph,
     remove_set,
 )
@@ -101,10 +102,10 @@ def test_removing_a_set_takes_its_cards_away(
 ) -> None:
     sets_dir = tmp_path / "sets"
     install(embedder, catalog, shipped, sets_dir)
-    assert installed_set_ids(shipped, sets_dir) == {"sv3pt5", SET}
+    assert present_sets(shipped, sets_dir).installed == {"sv3pt5", SET}
     assert remove_set(SET, sets_dir=sets_dir, shipped=shipped)
     assert not remove_set(SET, sets_dir=sets_dir, shipped=shipped)
-    assert installed_set_ids(shipped, sets_dir) == {"sv3pt5"}
+    assert present_sets(shipped, sets_dir).installed == {"sv3pt5"}
     bundle = load_reference(shipped, sets_dir, embedder.model_sha256, embedder.dim)
     assert not set(CARDS) & set(bundle.card_ids())
     assert not (sets_dir.with_name("sets.index")).exists()
@@ -134,7 +135,7 @@ def test_cancelling_an_install_writes_nothing(
     cancel.set()
     with pytest.raises(InstallCancelled):
         install_set(SET, scans(*CARDS), embedder, catalog, sets_dir=tmp_path / "sets", shipped=shipped, cancel=cancel)
-    assert installed_set_ids(shipped, tmp_path / "sets") == {"sv3pt5"}
+    assert present_sets(shipped, tmp_path / "sets").installed == {"sv3pt5"}
 
 
 def test_a_set_built_with_another_model_is_left_out_naming_it_and_how_to_reinstall(
@@ -220,3 +221,40 @@ def test_installing_many_sets_can_build_the_search_graph_once_at_the_end(
     bundle = load_reference(shipped, sets_dir, embedder.model_sha256, embedder.dim)
     assert bundle.index_cache is not None and bundle.index_cache.is_file()
     assert len(bundle.index) == len(bundle.row_card_ids)
+
+
+def test_a_cancelled_graph_refresh_caches_no_graph(
+    embedder: OnnxEmbedder, catalog: CatalogDatabase, shipped: Path, tmp_path: Path
+) -> None:
+    sets_dir = tmp_path / "sets"
+    install(embedder, catalog, shipped, sets_dir, refresh_graph=False)
+    cancel = threading.Event()
+    cancel.set()
+    refresh_search_graph(shipped, sets_dir, embedder.model_sha256, embedder.dim, exact_below=1, cancel=cancel)
+    graph = load_reference(shipped, sets_dir, embedder.model_sha256, embedder.dim).index_cache
+    assert graph is not None and not graph.exists()
+    refresh_search_graph(shipped, sets_dir, embedder.model_sha256, embedder.dim, exact_below=1)
+    assert graph.is_file()
+
+
+def test_present_sets_tells_shipped_from_downloaded_and_reads_an_interrupted_rebuilds_previous_copy(
+    embedder: OnnxEmbedder, catalog: CatalogDatabase, shipped: Path, tmp_path: Path
+) -> None:
+    sets_dir = tmp_path / "sets"
+    install(embedder, catalog, shipped, sets_dir, refresh_graph=False)
+    bundle = tmp_path / "bundle"
+    shutil.copytree(shipped, bundle.with_name("bundle.previous"))
+    present = present_sets(bundle, sets_dir)
+    assert (present.shipped, present.downloaded, present.problem) == ({"sv3pt5"}, {SET}, None)
+    unreadable = present_sets(tmp_path / "nothing", sets_dir)
+    assert unreadable.shipped is None and unreadable.installed == {SET}
+    assert "No reference bundle" in str(unreadable.problem)
+
+
+@pytest.mark.parametrize("name", ["..", ".", "", "../x", "a/b", "x y"])
+def test_an_id_that_could_name_another_folder_is_not_safe(name: str) -> None:
+    assert not is_safe_id(name)
+
+
+def test_ordinary_set_and_card_ids_are_safe() -> None:
+    assert all(is_safe_id(name) for name in ("sv3pt5", "xy12-1", "swsh12pt5gg-GG01", "sv4.5"))
