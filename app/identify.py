@@ -21,9 +21,9 @@ from app.match.decision import LayoutProbe, NumberProbe, NumberRead, Sighting, d
 from app.match.layout import LayoutCheck
 from app.match.matcher import Matcher, MatchResult
 from app.match.voting import VotingConfig
-from app.ocr.proposals import proposals_for_number
+from app.ocr.proposals import number_read
 from app.ocr.reader import NumberReader
-from app.ocr.rerank import number_text, rerank_by_number, strip_to_read
+from app.ocr.rerank import strip_to_read
 from app.vision.finder import CardFinder, FoundCard
 from app.vision.geometry import turned_180
 
@@ -121,11 +121,7 @@ class Identifier:
         except Exception as error:  # the OCR engine's own failures: the picture's answer still stands
             logger.warning("Collector-number read failed (%s); keeping the picture's match", error)
             return None
-        reranked = rerank_by_number(decision.alternatives, reading, metadata)
-        proposals: tuple[str, ...] = ()
-        if self.catalog is not None and decision.status == "unknown":
-            proposals = proposals_for_number(reading.number, reading.set_code, self.installed, self.catalog)
-        return NumberRead(reranked.verdict, reranked.card_id, number_text(reading), proposals)
+        return number_read(decision, reading, metadata, self.installed, self.catalog)
 
     # ------------------------------------------------------------------ decisions
     def identify_crops(self, crops: list[BGRImage]) -> list[tuple[MatchResult, bool]]:

@@ -50,6 +50,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
+from app.config import LiveConfig, MatchConfig, default_of
 from app.match.bundle import BACK_PREFIX
 
 if TYPE_CHECKING:
@@ -82,29 +83,30 @@ NUMBER_NOT_READ = " — number not read"
 
 @dataclass(frozen=True)
 class MatchThresholds:
-    """Cosine similarities. Defaults fit the shipped model; ``bench/openset.py`` recalibrates them."""
+    """Cosine similarities. The defaults are the ``[match]`` settings of the same names (defined once,
+    in ``app.config.MatchConfig``, where ``bench/openset.py``'s calibration is written)."""
 
     #: Below this the best reference is not the card: ``unknown``.
-    unknown_below: float = 0.49
+    unknown_below: float = default_of(MatchConfig, "unknown_below")
     #: At or above this, with ``min_margin``, the card is ``identified``; in between ``uncertain``.
-    accept_at: float = 0.67
+    accept_at: float = default_of(MatchConfig, "accept_at")
     #: Best minus second-best *different* card.
-    min_margin: float = 0.19
+    min_margin: float = default_of(MatchConfig, "min_margin")
     #: Below this margin to the best card of *another name* the picture matches many cards about
     #: equally: a card *not in the catalogue* (eBay fronts: median margin 0.02 vs 0.33 for
     #: catalogue cards) …
-    unknown_margin: float = 0.045
+    unknown_margin: float = default_of(MatchConfig, "unknown_margin")
     #: … unless the best is this similar: then it is a look-alike printing in the catalogue
     #: (same artwork, other number), and the user or the number OCR picks between them.
-    lookalike_above: float = 0.8
+    lookalike_above: float = default_of(MatchConfig, "lookalike_above")
     #: A card back wins when its similarity is at least this.
-    back_at: float = 0.60
+    back_at: float = default_of(MatchConfig, "back_at")
     #: Softmax temperature turning similarities into shares of the top-k.
     temperature: float = 0.02
     #: An ``uncertain`` match this clear of the next card is ``identified`` when the crop lines up with
     #: the reference all over the card (``app.match.layout``; agreement ≥ ``layout_at``; above 1: off).
-    layout_margin: float = 0.10
-    layout_at: float = 0.8
+    layout_margin: float = default_of(MatchConfig, "layout_margin")
+    layout_at: float = default_of(MatchConfig, "layout_at")
 
 
 @dataclass(frozen=True)
@@ -148,7 +150,7 @@ class Rules:
     #: card_id → metadata (``name`` tells look-alike printings from strangers; ``number``, ``series``).
     metadata: Metadata
     #: Another printing of the same name this close to the best wants its number read.
-    lookalike_within: float = 0.10
+    lookalike_within: float = default_of(LiveConfig, "lookalike_within")
     #: card_id → its same-art printings in sets the bundle lacks (``app.match.catalogue_rules``);
     #: their metadata is in ``metadata`` too.
     printings_elsewhere: Callable[[str], Sequence[str]] = field(default=lambda _card_id: ())
