@@ -158,6 +158,9 @@ class MatchConfig(Section):
     layout_at: float = Field(
         default=0.8, ge=0.0, le=2.0, description="Layout agreement that names an uncertain match (above 1: off)."
     )
+    lookalike_within: float = Field(
+        default=0.10, ge=0, le=1.0, description="A same-name printing this close triggers a number read."
+    )
     exact_search_below: int = Field(
         default=4000, ge=0, le=100_000_000, description="Below this many vectors search is brute force."
     )
@@ -214,9 +217,6 @@ class LiveConfig(Section):
     decide_within_s: float = Field(
         default=1.5, gt=0, le=60.0, description="Steady this long without a clear answer: offer the top 5."
     )
-    lookalike_within: float = Field(
-        default=0.10, ge=0, le=1.0, description="A same-name printing this close triggers a number read."
-    )
     max_ocr_attempts: int = Field(default=6, ge=1, le=100, description="Number reads per card before giving up.")
     #: Still frames of a card whose number strips are fused into the one read (app/ocr/fusion.py).
     number_frames: int = Field(default=5, ge=1, le=30, description="Still frames fused into one number read.")
@@ -266,6 +266,10 @@ class PricesConfig(Section):
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 
+#: Settings that moved to another section: old dotted key → new one (the old one is still read).
+MOVED_SETTINGS: dict[str, str] = {"live.lookalike_within": "match.lookalike_within"}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="ignore", allow_inf_nan=False
@@ -287,6 +291,26 @@ class Settings(BaseSettings):
     @classmethod
     def _level_in_capitals(cls, value: object) -> object:
         return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_moved_settings(cls, data: Any) -> Any:
+        """A setting given under its old key is read as the new one (unless that is given too), so a
+        settings file written by an earlier version keeps its value; ``warn_unknown`` says to move it."""
+        if not isinstance(data, dict):
+            return data
+        for old, new in MOVED_SETTINGS.items():
+            old_section, old_key = old.split(".")
+            new_section, new_key = new.split(".")
+            section = data.get(old_section)
+            if isinstance(section, dict) and old_key in section:
+                value = section[old_key]
+                data = {**data, old_section: {k: v for k, v in section.items() if k != old_key}}
+                target = data.get(new_section)
+                target = dict(target) if isinstance(target, dict) else {}
+                target.setdefault(new_key, value)
+                data[new_section] = target
+        return data
 
     @classmethod
     def settings_customise_sources(
@@ -449,16 +473,24 @@ def warn_unknown(document: dict[str, Any], path: Path, environ: dict[str, str]) 
     naming the closest valid one; the warnings, for tests."""
     fields = setting_fields()
     warnings: list[str] = []
+    moved: list[str] = []
     for key, is_section in unknown_keys(document):
+        if key in MOVED_SETTINGS:
+            moved.append(f"setting {key} in {path} is now {MOVED_SETTINGS[key]}: move it there")
+            continue
         what = f"section [{key}]" if is_section else f"setting {key}"
         warnings.append(f"unknown {what} in {path}{_hint(key, fields, as_name=False)}")
     for name in sorted(environ):
         env_key = _env_key(name)
-        if env_key is not None and not _is_setting(env_key, fields):
+        if env_key in MOVED_SETTINGS:
+            moved.append(f"setting variable {name} is now {_env_name(MOVED_SETTINGS[env_key])}: rename it")
+        elif env_key is not None and not _is_setting(env_key, fields):
             warnings.append(f"unknown setting variable {name}{_hint(env_key, fields, as_name=True)}")
     for warning in warnings:
         logger.warning("%s (ignored)", warning)
-    return warnings
+    for warning in moved:
+        logger.warning("%s (read this time)", warning)
+    return warnings + moved
 
 
 # ---------------------------------------------------------------------------- loading

@@ -96,7 +96,7 @@ class Engine:
             self.matcher,
             self.reader,
             runtime_from(TrackerConfig, settings.live),
-            runtime_from(VotingConfig, settings.live),
+            runtime_from(VotingConfig, settings.live, settings.match),
             realtime=realtime,
             catalog=self.catalog,
         )
@@ -109,7 +109,7 @@ class Engine:
             self.bundle,
             self.matcher,
             self.reader,
-            settings.live.lookalike_within,
+            settings.match.lookalike_within,
             catalog=self.catalog,
         )
 

@@ -434,7 +434,7 @@ def main() -> None:
         raise SystemExit(f"bench/openset.py needs the number reader: {engine.ocr_status}")
     # The app's own identifier: its evidence probes measure what the rule (``decide_card``) asks for.
     identifier = Identifier(
-        engine.finder, engine.embedder, engine.bundle, engine.matcher, engine.reader, settings.live.lookalike_within
+        engine.finder, engine.embedder, engine.bundle, engine.matcher, engine.reader, settings.match.lookalike_within
     )
     base = identifier.rules
     started = time.perf_counter()

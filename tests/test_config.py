@@ -73,7 +73,8 @@ def test_the_configured_match_thresholds_default_to_the_calibrated_ones_of_the_m
 
 
 def runtime_classes() -> list[tuple[type, type]]:
-    """Each runtime dataclass with the settings section its user settings come from."""
+    """Each runtime dataclass with the settings section its user settings come from (VotingConfig's
+    ``lookalike_within`` is a ``[match]`` setting: see the test of the votes' sections)."""
     from app.config import FinderConfig, LiveConfig, MatchConfig
     from app.match.matcher import MatchThresholds
     from app.match.voting import VotingConfig
@@ -98,6 +99,40 @@ def test_a_runtime_field_named_as_a_setting_defaults_to_that_settings_default() 
         assert shared, runtime
         for field in shared:
             assert field.default == section.model_fields[field.name].default, f"{runtime.__name__}.{field.name}"
+    from app.config import MatchConfig
+    from app.match.voting import VotingConfig
+
+    assert VotingConfig.lookalike_within == MatchConfig.model_fields["lookalike_within"].default
+
+
+def test_the_votes_take_lookalike_within_from_the_match_section() -> None:
+    from app.config import runtime_from
+    from app.match.voting import VotingConfig
+
+    settings = Settings.model_validate({"match": {"lookalike_within": 0.2}, "live": {"min_votes": 4}})
+    votes = runtime_from(VotingConfig, settings.live, settings.match)
+    assert (votes.lookalike_within, votes.min_votes) == (0.2, 4)
+
+
+def test_a_moved_setting_under_its_old_key_is_read_and_the_user_told_to_move_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[live]\nlookalike_within = 0.25\nmin_votes = 3\n")
+    monkeypatch.setenv("CARDSIGHT_CONFIG", str(config))
+    with caplog.at_level("WARNING"):
+        settings = load_settings()
+    assert settings.match.lookalike_within == 0.25 and settings.live.min_votes == 3
+    assert "live.lookalike_within" in caplog.text and "is now match.lookalike_within" in caplog.text
+    assert "unknown" not in caplog.text
+    # The new key wins where both are given; the old one as a variable is read too.
+    config.write_text("[live]\nlookalike_within = 0.25\n[match]\nlookalike_within = 0.3\n")
+    assert load_settings().match.lookalike_within == 0.3
+    config.write_text("")
+    monkeypatch.setenv("CARDSIGHT_LIVE__LOOKALIKE_WITHIN", "0.15")
+    with caplog.at_level("WARNING"):
+        assert load_settings().match.lookalike_within == 0.15
+    assert "CARDSIGHT_MATCH__LOOKALIKE_WITHIN" in caplog.text
 
 
 def test_runtime_objects_are_built_with_every_setting_of_their_fields_names() -> None:
@@ -114,7 +149,7 @@ def test_runtime_objects_are_built_with_every_setting_of_their_fields_names() ->
                 "edge_check": False,
                 "network_every": 7,
             },
-            "live": {"max_motion": 0.02, "min_votes": 4, "lookalike_within": 0.2, "changed_frames": 5},
+            "live": {"max_motion": 0.02, "min_votes": 4, "changed_frames": 5},
             "match": {"unknown_below": 0.3, "accept_at": 0.9, "layout_at": 1.5},
         }
     )

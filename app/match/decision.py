@@ -50,7 +50,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
-from app.config import LiveConfig, MatchConfig, default_of
+from app.config import MatchConfig, default_of
 from app.match.bundle import BACK_PREFIX
 
 if TYPE_CHECKING:
@@ -150,7 +150,7 @@ class Rules:
     #: card_id → metadata (``name`` tells look-alike printings from strangers; ``number``, ``series``).
     metadata: Metadata
     #: Another printing of the same name this close to the best wants its number read.
-    lookalike_within: float = default_of(LiveConfig, "lookalike_within")
+    lookalike_within: float = default_of(MatchConfig, "lookalike_within")
     #: card_id → its same-art printings in sets the bundle lacks (``app.match.catalogue_rules``);
     #: their metadata is in ``metadata`` too.
     printings_elsewhere: Callable[[str], Sequence[str]] = field(default=lambda _card_id: ())

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
-from app.config import LiveConfig, default_of
+from app.config import LiveConfig, MatchConfig, default_of
 from app.match.decision import Decision, better_way_up, frame_best
 from app.match.matcher import Matcher
 
@@ -28,7 +28,8 @@ class VotingConfig:
     min_votes: int = default_of(LiveConfig, "min_votes")
     min_votes_reject: int = default_of(LiveConfig, "min_votes_reject")
     decide_within_s: float = default_of(LiveConfig, "decide_within_s")
-    lookalike_within: float = default_of(LiveConfig, "lookalike_within")
+    #: A matching threshold (``[match] lookalike_within``) the votes apply per frame.
+    lookalike_within: float = default_of(MatchConfig, "lookalike_within")
     #: Number-strip reads per track before giving up on OCR: several must fit in ``decide_within_s``,
     #: or a look-alike held up for all of it stops being read early and ends ``uncertain`` where a
     #: later read would have named it (bench/live.py's replay).
