@@ -37,10 +37,9 @@ from app.catalog.download import (
     remove_sets,
     resolve_set_ids,
 )
-from app.catalog.install import installed_sets_dir
+from app.catalog.install import present_sets
 from app.catalog.update import ApiClient, update_catalog
 from app.embed.base import EmbedderBackend
-from app.match.shards import shard_names
 
 logger = logging.getLogger(__name__)
 
@@ -48,32 +47,25 @@ MAX_TIMEOUT_S = 600.0
 #: Exit status when nothing was attempted (an unknown set, a bad option); 1 means something failed.
 EXIT_BAD_REQUEST = 2
 EXIT_INTERRUPTED = 130
+#: How long Ctrl-C waits for the download to notice its cancel before the command exits anyway.
+INTERRUPT_WAIT_S = 10.0
 #: Failed cards listed per set in the summary; the rest are counted.
 LISTED_FAILURES = 20
-
-
-def shipped_sets(bundle: Path) -> set[str] | None:
-    """Set ids in the reference bundle's manifest (they ship with cardsight); None when unreadable."""
-    try:
-        manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
-        return {str(s["id"]) for s in manifest["sets"]}
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as error:
-        logger.debug("No installed sets from %s: %s", bundle, error)
-        return None
 
 
 def installed_sets(bundle: Path) -> set[str] | None:
     """Set ids whose vectors are installed: the reference bundle's and every set downloaded into the
     installed-sets folder; None when the bundle's manifest is unreadable."""
-    shipped = shipped_sets(bundle)
-    return None if shipped is None else shipped | set(shard_names(installed_sets_dir()))
+    present = present_sets(bundle)
+    return None if present.shipped is None else set(present.installed)
 
 
 def _installed_or_warn(bundle: Path) -> set[str] | None:
-    installed = installed_sets(bundle)
-    if installed is None:
-        print(f"cardsight: no readable reference bundle manifest at {bundle}: installed sets unknown", file=sys.stderr)
-    return installed
+    present = present_sets(bundle)
+    if present.shipped is None:
+        print(f"cardsight: installed sets unknown: {present.problem}", file=sys.stderr)
+        return None
+    return set(present.installed)
 
 
 def _fail(message: str) -> int:
@@ -251,7 +243,7 @@ def run_download(args: argparse.Namespace, bundle: Path, make_embedder: Callable
         set_ids = [s.set_id for s in catalog.sets()] if args.all else resolve_set_ids(catalog, args.sets)
     except (UnknownSetError, ValueError) as error:  # CatalogDatabaseError is a ValueError too
         return _bad_request(f"catalog download: {error}")
-    shipped = shipped_sets(bundle) or set()
+    shipped = present_sets(bundle).shipped or frozenset()
     skipped = [set_id for set_id in set_ids if set_id in shipped]
     if skipped:
         print(f"Skipping {', '.join(skipped)}: already in the reference bundle {bundle}", file=sys.stderr)
@@ -273,6 +265,7 @@ def run_download(args: argparse.Namespace, bundle: Path, make_embedder: Callable
                 jobs=args.jobs,
                 progress=line,
                 cancel=cancel,
+                shipped=bundle,
             )
         except BaseException as error:  # handed to the main thread, which reports it
             outcome["problem"] = error
@@ -284,7 +277,11 @@ def run_download(args: argparse.Namespace, bundle: Path, make_embedder: Callable
             worker.join(0.2)
     except KeyboardInterrupt:
         cancel.set()
-        worker.join()
+        # The worker sees the cancel between requests, batches and graph rows; one stuck in a single
+        # step (a slow disk) is not waited for: what it has not written whole is never used.
+        worker.join(INTERRUPT_WAIT_S)
+        if worker.is_alive():
+            logger.warning("The download did not stop within %.0f s; leaving it", INTERRUPT_WAIT_S)
         line.end()
         print(
             "cardsight: download interrupted; verified images are kept and the next run fetches only the rest",
@@ -315,8 +312,8 @@ def run_remove(args: argparse.Namespace, bundle: Path) -> int:
         set_ids = resolve_set_ids(open_catalog(args.db), args.sets)
     except (UnknownSetError, CatalogDatabaseError) as error:
         return _bad_request(f"catalog remove: {error}")
-    removed = remove_sets(set_ids)
-    shipped = shipped_sets(bundle) or set()
+    removed = remove_sets(set_ids, shipped=bundle)
+    shipped = present_sets(bundle).shipped or frozenset()
     for set_id in set_ids:
         if set_id in removed:
             print(f"Removed {set_id}; its downloaded images stay in {image_cache_dir() / set_id}")

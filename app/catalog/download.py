@@ -27,7 +27,7 @@ from pathlib import Path
 from PIL import Image, UnidentifiedImageError
 
 from app.catalog.database import CardInfo, CatalogDatabase, default_catalog, user_catalog_path
-from app.catalog.install import InstallCancelled, install_set, refresh_search_graph, remove_set
+from app.catalog.install import InstallCancelled, install_set, is_safe_id, refresh_search_graph, remove_set
 from app.embed.base import EmbedderBackend
 from app.net.http import Answer, HttpError, PoliteClient, RateLimit, RequestCancelled, RetryableAnswer
 
@@ -181,6 +181,8 @@ def cached_image(set_dir: Path, card_id: str) -> Path | None:
 
 
 def _keep(set_dir: Path, card_id: str, extension: str, body: bytes) -> Path:
+    if not is_safe_id(card_id):  # callers refuse such ids first; a file name must never leave set_dir
+        raise ValueError(f"card id {card_id!r} cannot name a file")
     set_dir.mkdir(parents=True, exist_ok=True)
     target = set_dir / f"{card_id}.{extension}"
     handle, tmp_name = tempfile.mkstemp(dir=set_dir, prefix=f".{card_id}.", suffix=".part")
@@ -261,6 +263,8 @@ def fetch_card_image(
                 logger.info("%s: no large image (%s); trying the small one", card.card_id, url)
                 continue
             raise HttpError(f"{error} ({url})", error.status) from error
+        if cancel is not None and cancel.is_set():
+            raise RequestCancelled("cancelled")  # the run has stopped: nothing more is written
         return _keep(set_dir, card.card_id, check.extension, answer.body)
     raise AssertionError("unreachable: the last URL either answers or raises")
 
@@ -293,30 +297,40 @@ def fetch_set_images(
     """Every card image of one set in the cache: kept ones reused, missing ones fetched by ``jobs``
     threads. A cancel stops new requests at once; what was verified is kept. After
     :data:`UNREACHABLE_AFTER` cards in a row the host could not be reached for (none fetched), the rest
-    are not asked for (``unreachable`` given: none are) and fail with that reason."""
+    are not asked for (``unreachable`` given: none are) and fail with that reason. A card whose id
+    could not name a file in the set's folder fails with that reason; such a set id is a ValueError.
+    A card's image that cannot be written (a full disk) stops the run with an OSError naming it."""
+    if not is_safe_id(set_id):
+        raise ValueError(f"set id {set_id!r} from the catalogue cannot name a folder; nothing fetched")
     set_dir = cache_dir / set_id
     result = FetchResult(set_id)
     missing: list[CardInfo] = []
     for card in cards:
+        if not is_safe_id(card.card_id):
+            result.failed.append((card.card_id, "its id from the catalogue cannot name a file; not fetched"))
+            continue
         kept = cached_image(set_dir, card.card_id)
         if kept is None:
             missing.append(card)
         else:
             result.images[card.card_id] = kept
     result.already_had = len(result.images)
+    refused = len(result.failed)
     total = len(cards)
     started = time.monotonic()
 
     def report() -> None:
         if progress is None:
             return
-        fetched = result.downloaded + len(result.failed)
-        left = len(missing) - fetched
-        eta = (time.monotonic() - started) / fetched * left if fetched else None
-        progress(DownloadProgress(set_id, "download", result.already_had + fetched, total, len(result.failed), eta))
+        asked = result.downloaded + len(result.failed) - refused
+        left = len(missing) - asked
+        eta = (time.monotonic() - started) / asked * left if asked else None
+        done = result.already_had + refused + asked
+        progress(DownloadProgress(set_id, "download", done, total, len(result.failed), eta))
 
     report()
     if not missing:
+        result.failed.sort()
         return result
     if unreachable is not None:
         return _not_tried(missing, result, unreachable)
@@ -347,25 +361,28 @@ def fetch_set_images(
     received = 0
     unreachable_in_a_row = 0
     answered: set[str] = set()
-    while received < len(missing) and not result.cancelled:
-        if cancel is not None and cancel.is_set():
-            result.cancelled = True
-            break
-        try:
-            # A short wait, so that a cancel is seen even while every job waits on a slow server.
-            card, outcome = finished.get(timeout=_CANCEL_POLL_S)
-        except queue.Empty:
-            continue
-        received += 1
-        answered.add(card.card_id)
-        _collect(card, outcome, result, set_dir)
-        unreachable_in_a_row = unreachable_in_a_row + 1 if _host_unreachable(outcome) else 0
-        if unreachable_in_a_row >= UNREACHABLE_AFTER and result.downloaded == 0:
-            result.unreachable = str(outcome)
-            break
-        if not result.cancelled:
-            report()
-    stop.set()
+    try:
+        while received < len(missing) and not result.cancelled:
+            if cancel is not None and cancel.is_set():
+                result.cancelled = True
+                break
+            try:
+                # A short wait, so that a cancel is seen even while every job waits on a slow server.
+                card, outcome = finished.get(timeout=_CANCEL_POLL_S)
+            except queue.Empty:
+                continue
+            received += 1
+            answered.add(card.card_id)
+            _collect(card, outcome, result, set_dir)
+            unreachable_in_a_row = unreachable_in_a_row + 1 if _host_unreachable(outcome) else 0
+            if unreachable_in_a_row >= UNREACHABLE_AFTER and result.downloaded == 0:
+                result.unreachable = str(outcome)
+                break
+            if not result.cancelled:
+                report()
+    finally:
+        # However the run ends (a full disk included), the jobs fetch and write nothing more.
+        stop.set()
     if result.unreachable is not None:
         _not_tried([c for c in missing if c.card_id not in answered], result, result.unreachable)
         report()
@@ -394,7 +411,9 @@ def _collect(card: CardInfo, outcome: Path | Exception, result: FetchResult, set
     elif isinstance(outcome, OSError):
         raise OSError(f"cannot keep the image of {card.card_id} in {set_dir}: {outcome}") from outcome
     else:
-        raise outcome
+        # Anything else went wrong with this card only (its URL, its body): the others still count.
+        logger.warning("%s failed: %s: %s", card.card_id, type(outcome).__name__, outcome)
+        result.failed.append((card.card_id, f"{type(outcome).__name__}: {outcome}"))
 
 
 def _remove_stale_parts(set_dir: Path) -> None:
@@ -423,17 +442,24 @@ def download_and_install(
     cancel: threading.Event | None = None,
     cache_dir: Path | None = None,
     sets_dir: Path | None = None,
+    shipped: Path | None = None,
 ) -> list[SetReport]:
-    """Fetch, verify, embed and install each set (by id or PTCGO code), one after the other.
+    """Fetch, verify, embed and install each set (by id or PTCGO code), one after the other, then
+    rebuild the search graph over ``shipped`` (the reference bundle the app uses; default: the
+    configured default) and the installed sets.
 
     Raises :class:`UnknownSetError` (close matches named) before any request, :class:`ValueError` for
-    a bad ``jobs`` or ``image_base``. A set whose images partly failed is installed with the cards it
-    has (a rerun fetches the rest). A cancel stops promptly; the sets done so far are reported."""
+    a bad ``jobs`` or ``image_base`` or a set id that cannot name a folder. A set whose images partly
+    failed is installed with the cards it has (a rerun fetches the rest). A cancel stops promptly (the
+    graph rebuild included: the next start builds it); the sets done so far are reported."""
     if not 1 <= jobs <= MAX_JOBS:
         raise ValueError(f"--jobs must be between 1 and {MAX_JOBS}")
     rebase("https://images.pokemontcg.io/", image_base)  # a bad base is one message before any work
     catalog = catalog or default_catalog()
     resolved = resolve_set_ids(catalog, set_ids)
+    unsafe = [set_id for set_id in resolved if not is_safe_id(set_id)]
+    if unsafe:
+        raise ValueError(f"set id(s) {', '.join(map(repr, unsafe))} from the catalogue cannot name a folder")
     cache = cache_dir or image_cache_dir()
     client = image_client(cancel)
     reports: list[SetReport] = []
@@ -470,6 +496,7 @@ def download_and_install(
                 sets_dir=sets_dir,
                 progress=_embed_progress(set_id, progress),
                 cancel=cancel,
+                shipped=shipped,
                 refresh_graph=False,
             )
         except InstallCancelled:
@@ -477,9 +504,10 @@ def download_and_install(
             break
         set_report.embedded = installed.embedded
         set_report.failed.extend(installed.skipped)
-    if any(report.embedded for report in reports):
+    cancelled = cancel is not None and cancel.is_set()
+    if any(report.embedded for report in reports) and not cancelled:
         # Once for all the sets: each rebuild of the search graph covers every installed set.
-        refresh_search_graph(sets_dir=sets_dir, model_sha256=embedder.model_sha256, dim=embedder.dim)
+        refresh_search_graph(shipped, sets_dir, embedder.model_sha256, embedder.dim, cancel=cancel)
     return reports
 
 
@@ -495,12 +523,14 @@ def _embed_progress(set_id: str, progress: ProgressCallback | None) -> Callable[
     return report
 
 
-def remove_sets(set_ids: Sequence[str], *, sets_dir: Path | None = None) -> list[str]:
+def remove_sets(set_ids: Sequence[str], *, sets_dir: Path | None = None, shipped: Path | None = None) -> list[str]:
     """Remove the installed reference data of these sets; returns the ids that were installed (and are
-    now gone). Downloaded images stay in the cache, so installing again needs no network."""
+    now gone), then refreshes the search graph over ``shipped`` (the reference bundle the app uses;
+    default: the configured default) and the sets left. Downloaded images stay in the cache, so
+    installing again needs no network."""
     removed = [
         set_id for set_id in dict.fromkeys(set_ids) if remove_set(set_id, sets_dir=sets_dir, refresh_graph=False)
     ]
     if removed:
-        refresh_search_graph(sets_dir=sets_dir)
+        refresh_search_graph(shipped, sets_dir)
     return removed

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import _thread
 import hashlib
 import json
+import shutil
 import socket
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -64,6 +68,15 @@ def test_sets_without_a_readable_bundle_say_installed_is_unknown(
     captured = capsys.readouterr()
     assert {r["installed"] for r in json.loads(captured.out)} == {None}
     assert "installed sets unknown" in captured.err
+
+
+def test_sets_read_an_interrupted_bundle_rebuilds_previous_copy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shutil.copytree(BUNDLE, tmp_path / "bundle.previous")  # the rebuild died before its new copy was whole
+    monkeypatch.setenv("CARDSIGHT_MATCH__BUNDLE", str(tmp_path / "bundle"))
+    assert main(["catalog", "sets", "--json"]) == 0
+    assert {r["id"] for r in json.loads(capsys.readouterr().out) if r["installed"]} == installed()
 
 
 def test_search_finds_any_card_and_marks_whether_it_is_installed(
@@ -208,3 +221,31 @@ def test_the_catalog_commands_are_documented_in_help(capsys: pytest.CaptureFixtu
         main(["catalog", "--help"])
     text = capsys.readouterr().out
     assert all(word in text for word in ("sets", "search", "update", "4/102", "pokemontcg.io"))
+
+
+def test_ctrl_c_does_not_wait_forever_for_a_download_stuck_in_one_step(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stuck = threading.Event()
+    release = threading.Event()
+
+    def one_long_step(*args: object, **kwargs: object) -> list[object]:
+        stuck.set()
+        release.wait(30)  # a step that does not look at the cancel (a slow disk, a long native call)
+        return []
+
+    monkeypatch.setattr("app.catalog.commands.download_and_install", one_long_step)
+    monkeypatch.setattr("app.catalog.commands.INTERRUPT_WAIT_S", 0.3)
+
+    def press_ctrl_c() -> None:
+        stuck.wait(30)
+        _thread.interrupt_main()
+
+    threading.Thread(target=press_ctrl_c, daemon=True).start()
+    started = time.monotonic()
+    try:
+        assert main(["catalog", "download", "base1"]) == 130
+        assert time.monotonic() - started < 10
+    finally:
+        release.set()
+    assert "download interrupted" in capsys.readouterr().err

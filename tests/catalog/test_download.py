@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,13 +13,15 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
 
+import app.catalog.download as download_module
 from app import PROJECT_ROOT
 from app.catalog.commands import ProgressLine
-from app.catalog.database import CatalogDatabase
+from app.catalog.database import CardInfo, CatalogDatabase
 from app.catalog.download import (
     BadImage,
     DownloadProgress,
@@ -30,6 +34,7 @@ from app.catalog.download import (
     fetch_set_images,
     image_cache_dir,
     rebase,
+    remove_sets,
     resolve_set_ids,
 )
 from app.catalog.install import installed_sets_dir
@@ -496,3 +501,138 @@ def test_a_card_cut_short_by_a_cancel_is_not_counted_as_failed(catalog: CatalogD
     card = catalog.cards_in_set("xy12")[0]
     with pytest.raises(RequestCancelled):
         fetch_card_image(card, Path("unused"), client([]), server.base, cancel)
+
+
+# ---------------------------------------------------------------------------- bad input from the catalogue
+
+
+def server_card(card: CardInfo, server: ImageServer) -> CardInfo:
+    return dataclasses.replace(
+        card, image_large=rebase(card.image_large, server.base), image_small=rebase(card.image_small, server.base)
+    )
+
+
+def test_a_bad_image_url_fails_that_card_only(catalog: CatalogDatabase, server: ImageServer, tmp_path: Path) -> None:
+    cards = [server_card(card, server) for card in catalog.cards_in_set("xy12")]
+    cards[0] = dataclasses.replace(cards[0], image_large="images.pokemontcg.io/xy12/1_hires.png", image_small="")
+    result = fetch_set_images("xy12", cards, cache_dir=tmp_path / "cache", client=client([]), jobs=2)
+    assert result.downloaded == 3 and [card for card, _ in result.failed] == ["xy12-1"]
+    assert "bad URL 'images.pokemontcg.io/xy12/1_hires.png'" in result.failed[0][1]
+
+
+def test_a_card_that_cannot_be_kept_stops_the_run_and_its_jobs(
+    catalog: CatalogDatabase, server: ImageServer, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    (cache / "xy12").write_text("a file where the set's folder goes")  # every write fails, as on a full disk
+    with pytest.raises(OSError, match="cannot keep the image of xy12-"):
+        fetch_set_images(
+            "xy12", catalog.cards_in_set("xy12"), cache_dir=cache, client=client([]), image_base=server.base, jobs=1
+        )
+    time.sleep(1.0)  # a job left running would go on asking for the other cards meanwhile
+    assert len(server.host.requests) <= 2
+
+
+def test_a_card_id_that_could_leave_the_cache_fails_without_a_request(
+    catalog: CatalogDatabase, server: ImageServer, tmp_path: Path
+) -> None:
+    cards = catalog.cards_in_set("xy12")
+    cards[0] = dataclasses.replace(cards[0], card_id="../../escaped")
+    cache = tmp_path / "images" / "cache"
+    result = fetch_set_images("xy12", cards, cache_dir=cache, client=client([]), image_base=server.base, jobs=2)
+    assert result.downloaded == 3 and result.failed[0][0] == "../../escaped"
+    assert "cannot name a file" in result.failed[0][1]
+    assert "/xy12/1_hires.png" not in server.host.requests
+    written = sorted(p.relative_to(tmp_path).as_posix() for p in (tmp_path / "images").rglob("*") if p.is_file())
+    assert written == [f"images/cache/xy12/xy12-{n}.jpg" for n in (2, 3, 4)]
+
+
+@pytest.mark.parametrize("set_id", ["..", "../elsewhere"])
+def test_a_set_id_that_could_leave_the_cache_is_refused_before_any_request(
+    set_id: str, catalog: CatalogDatabase, server: ImageServer, tmp_path: Path
+) -> None:
+    with pytest.raises(ValueError, match="cannot name a folder"):
+        fetch_set_images(
+            set_id, catalog.cards_in_set("xy12"), cache_dir=tmp_path / "c", client=client([]), image_base=server.base
+        )
+    assert server.host.requests == [] and not (tmp_path / "c").exists()
+
+
+# ---------------------------------------------------------------------------- the search graph after a download
+
+
+@pytest.fixture
+def two_new_sets(tmp_path: Path) -> Iterator[CatalogDatabase]:
+    db = CatalogDatabase.open(
+        catalogue_with_cards(tmp_path / "two.sqlite", {"base1": NEW_SET_CARDS, "base2": ["base2-1"]})
+    )
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def graph_refreshes(monkeypatch: pytest.MonkeyPatch) -> list[dict[str, object]]:
+    """Each graph refresh a download asks for, run for real with a graph however few the vectors."""
+    calls: list[dict[str, object]] = []
+    real = download_module.refresh_search_graph
+
+    def refresh(*args: Any, **kwargs: Any) -> None:
+        calls.append({"args": args, **kwargs})
+        real(*args, **{**kwargs, "exact_below": 1})
+
+    monkeypatch.setattr(download_module, "refresh_search_graph", refresh)
+    return calls
+
+
+def test_a_cancel_during_a_later_set_does_not_rebuild_the_graph(
+    two_new_sets: CatalogDatabase,
+    catalog_dir: Path,
+    embedder: EmbedderBackend,
+    tmp_path: Path,
+    graph_refreshes: list[dict[str, object]],
+) -> None:
+    cancel = threading.Event()
+
+    def cancel_at_the_second_set(update: DownloadProgress) -> None:
+        if update.set_id == "base2":
+            cancel.set()
+
+    with ImageServer(ImageHost(catalog_dir / "images", aliases={"base1": "xy12", "base2": "xy12"})) as server:
+        reports = download_and_install(
+            ["base1", "base2"],
+            embedder,
+            catalog=two_new_sets,
+            image_base=server.base,
+            progress=cancel_at_the_second_set,
+            cancel=cancel,
+            cache_dir=tmp_path / "cache",
+            sets_dir=tmp_path / "sets",
+        )
+    assert reports[0].embedded == 3 and (tmp_path / "sets" / "base1").is_dir()
+    assert graph_refreshes == [] and not (tmp_path / "sets.index").exists()
+
+
+def test_the_graph_is_built_for_the_bundle_the_app_uses(
+    new_set_catalog: CatalogDatabase,
+    new_set_server: ImageServer,
+    embedder: EmbedderBackend,
+    tmp_path: Path,
+    graph_refreshes: list[dict[str, object]],
+) -> None:
+    custom = tmp_path / "custom-bundle"
+    shutil.copytree(BUNDLE, custom)
+    sets_dir = tmp_path / "sets"
+    download_and_install(
+        ["base1"],
+        embedder,
+        catalog=new_set_catalog,
+        image_base=new_set_server.base,
+        cache_dir=tmp_path / "cache",
+        sets_dir=sets_dir,
+        shipped=custom,
+    )
+    graph = load_reference(custom, sets_dir).index_cache
+    assert len(graph_refreshes) == 1 and graph is not None and graph.is_file()
+    remove_sets(["base1"], sets_dir=sets_dir, shipped=custom)
+    assert len(graph_refreshes) == 2 and graph_refreshes[1]["args"][0] == custom  # type: ignore[index]
