@@ -9,6 +9,7 @@ catalogue database, which never touches the network.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import sqlite3
 import threading
@@ -68,8 +69,31 @@ SEARCH_LIMIT = 50
 COMPACT_WIDTH = 1000
 #: How long closing the page waits for a download to notice its cancel before leaving it to finish.
 STOP_WAIT_S = 10.0
+#: How long the process's exit waits for a job the window could not wait for (it was cancelled).
+EXIT_WAIT_S = 60.0
 
 AnyIndex = QModelIndex | QPersistentModelIndex
+
+#: Every catalogue job started, with its thread, until that thread has finished. A QThread destroyed
+#: while it runs aborts the whole process, so neither belongs to the page (which may be closed or
+#: deleted first) and neither is let go before its thread has ended.
+_JOBS: list[tuple[QThread, CatalogJob]] = []
+
+
+def _forget_finished_jobs() -> None:
+    _JOBS[:] = [(thread, job) for thread, job in _JOBS if not thread.isFinished()]
+
+
+@atexit.register
+def _stop_jobs_at_exit() -> None:
+    """Before Python tears the Qt objects down: cancel what still runs and wait for it (every step
+    of a job looks at its cancel, so this is short)."""
+    for thread, job in list(_JOBS):
+        job.cancel.set()
+        thread.quit()
+        if not thread.wait(int(EXIT_WAIT_S * 1000)):
+            logger.error("The catalogue job did not stop within %.0f s of the exit", EXIT_WAIT_S)
+    _forget_finished_jobs()
 
 
 # ---------------------------------------------------------------------------- the one adapter
@@ -152,6 +176,7 @@ class ReferenceSets:
             cancel=cancel,
             cache_dir=self.cache_dir,
             sets_dir=self.sets_dir,
+            shipped=self.bundle_path,
         )
         return [
             SetOutcome(r.set_id, r.downloaded, r.already_had, r.embedded, tuple((card, why) for card, why in r.failed))
@@ -161,7 +186,7 @@ class ReferenceSets:
     def remove(self, set_ids: Sequence[str]) -> list[str]:
         from app.catalog.download import remove_sets
 
-        return list(remove_sets(list(set_ids), sets_dir=self.sets_dir))
+        return list(remove_sets(list(set_ids), sets_dir=self.sets_dir, shipped=self.bundle_path))
 
     def load(self, embedder: EmbedderBackend) -> ReferenceBundle:
         """The reference data the scanner uses: the shipped bundle and every installed set that checks
@@ -327,6 +352,8 @@ class CatalogPage(QWidget):
     #: Each line of a running job's progress ("Downloading base1: 40/102 · about 20 s left"), for
     #: whichever page the user is on.
     job_progress_text = Signal(str)
+    #: A job has ended and its thread is gone (what a window waiting to close waits for).
+    job_ended = Signal()
 
     def __init__(
         self,
@@ -591,14 +618,15 @@ class CatalogPage(QWidget):
             f"{'Downloading' if kind == 'download' else 'Removing'} {', '.join(set_ids)}… (starting the recogniser)"
         )
         job = CatalogJob(self.sets, kind, set_ids, self.make_embedder)
-        thread = QThread(self)
+        # No parent: deleting the page must not destroy a thread that still runs (see _JOBS).
+        thread = QThread()
         thread.setObjectName("cardsight-catalog")
         job.moveToThread(thread)
         thread.started.connect(job.run)
         job.progress.connect(self._on_progress)
         job.done.connect(self._on_done)
-        thread.finished.connect(job.deleteLater)
-        thread.finished.connect(thread.deleteLater)
+        _forget_finished_jobs()
+        _JOBS.append((thread, job))
         self.job, self.job_thread = job, thread
         self._set_busy(True)
         thread.start()
@@ -622,6 +650,7 @@ class CatalogPage(QWidget):
             if not thread.wait(int(STOP_WAIT_S * 1000)):
                 logger.warning("The catalogue job's thread did not end within %.0f s", STOP_WAIT_S)
         self.job, self.job_thread = None, None
+        _forget_finished_jobs()
         text = describe_result(self._job_kind, result)
         self.report.setText(text)
         self.progress_label.setText("")
@@ -630,6 +659,7 @@ class CatalogPage(QWidget):
         self.status_message.emit(text.splitlines()[0] if text else "")
         if result.bundle is not None:
             self.reference_changed.emit(result.bundle)
+        self.job_ended.emit()
 
     def cancel(self) -> None:
         if self.job is not None:
@@ -637,9 +667,11 @@ class CatalogPage(QWidget):
             self.cancel_button.setEnabled(False)
             self.progress_label.setText("Cancelling… (what is verified is kept)")
 
-    def shutdown(self, timeout_s: float = STOP_WAIT_S) -> bool:
-        """Cancel a running job and wait for its thread, at most ``timeout_s``; False if it is still
-        running (the download keeps what it verified; the next start resumes it)."""
+    def shutdown(self, timeout_s: float | None = None) -> bool:
+        """Cancel a running job and wait for its thread, at most ``timeout_s`` (default
+        :data:`STOP_WAIT_S`); False if it is still running — ``job_ended`` follows once it has ended
+        (the download keeps what it verified; the next start resumes it)."""
+        timeout_s = STOP_WAIT_S if timeout_s is None else timeout_s
         thread = self.job_thread
         if self.job is None or thread is None:
             return True

@@ -461,6 +461,12 @@ class MainWindow(QMainWindow):
             logger.warning("Cannot save settings: %s", error)
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt override
-        self.catalog.shutdown()
+        if not self.catalog.shutdown():
+            # The cancelled catalogue job is still finishing a step: closing now would destroy its
+            # running thread (the process would abort). The window closes as soon as it has ended.
+            event.ignore()
+            self.catalog.job_ended.connect(self.close, Qt.ConnectionType.SingleShotConnection)
+            self.statusBar().showMessage("Stopping the catalogue download… the window closes when it has.")
+            return
         self.controller.stop()
         event.accept()

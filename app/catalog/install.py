@@ -153,7 +153,7 @@ def install_set(
         shard.save(sets_dir / set_id, thumbs_from=thumbs, with_index=False)
     logger.info("Installed set %s: %d card(s), %d skipped", set_id, report.embedded, len(report.skipped))
     if refresh_graph:
-        refresh_search_graph(shipped, sets_dir, embedder.model_sha256, embedder.dim)
+        refresh_search_graph(shipped, sets_dir, embedder.model_sha256, embedder.dim, cancel=cancel)
     return report
 
 

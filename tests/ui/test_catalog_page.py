@@ -3,13 +3,18 @@ and downloading / removing sets on a worker thread (against a real local HTTP se
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PySide6.QtCore import Qt
 from pytestqt.qtbot import QtBot
 
+import app.catalog.download as download_module
 from app.catalog.build import build_bundle
 from app.catalog.database import CatalogDatabase, default_catalog
 from app.collection.store import Collection
@@ -285,7 +290,16 @@ def test_a_set_downloaded_from_the_image_host_is_installed_and_reaches_the_scann
     small_shipped: Path,
     few_cards: CatalogDatabase,
     image_server: ImageServer,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    graph_bundles: list[object] = []
+    refresh = download_module.refresh_search_graph
+
+    def refresh_and_note(shipped: Path | None = None, *args: Any, **kwargs: Any) -> None:
+        graph_bundles.append(shipped)
+        refresh(shipped, *args, **kwargs)
+
+    monkeypatch.setattr(download_module, "refresh_search_graph", refresh_and_note)
     page = download_page(qtbot, collection, settings, tmp_path, small_shipped, few_cards, image_server.base)
     labels: list[str] = []
     page.job_progress_text.connect(labels.append)
@@ -306,6 +320,7 @@ def test_a_set_downloaded_from_the_image_host_is_installed_and_reaches_the_scann
     assert page.report.text() == f"Removed {SET}."
     assert page.status_by_set.get(SET, NOT_INSTALLED) == NOT_INSTALLED
     assert len(changed) == 1 and not set(SET_CARDS) & set(changed[0].card_ids())
+    assert graph_bundles == [small_shipped, small_shipped]  # the graph of the bundle this page scans with
 
 
 def test_without_network_a_download_says_so_and_the_page_keeps_working(
@@ -367,3 +382,52 @@ def test_closing_the_page_during_a_download_stops_it_within_the_wait(
     assert thread is not None and thread.isRunning()
     assert page.shutdown(timeout_s=30.0)
     assert not thread.isRunning()
+
+
+# ---------------------------------------------------------------------------- a job outliving its page
+
+#: A job busy in a step that does not look at its cancel (an embedding batch, a native call), run
+#: while its page is closed and deleted: the process must not abort ("QThread: Destroyed while
+#: thread is still running").
+OUTLIVED_PAGE = """
+import time
+from pathlib import Path
+from ui.app import create_application
+from ui.catalog_page import CatalogPage, ReferenceSets
+from PySide6.QtCore import QCoreApplication, QEvent
+
+class OneLongStep(ReferenceSets):
+    def status(self):
+        return {}
+    def download(self, set_ids, embedder, progress, cancel):
+        time.sleep(2.0)
+        return []
+    def load(self, embedder):
+        raise OSError("nothing to load")
+
+class Recogniser:
+    def close(self):
+        pass
+
+app = create_application()
+page = CatalogPage(None, OneLongStep(Path("no-bundle")), None, Recogniser)
+page._start("download", ["base1"])
+print("stopped in time:", page.shutdown(timeout_s=0.2), flush=True)
+page.deleteLater()
+del page
+QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+print("page deleted", flush=True)
+"""
+
+
+def test_a_job_outliving_its_deleted_page_does_not_abort_the_process(tmp_path: Path) -> None:
+    script = tmp_path / "outlived_page.py"
+    script.write_text(OUTLIVED_PAGE)
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(root)}
+    done = subprocess.run(
+        [sys.executable, str(script)], cwd=root, env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "stopped in time: False" in done.stdout and "page deleted" in done.stdout
+    assert "Destroyed while thread" not in done.stderr

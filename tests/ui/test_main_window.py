@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from app.config import Settings
 from app.engine import Engine
 from tests.ui.conftest import CLIP_CARDS, UnpluggedCamera, replay
 from ui.app import build_windows, create_application, open_collection
+from ui.catalog_page import ReferenceSets
 from ui.controller import ScanController
 from ui.main_window import MainWindow
 
@@ -512,3 +514,39 @@ def test_a_download_s_progress_is_in_the_status_bar_away_from_the_catalogue_page
     window.catalog.job_progress_text.emit("Downloading base1: 11/102 · about 19 s left")
     assert window.statusBar().currentMessage() == "Downloading base1: 11/102 · about 19 s left"
     window.close()
+
+
+class OneLongStep(ReferenceSets):
+    """A download busy in a step that does not look at its cancel (an embedding batch, a native call)."""
+
+    def status(self) -> dict[str, str]:
+        return {}
+
+    def download(self, set_ids, embedder, progress, cancel):  # type: ignore[no-untyped-def]
+        time.sleep(1.5)
+        return []
+
+    def load(self, embedder):  # type: ignore[no-untyped-def]
+        raise OSError("nothing to load")
+
+
+class Recogniser:
+    def close(self) -> None:
+        pass
+
+
+def test_closing_during_a_catalogue_job_waits_for_it_then_closes(
+    qtbot: QtBot, settings: Settings, engine_for: Engine, clip_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("ui.catalog_page.STOP_WAIT_S", 0.1)
+    window = make_window(qtbot, settings, engine_for, replay(clip_path))
+    window.catalog.sets = OneLongStep(Path("no-bundle"))
+    window.catalog.make_embedder = Recogniser  # type: ignore[assignment]
+    window.catalog._start("download", ["base1"])
+    thread = window.catalog.job_thread
+    assert thread is not None
+    window.close()
+    assert window.isVisible() and thread.isRunning()  # not closed under a running thread
+    assert "Stopping the catalogue download" in window.statusBar().currentMessage()
+    qtbot.waitUntil(lambda: not window.isVisible(), timeout=30_000)
+    assert not window.catalog.busy
