@@ -183,10 +183,10 @@ class ReferenceSets:
             for r in reports
         ]
 
-    def remove(self, set_ids: Sequence[str]) -> list[str]:
+    def remove(self, set_ids: Sequence[str], cancel: threading.Event | None = None) -> list[str]:
         from app.catalog.download import remove_sets
 
-        return list(remove_sets(list(set_ids), sets_dir=self.sets_dir, shipped=self.bundle_path))
+        return list(remove_sets(list(set_ids), sets_dir=self.sets_dir, shipped=self.bundle_path, cancel=cancel))
 
     def load(self, embedder: EmbedderBackend) -> ReferenceBundle:
         """The reference data the scanner uses: the shipped bundle and every installed set that checks
@@ -240,7 +240,7 @@ class CatalogJob(QObject):
             if self.kind == "download":
                 outcomes = self.sets.download(self.set_ids, embedder, self.progress.emit, self.cancel)
             else:
-                removed = self.sets.remove(self.set_ids)
+                removed = self.sets.remove(self.set_ids, self.cancel)
             try:
                 bundle = self.sets.load(embedder)
             except (BundleError, OSError) as error:

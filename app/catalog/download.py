@@ -262,7 +262,8 @@ def fetch_card_image(
             if error.status == 404 and index + 1 < len(urls):
                 logger.info("%s: no large image (%s); trying the small one", card.card_id, url)
                 continue
-            raise HttpError(f"{error} ({url})", error.status) from error
+            reason = str(error) if url in str(error) else f"{error} ({url})"
+            raise HttpError(reason, error.status) from error
         if cancel is not None and cancel.is_set():
             raise RequestCancelled("cancelled")  # the run has stopped: nothing more is written
         return _keep(set_dir, card.card_id, check.extension, answer.body)
@@ -523,14 +524,20 @@ def _embed_progress(set_id: str, progress: ProgressCallback | None) -> Callable[
     return report
 
 
-def remove_sets(set_ids: Sequence[str], *, sets_dir: Path | None = None, shipped: Path | None = None) -> list[str]:
+def remove_sets(
+    set_ids: Sequence[str],
+    *,
+    sets_dir: Path | None = None,
+    shipped: Path | None = None,
+    cancel: threading.Event | None = None,
+) -> list[str]:
     """Remove the installed reference data of these sets; returns the ids that were installed (and are
     now gone), then refreshes the search graph over ``shipped`` (the reference bundle the app uses;
-    default: the configured default) and the sets left. Downloaded images stay in the cache, so
-    installing again needs no network."""
+    default: the configured default) and the sets left, unless ``cancel`` stops that (the next start
+    builds it). Downloaded images stay in the cache, so installing again needs no network."""
     removed = [
         set_id for set_id in dict.fromkeys(set_ids) if remove_set(set_id, sets_dir=sets_dir, refresh_graph=False)
     ]
     if removed:
-        refresh_search_graph(shipped, sets_dir)
+        refresh_search_graph(shipped, sets_dir, cancel=cancel)
     return removed

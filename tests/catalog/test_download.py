@@ -636,3 +636,28 @@ def test_the_graph_is_built_for_the_bundle_the_app_uses(
     assert len(graph_refreshes) == 1 and graph is not None and graph.is_file()
     remove_sets(["base1"], sets_dir=sets_dir, shipped=custom)
     assert len(graph_refreshes) == 2 and graph_refreshes[1]["args"][0] == custom  # type: ignore[index]
+
+
+def test_a_cancelled_removal_leaves_the_graph_to_the_next_start(
+    two_new_sets: CatalogDatabase,
+    catalog_dir: Path,
+    embedder: EmbedderBackend,
+    tmp_path: Path,
+    graph_refreshes: list[dict[str, object]],
+) -> None:
+    sets_dir = tmp_path / "sets"
+    with ImageServer(ImageHost(catalog_dir / "images", aliases={"base1": "xy12", "base2": "xy12"})) as server:
+        download_and_install(
+            ["base1", "base2"],
+            embedder,
+            catalog=two_new_sets,
+            image_base=server.base,
+            cache_dir=tmp_path / "cache",
+            sets_dir=sets_dir,
+        )
+    assert load_reference(BUNDLE, sets_dir).index_cache.is_file()  # type: ignore[union-attr]
+    cancel = threading.Event()
+    cancel.set()
+    assert remove_sets(["base2"], sets_dir=sets_dir, cancel=cancel) == ["base2"]
+    left = load_reference(BUNDLE, sets_dir)
+    assert "base2-1" not in left.row_card_ids and not left.index_cache.is_file()  # type: ignore[union-attr]
