@@ -271,15 +271,17 @@ def run_download(args: argparse.Namespace, bundle: Path, make_embedder: Callable
             outcome["problem"] = error
 
     worker = threading.Thread(target=work, name="catalog-download")
-    worker.start()
     try:
+        # Started inside the try: a Ctrl-C may come while start() still waits for the thread.
+        worker.start()
         while worker.is_alive():
             worker.join(0.2)
     except KeyboardInterrupt:
         cancel.set()
         # The worker sees the cancel between requests, batches and graph rows; one stuck in a single
         # step (a slow disk) is not waited for: what it has not written whole is never used.
-        worker.join(INTERRUPT_WAIT_S)
+        if worker.ident is not None:
+            worker.join(INTERRUPT_WAIT_S)
         if worker.is_alive():
             logger.warning("The download did not stop within %.0f s; leaving it", INTERRUPT_WAIT_S)
         line.end()

@@ -28,6 +28,7 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -198,6 +199,13 @@ class ReferenceBundle:
         return bundle
 
     # ------------------------------------------------------------------ index
+    @property
+    def graph_over_cards(self) -> bool:
+        """Whether :attr:`index` is a graph over cards (each card's mean view, keyed by
+        :func:`card_numbers`) rather than over rows: the combined graph of the installed sets is, so
+        that it stays small and fast at catalogue scale (docs/catalogue.md); a single bundle's is not."""
+        return self.index_cache is not None
+
     @property
     def index(self) -> Any:
         if self._index is None:
@@ -507,18 +515,39 @@ def _fsync_tree(folder: Path) -> None:
                 os.fsync(handle.fileno())
 
 
+def card_numbers(row_card_ids: Sequence[str]) -> tuple[list[str], npt.NDArray[np.int64]]:
+    """Each distinct card in the order of its first row, and each row's card number (the keys of a
+    graph over cards)."""
+    names = list(dict.fromkeys(row_card_ids))
+    number = {card_id: i for i, card_id in enumerate(names)}
+    return names, np.fromiter((number[c] for c in row_card_ids), np.int64, len(row_card_ids))
+
+
+def card_means(embeddings: Any, row_cards: npt.NDArray[np.int64], cards: int) -> npt.NDArray[np.float32]:
+    """Each card's rows averaged and L2-normalised (read in batches: the rows may be memory-mapped
+    int8 that would not fit in memory as float32 all at once)."""
+    sums = np.zeros((cards, int(embeddings.shape[1])), np.float32)
+    for start in range(0, len(row_cards), _ADD_CHUNK):
+        rows = np.arange(start, min(start + _ADD_CHUNK, len(row_cards)))
+        np.add.at(sums, row_cards[rows], np.asarray(embeddings[rows], np.float32))
+    norms = np.linalg.norm(sums, axis=1, keepdims=True)
+    return (sums / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
 def cached_graph(bundle: ReferenceBundle, path: Path, cancel: threading.Event | None = None) -> Any:
-    """The graph saved at ``path`` (memory-mapped), or one built now over ``bundle``'s rows and
-    saved there for the next load (other graphs in that folder are stale and removed). A ``cancel``
-    during the build raises :class:`GraphBuildCancelled` and saves nothing (the next load builds it)."""
-    count, dim = len(bundle.row_card_ids), bundle.manifest.dim
+    """The graph over ``bundle``'s cards saved at ``path`` (memory-mapped), or one built now over each
+    card's mean view and saved there for the next load (other graphs in that folder are stale and
+    removed). A ``cancel`` during the build raises :class:`GraphBuildCancelled` and saves nothing (the
+    next load builds it)."""
+    names, row_cards = card_numbers(bundle.row_card_ids)
+    count, dim = len(names), bundle.manifest.dim
     if path.is_file():
         index = restore_index(path, dim, count, view=True)
         if index is not None:
             return index
     started = time.monotonic()
-    logger.warning("Building the search graph over %d reference vectors (once, when the sets change)", count)
-    index = build_index(bundle.embeddings, cancel=cancel)
+    logger.warning("Building the search graph over %d cards (once, when the sets change)", count)
+    index = build_index(card_means(bundle.embeddings, row_cards, count), cancel=cancel)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_name(f"{path.name}.tmp-{os.getpid()}")
@@ -529,5 +558,5 @@ def cached_graph(bundle: ReferenceBundle, path: Path, cancel: threading.Event | 
                 stale.unlink(missing_ok=True)
     except OSError as error:
         logger.warning("Could not cache the search graph at %s (%s); it will be rebuilt at the next load", path, error)
-    logger.info("Built the search graph over %d vectors in %.1f s", count, time.monotonic() - started)
+    logger.info("Built the search graph over %d cards in %.1f s", count, time.monotonic() - started)
     return index

@@ -40,6 +40,9 @@ from app.match.vectors import StackedRows
 
 logger = logging.getLogger(__name__)
 
+#: What the combined graph's nodes are (``ReferenceBundle.graph_over_cards``): a cache of another
+#: kind has another name, so it is never read as this one.
+GRAPH_KIND = "card-means"
 #: Suffix of the folder next to the installed-sets folder that holds the combined graph.
 INDEX_CACHE_SUFFIX = ".index"
 
@@ -154,8 +157,9 @@ def combine(base: ReferenceBundle, shards: list[ReferenceBundle], problems: list
 
 
 def graph_key(base: ReferenceBundle, shards: list[ReferenceBundle]) -> str:
-    """A name for the combined graph that changes whenever any part's vectors do."""
-    digest = hashlib.sha256(base.manifest.model_sha256.encode())
+    """A name for the combined graph that changes whenever any part's vectors do (or the kind of
+    graph: ``GRAPH_KIND``)."""
+    digest = hashlib.sha256(f"{GRAPH_KIND}|{base.manifest.model_sha256}".encode())
     for part in [base, *shards]:
         recorded = part.manifest.checksums.get(VECTORS) or f"{part.manifest.build_time}:{part.manifest.vector_count}"
         digest.update(f"|{part.path.name if part.path else ''}:{recorded}".encode())
