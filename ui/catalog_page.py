@@ -34,7 +34,6 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QResizeEvent, QShowEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QComboBox,
     QFormLayout,
     QFrame,
     QGroupBox,
@@ -47,7 +46,6 @@ from PySide6.QtWidgets import (
     QProgressBar,
     QPushButton,
     QScrollArea,
-    QSpinBox,
     QSplitter,
     QTableView,
     QVBoxLayout,
@@ -55,10 +53,10 @@ from PySide6.QtWidgets import (
 )
 
 from app.catalog.database import CardInfo, CatalogDatabase, CatalogDatabaseError, SetInfo
-from app.collection.store import CONDITIONS, FINISHES, CollectionError, InventoryKey
+from app.collection.store import CollectionError, InventoryKey
 from app.embed.base import EmbedderBackend, EmbedderError
 from app.match.bundle import BundleError, ReferenceBundle
-from ui.match_panel import LANGUAGES
+from ui.match_panel import add_choice_widgets
 
 logger = logging.getLogger(__name__)
 
@@ -461,14 +459,7 @@ class CatalogPage(QWidget):
         self.results.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.results.currentItemChanged.connect(self._update_buttons)
         self.results.itemDoubleClicked.connect(lambda _item: self.add_selected_card())
-        self.finish = QComboBox()
-        self.finish.addItems(FINISHES)
-        self.condition = QComboBox()
-        self.condition.addItems(CONDITIONS)
-        self.language = QComboBox()
-        self.language.addItems(LANGUAGES)
-        self.quantity = QSpinBox()
-        self.quantity.setRange(1, 999)
+        self.finish, self.condition, self.language, self.quantity = add_choice_widgets()
         self.add_button = QPushButton("Add to collection")
         self.add_button.setObjectName("addByHand")
         self.add_button.clicked.connect(self.add_selected_card)

@@ -37,6 +37,22 @@ from ui.recent_scans import RecentScansModel, RecentScansView
 logger = logging.getLogger(__name__)
 
 LANGUAGES = ("English", "Japanese", "German", "French", "Italian", "Spanish", "Portuguese", "Korean", "Chinese")
+#: The most copies one add puts in (a collection row holds up to the store's MAX_QUANTITY).
+MAX_ADD_QUANTITY = 999
+
+
+def add_choice_widgets() -> tuple[QComboBox, QComboBox, QComboBox, QSpinBox]:
+    """Finish, condition, language and quantity, as a card is added with them (the match panel and
+    the Catalogue page's add by hand)."""
+    finish, condition, language = QComboBox(), QComboBox(), QComboBox()
+    finish.addItems(FINISHES)
+    condition.addItems(CONDITIONS)
+    language.addItems(LANGUAGES)
+    quantity = QSpinBox()
+    quantity.setRange(1, MAX_ADD_QUANTITY)
+    return finish, condition, language, quantity
+
+
 STATUS_TEXT = {
     "identified": "Identified",
     "uncertain": "Which one is it? Press 1–5",
@@ -137,14 +153,7 @@ class MatchPanel(QWidget):
             self.alternative_buttons.append(button)
             alternatives.addWidget(button)
 
-        self.finish = QComboBox()
-        self.finish.addItems(FINISHES)
-        self.condition = QComboBox()
-        self.condition.addItems(CONDITIONS)
-        self.language = QComboBox()
-        self.language.addItems(LANGUAGES)
-        self.quantity = QSpinBox()
-        self.quantity.setRange(1, 999)
+        self.finish, self.condition, self.language, self.quantity = add_choice_widgets()
         self.options = QGridLayout()
         self._option_cells = [
             (QLabel(label), widget)
