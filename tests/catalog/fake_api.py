@@ -4,13 +4,14 @@ metadata, with faults injected per request."""
 from __future__ import annotations
 
 import json
-import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
+
+from tests.local_http import LocalHttpServer
 
 #: A fault answers one request instead of the data: "404", "500", "429:<seconds>", "truncate",
 #: "stall", "html", "badjson".
@@ -111,26 +112,16 @@ def _handler(data: ApiData) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-class FakeApi:
+class FakeApi(LocalHttpServer):
     """``with FakeApi(data) as api: api.base`` → ``http://127.0.0.1:<port>/v2``."""
 
     def __init__(self, data: ApiData) -> None:
         self.data = data
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(data))
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        super().__init__(_handler(data))
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v2"
-
-    def __enter__(self) -> FakeApi:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        return self.url("/v2")
 
 
 def faults_for(data: ApiData, path: str, set_id: str, *faults: Fault) -> None:

@@ -12,13 +12,14 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
 from app.catalog.database import SHIPPED_CATALOG
+from tests.local_http import LocalHttpServer
 
 #: One answer instead of the image: "404", "500", "429:<seconds>", "truncate", "stall", "html",
 #: "square" (a whole picture, but not card-shaped).
@@ -122,26 +123,16 @@ def _handler(host: ImageHost) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-class ImageServer:
+class ImageServer(LocalHttpServer):
     """``with ImageServer(host) as server: server.base`` → ``http://127.0.0.1:<port>``."""
 
     def __init__(self, host: ImageHost) -> None:
         self.host = host
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(host))
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        super().__init__(_handler(host))
 
     @property
     def base(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self) -> ImageServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        return self.url()
 
 
 def catalogue_with_cards(dst: Path, cards: Mapping[str, Sequence[str]]) -> Path:

@@ -3,12 +3,13 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 
 from app.net.http import USER_AGENT, Answer, HttpError, PoliteClient, RateLimit, RequestCancelled, RetryableAnswer
+from tests.local_http import LocalHttpServer
 
 #: Each request is answered by the next of these (status, headers, body); the last one repeats.
 Reply = tuple[int, dict[str, str], bytes]
@@ -34,14 +35,11 @@ class Server:
                 self.end_headers()
                 self.wfile.write(body)
 
-        self.http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.http.daemon_threads = True
-        threading.Thread(target=self.http.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self.http.server_address[1]}/thing"
+        self.server = LocalHttpServer(Handler)
+        self.url = self.server.url("/thing")
 
     def close(self) -> None:
-        self.http.shutdown()
-        self.http.server_close()
+        self.server.close()
 
 
 @pytest.fixture

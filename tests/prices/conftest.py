@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
 
 # The collection on each backend in turn (an SQLite file, a shop server database): prices live in it.
 from tests.collection.conftest import backend, collection, collection_address  # noqa: F401
+from tests.local_http import LocalHttpServer
 
 
 def priced_cards(set_id: str, count: int, updated: str = "2026/12/01") -> list[dict[str, Any]]:
@@ -82,15 +82,8 @@ def fake_api() -> Iterator[tuple[FakeApi, str]]:
         def log_message(self, format: str, *args: Any) -> None:  # quiet test output
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield api, f"http://127.0.0.1:{server.server_address[1]}/v2"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
+    with LocalHttpServer(Handler) as server:
+        yield api, server.url("/v2")
 
 
 def price_rows(store: Any) -> int:
