@@ -53,6 +53,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.catalog.database import CardInfo, CatalogDatabase, CatalogDatabaseError, SetInfo
+from app.catalog.download import DEFAULT_JOBS, DownloadProgress
 from app.collection.store import CollectionError, InventoryKey
 from app.embed.base import EmbedderBackend, EmbedderError
 from app.match.bundle import BundleError, ReferenceBundle
@@ -122,14 +123,8 @@ class JobResult:
     problems: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True)
-class Progress:
-    set_id: str
-    stage: str  # "download" | "embed"
-    done: int
-    total: int
-    failed: int
-    eta_s: float | None
+#: A download's progress, as ``app.catalog.download`` reports it.
+Progress = DownloadProgress
 
 
 @dataclass
@@ -141,7 +136,7 @@ class ReferenceSets:
     sets_dir: Path | None = None
     cache_dir: Path | None = None
     image_base: str | None = None
-    jobs: int = 4
+    jobs: int = DEFAULT_JOBS
     catalog: CatalogDatabase | None = field(default=None, repr=False)
 
     def status(self) -> dict[str, str]:
@@ -159,10 +154,7 @@ class ReferenceSets:
         progress: Callable[[Progress], None],
         cancel: threading.Event,
     ) -> list[SetOutcome]:
-        from app.catalog.download import DownloadProgress, download_and_install
-
-        def relay(update: DownloadProgress) -> None:
-            progress(Progress(update.set_id, update.stage, update.done, update.total, update.failed, update.eta_s))
+        from app.catalog.download import download_and_install
 
         reports = download_and_install(
             list(set_ids),
@@ -170,7 +162,7 @@ class ReferenceSets:
             catalog=self.catalog,
             image_base=self.image_base,
             jobs=self.jobs,
-            progress=relay,
+            progress=progress,
             cancel=cancel,
             cache_dir=self.cache_dir,
             sets_dir=self.sets_dir,
