@@ -61,7 +61,7 @@ def search_at_scale(dim: int, n: int = 20_000) -> dict[str, object]:
     query at a time over 200 queries (the app asks about a few crops at once); recall over 1,000."""
     from usearch.index import Index
 
-    from app.match.bundle import GRAPH_CONNECTIVITY, SEARCH_EXPANSION
+    from app.match.graph import GRAPH_CONNECTIVITY, SEARCH_EXPANSION
 
     rng = np.random.default_rng(1)
     refs = rng.normal(size=(n, dim)).astype(np.float32)

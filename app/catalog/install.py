@@ -28,12 +28,12 @@ from app.match.bundle import (
     BundleError,
     BundleManifest,
     BundleSet,
-    GraphBuildCancelled,
     ReferenceBundle,
-    cached_graph,
     read_manifest,
     safe_file_name,
 )
+from app.match.card_graph import cached_graph
+from app.match.graph import GraphBuildCancelled
 from app.match.shards import index_cache_dir, load_reference, shard_names
 
 logger = logging.getLogger(__name__)

@@ -26,9 +26,7 @@ import json
 import logging
 import os
 import shutil
-import threading
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,31 +35,13 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ValidationError
 
+from app.match.card_graph import cached_graph
+from app.match.graph import INDEX_DTYPE, build_index, restore_index
 from app.match.vectors import QuantizedRows, StackedRows, quantize_rows
 
 logger = logging.getLogger(__name__)
 
 BUNDLE_FORMAT = 1
-#: Scalar type inside the HNSW graph: i8 is faster than f32 at the same recall of the nearest
-#: (bench/results/identify.json); candidates are re-scored against the stored vectors anyway.
-INDEX_DTYPE = "i8"
-#: Graph links per node (usearch's default is 16) and candidates kept per search step (its default
-#: is 64): with 24 / 32 the true nearest is among the graph's candidates more often than with
-#: 16 / 48 at the same speed (bench/results/catalog_scale.json records the recall). The matcher
-#: re-scores the candidates, so the graph only has to find them. Connectivity is fixed when a graph
-#: is built; the expansion is set at every load.
-GRAPH_CONNECTIVITY = 24
-SEARCH_EXPANSION = 32
-#: A sparser graph, as bundles built before connectivity 24 have, needs a wider search to find
-#: the nearest as often.
-SPARSE_GRAPH_SEARCH_EXPANSION = 48
-
-
-def search_expansion(connectivity: int) -> int:
-    """The search width for a graph built with ``connectivity`` links per node."""
-    return SEARCH_EXPANSION if connectivity >= GRAPH_CONNECTIVITY else SPARSE_GRAPH_SEARCH_EXPANSION
-
-
 #: Reference rows that are card backs, not catalogue cards.
 BACK_PREFIX = "back:"
 MANIFEST = "manifest.json"
@@ -70,8 +50,6 @@ SCALES = "scales.npy"
 THUMBS = "thumbs"
 #: Scalar types a bundle's vectors may be stored in (``BundleManifest.dtype``).
 VECTOR_DTYPES = ("f32", "i8")
-#: File name suffix of a graph cached outside a bundle (``cached_graph``).
-GRAPH_FILE_SUFFIX = ".usearch"
 #: How far a stored vector's length may be from 1: float32 rounding of a normalised 768-d vector
 #: stays within ~1e-6; a damaged row (zeros, random bits) is nowhere near.
 UNIT_NORM_TOLERANCE = 1e-3
@@ -459,104 +437,8 @@ def safe_file_name(card_id: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in card_id)
 
 
-#: Rows decoded and added to a graph at a time, so a compact bundle is never decoded whole.
-_ADD_CHUNK = 16384
-
-
-class GraphBuildCancelled(Exception):
-    """A graph build stopped because its ``cancel`` event was set; nothing was saved."""
-
-
-def build_index(
-    embeddings: Any, dtype: str = INDEX_DTYPE, threads: int = 0, cancel: threading.Event | None = None
-) -> Any:
-    """An HNSW graph over ``embeddings`` (float32 rows, or anything ``rows[indices]`` decodes).
-    ``cancel`` is checked between batches of rows (:class:`GraphBuildCancelled`): a big graph takes
-    minutes, and a user who cancels should not wait for it."""
-    from usearch.index import Index
-
-    index = Index(
-        ndim=int(embeddings.shape[1]),
-        metric="cos",
-        dtype=dtype,
-        connectivity=GRAPH_CONNECTIVITY,
-        expansion_search=SEARCH_EXPANSION,
-    )
-    for start in range(0, len(embeddings), _ADD_CHUNK):
-        if cancel is not None and cancel.is_set():
-            raise GraphBuildCancelled("building the search graph was cancelled")
-        rows = np.arange(start, min(start + _ADD_CHUNK, len(embeddings)))
-        index.add(rows.astype(np.uint64), np.ascontiguousarray(embeddings[rows], np.float32), threads=threads)
-    return index
-
-
-def restore_index(path: Path, dim: int, count: int, view: bool = False) -> Any:
-    """The graph saved at ``path``, or None (with a warning) if it is unreadable or does not fit
-    ``count`` vectors of ``dim``; ``view`` memory-maps it instead of reading it."""
-    from usearch.index import Index
-
-    try:
-        index = Index.restore(str(path), view=view)
-    except Exception as error:  # usearch raises RuntimeError/ValueError variants for damaged files
-        logger.warning("usearch index %s unreadable (%s); rebuilding it in memory", path, error)
-        return None
-    if index is None or index.ndim != dim or len(index) != count:
-        logger.warning("usearch index %s does not match the vectors; rebuilding it in memory", path)
-        return None
-    # A search-time setting, not kept in the file (usearch has a setter; mypy misreads the property).
-    index.expansion_search = search_expansion(int(index.connectivity))  # type: ignore[misc]
-    return index
-
-
 def _fsync_tree(folder: Path) -> None:
     for item in folder.rglob("*"):
         if item.is_file():
             with open(item, "rb") as handle:
                 os.fsync(handle.fileno())
-
-
-def card_numbers(row_card_ids: Sequence[str]) -> tuple[list[str], npt.NDArray[np.int64]]:
-    """Each distinct card in the order of its first row, and each row's card number (the keys of a
-    graph over cards)."""
-    names = list(dict.fromkeys(row_card_ids))
-    number = {card_id: i for i, card_id in enumerate(names)}
-    return names, np.fromiter((number[c] for c in row_card_ids), np.int64, len(row_card_ids))
-
-
-def card_means(embeddings: Any, row_cards: npt.NDArray[np.int64], cards: int) -> npt.NDArray[np.float32]:
-    """Each card's rows averaged and L2-normalised (read in batches: the rows may be memory-mapped
-    int8 that would not fit in memory as float32 all at once)."""
-    sums = np.zeros((cards, int(embeddings.shape[1])), np.float32)
-    for start in range(0, len(row_cards), _ADD_CHUNK):
-        rows = np.arange(start, min(start + _ADD_CHUNK, len(row_cards)))
-        np.add.at(sums, row_cards[rows], np.asarray(embeddings[rows], np.float32))
-    norms = np.linalg.norm(sums, axis=1, keepdims=True)
-    return (sums / np.maximum(norms, 1e-12)).astype(np.float32)
-
-
-def cached_graph(bundle: ReferenceBundle, path: Path, cancel: threading.Event | None = None) -> Any:
-    """The graph over ``bundle``'s cards saved at ``path`` (memory-mapped), or one built now over each
-    card's mean view and saved there for the next load (other graphs in that folder are stale and
-    removed). A ``cancel`` during the build raises :class:`GraphBuildCancelled` and saves nothing (the
-    next load builds it)."""
-    names, row_cards = card_numbers(bundle.row_card_ids)
-    count, dim = len(names), bundle.manifest.dim
-    if path.is_file():
-        index = restore_index(path, dim, count, view=True)
-        if index is not None:
-            return index
-    started = time.monotonic()
-    logger.warning("Building the search graph over %d cards (once, when the sets change)", count)
-    index = build_index(card_means(bundle.embeddings, row_cards, count), cancel=cancel)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-        index.save(str(partial))
-        os.replace(partial, path)
-        for stale in path.parent.glob(f"*{GRAPH_FILE_SUFFIX}*"):
-            if stale != path:
-                stale.unlink(missing_ok=True)
-    except OSError as error:
-        logger.warning("Could not cache the search graph at %s (%s); it will be rebuilt at the next load", path, error)
-    logger.info("Built the search graph over %d cards in %.1f s", count, time.monotonic() - started)
-    return index

@@ -7,7 +7,8 @@ import logging
 import numpy as np
 import numpy.typing as npt
 
-from app.match.bundle import ReferenceBundle, card_numbers
+from app.match.bundle import ReferenceBundle
+from app.match.card_graph import card_numbers
 from app.match.decision import (
     FLIP_MARGIN,
     NAMED_STATUSES,
@@ -60,7 +61,7 @@ class Matcher:
         # The exact product needs every row in memory as float32: small bundles only.
         self._dense = bundle.dense_embeddings() if self.exact else None
         # Rows → small integers per card, so picking the best row of each card is integer work; the
-        # same numbers key a graph over cards (bundle.card_numbers).
+        # same numbers key a graph over cards (app.match.card_graph).
         self._card_names, self._row_card = card_numbers(bundle.row_card_ids)
         # Each card's rows, for re-scoring every view of the cards a graph over cards proposes.
         self._rows_by_card = np.argsort(self._row_card, kind="stable")

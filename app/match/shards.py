@@ -12,10 +12,10 @@ reinstalls it, and the app scans with the rest: a set missing is the normal stat
 (the catalogue shows it as not installed), whereas refusing to start would take every other
 installed set away for one bad download. Its vectors are never read, so it can never name a card.
 
-The HNSW graph over all rows is built when the sets change and cached on disk under a name made
-from the model, the shipped bundle and each shard's vector checksums: a graph for another list of
-shards has another name and is never used, and a missing one is rebuilt (once, then cached) at
-the first search that needs it.
+The search graph over all cards (``app.match.card_graph``) is built when the sets change and cached
+on disk under a name made from the kind of graph, the model, the shipped bundle and each shard's
+vector checksums: a graph for another list of shards has another name and is never used, and a
+missing one is rebuilt (once, then cached) at the first search that needs it.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from typing import Any
 
 from app.match.bundle import (
     BACK_PREFIX,
-    GRAPH_FILE_SUFFIX,
     THUMBS,
     VECTORS,
     BundleError,
@@ -36,13 +35,11 @@ from app.match.bundle import (
     ReferenceBundle,
     reinstall_command,
 )
+from app.match.card_graph import GRAPH_FILE_SUFFIX, GRAPH_KIND
 from app.match.vectors import StackedRows
 
 logger = logging.getLogger(__name__)
 
-#: What the combined graph's nodes are (``ReferenceBundle.graph_over_cards``): a cache of another
-#: kind has another name, so it is never read as this one.
-GRAPH_KIND = "card-means"
 #: Suffix of the folder next to the installed-sets folder that holds the combined graph.
 INDEX_CACHE_SUFFIX = ".index"
 

@@ -6,7 +6,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.match.bundle import BundleManifest, GraphBuildCancelled, ReferenceBundle, build_index, cached_graph
+from app.match.bundle import BundleManifest, ReferenceBundle
+from app.match.card_graph import cached_graph
+from app.match.graph import GraphBuildCancelled, build_index
 
 
 def unit_rows(count: int, dim: int = 8) -> np.ndarray:

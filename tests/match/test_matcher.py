@@ -112,7 +112,7 @@ def test_a_close_second_printing_of_the_same_card_is_uncertain_not_unknown() -> 
 def test_the_graph_searches_with_the_measured_expansion_after_a_save_and_load(tmp_path: Path) -> None:
     """usearch keeps ``expansion_search`` out of the file: a loaded bundle must set it again; the
     graph's connectivity is kept in it."""
-    from app.match.bundle import GRAPH_CONNECTIVITY, SEARCH_EXPANSION
+    from app.match.graph import GRAPH_CONNECTIVITY, SEARCH_EXPANSION
 
     rng = np.random.default_rng(3)
     vectors = rng.normal(size=(40, 8)).astype(np.float32)
@@ -131,7 +131,7 @@ def test_a_bundle_saved_with_a_sparser_graph_is_searched_with_the_wider_expansio
     from usearch.index import Index
 
     from app.catalog.build import write_checksums
-    from app.match.bundle import SPARSE_GRAPH_SEARCH_EXPANSION
+    from app.match.graph import SPARSE_GRAPH_SEARCH_EXPANSION
 
     rng = np.random.default_rng(4)
     vectors = rng.normal(size=(40, 8)).astype(np.float32)
