@@ -123,6 +123,9 @@ class ReferenceBundle:
     index_cache: Path | None = None
     #: Thumbnails whose checksum is checked when first shown rather than at load: path → sha256.
     unchecked_thumbs: dict[Path, str] = field(default_factory=dict, repr=False)
+    #: When these rows were read (``time.time()``): a cached graph written after it may be for a
+    #: newer list of installed sets (``app.match.card_graph``).
+    made_at: float = field(default_factory=time.time, repr=False)
 
     # ------------------------------------------------------------------ load
     @classmethod
@@ -232,7 +235,7 @@ class ReferenceBundle:
             (staging / "metadata.json").write_text(
                 json.dumps(self.metadata, ensure_ascii=False, indent=1, sort_keys=True)
             )
-            if with_index:
+            if with_index and not self.graph_over_cards:  # a graph over cards is a cache, kept elsewhere
                 self.index.save(str(staging / "usearch.index"))
             if thumbs_from is not None and thumbs_from.is_dir():
                 shutil.copytree(thumbs_from, staging / "thumbs")

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from app.embed.preprocess import l2_normalise
 from app.match.graph import ROWS_PER_BATCH, build_index, restore_index
 
 if TYPE_CHECKING:
@@ -61,8 +62,7 @@ def card_means(embeddings: Any, row_cards: npt.NDArray[np.int64], cards: int) ->
     for start in range(0, len(row_cards), ROWS_PER_BATCH):
         rows = np.arange(start, min(start + ROWS_PER_BATCH, len(row_cards)))
         np.add.at(sums, row_cards[rows], np.asarray(embeddings[rows], np.float32))
-    norms = np.linalg.norm(sums, axis=1, keepdims=True)
-    return (sums / np.maximum(norms, 1e-12)).astype(np.float32)
+    return l2_normalise(sums)
 
 
 def principal_axes(means: npt.NDArray[np.float32], dims: int) -> npt.NDArray[np.float32]:
@@ -90,42 +90,76 @@ class CardGraph:
 
     def search(self, vectors: npt.NDArray[np.float32], count: int, threads: int = 1) -> Any:
         """usearch's matches (``.keys`` are card numbers) for each of ``vectors`` (model dimension)."""
-        return self.index.search(unit_rows(np.atleast_2d(vectors) @ self.projection), count, threads=threads)
-
-
-def unit_rows(rows: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-    """Rows scaled to length 1: cosine ignores length, but usearch's i8 codes keep more of a
-    vector whose components use their whole range."""
-    norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    return np.ascontiguousarray(rows / np.maximum(norms, 1e-12), np.float32)
+        # Unit length: cosine ignores it, but usearch's i8 codes keep more of a vector whose
+        # components use their whole range.
+        return self.index.search(l2_normalise(np.atleast_2d(vectors) @ self.projection), count, threads=threads)
 
 
 def projection_path(graph: Path) -> Path:
     return graph.with_name(graph.name + PROJECTION_SUFFIX)
 
 
-def _restore(path: Path, dim: int, count: int) -> CardGraph | None:
-    """The graph saved at ``path`` with its projection, or None (with a warning) if either is
-    missing, unreadable or does not fit."""
+def _read_projection(path: Path, dim: int) -> npt.NDArray[np.float32] | None:
+    """The projection saved next to the graph at ``path``, or None (with a warning) when it is
+    missing, unreadable, of another shape or not finite."""
     try:
-        projection = np.load(projection_path(path), allow_pickle=False)
-    except (OSError, ValueError) as error:
-        logger.warning("Search graph projection next to %s unreadable (%s); rebuilding the graph", path, error)
+        # Memory-mapped first, so a damaged header claiming a huge shape allocates nothing.
+        mapped = np.load(projection_path(path), mmap_mode="r", allow_pickle=False)
+        if mapped.dtype != np.float32 or mapped.ndim != 2 or mapped.shape[0] != dim or mapped.shape[1] > dim:
+            raise ValueError(f"shape {mapped.shape} {mapped.dtype}, expected [{dim}, ≤{dim}] float32")
+        projection = np.array(mapped)
+        if not np.all(np.isfinite(projection)):
+            raise ValueError("not finite")
+    except Exception as error:  # numpy raises OSError/ValueError/EOFError variants for damaged files
+        logger.warning("Search graph projection next to %s unusable (%s); rebuilding the graph", path, error)
         return None
-    if projection.dtype != np.float32 or projection.ndim != 2 or projection.shape[0] != dim:
-        logger.warning("Search graph projection next to %s does not fit the vectors; rebuilding the graph", path)
-        return None
-    if not np.all(np.isfinite(projection)):
-        logger.warning("Search graph projection next to %s is damaged; rebuilding the graph", path)
+    return projection
+
+
+def _restore(path: Path, dim: int, count: int) -> CardGraph | None:
+    projection = _read_projection(path, dim)
+    if projection is None:
         return None
     index = restore_index(path, projection.shape[1], count, view=True)
     return None if index is None else CardGraph(index, projection)
 
 
+def _save(index: Any, projection: npt.NDArray[np.float32], path: Path, sets_read_at: float) -> None:
+    """Projection first, then the graph (a graph is only read with a projection that fits it); each
+    written under a temporary name and renamed. Other graphs in the folder last written before the
+    sets were read are stale and removed; a newer one may be another process's, for a newer list of
+    sets, and is kept."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = f".tmp-{os.getpid()}-{threading.get_ident()}"
+    partial_projection = projection_path(path).with_name(projection_path(path).name + suffix)
+    partial = path.with_name(path.name + suffix)
+    try:
+        with open(partial_projection, "wb") as handle:
+            np.save(handle, projection, allow_pickle=False)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(partial_projection, projection_path(path))
+        index.save(str(partial))
+        os.replace(partial, path)
+    except (OSError, RuntimeError) as error:  # usearch reports a failed write (a full disk) as RuntimeError
+        partial_projection.unlink(missing_ok=True)
+        partial.unlink(missing_ok=True)
+        logger.warning("Could not cache the search graph at %s (%s); it will be rebuilt at the next load", path, error)
+        return
+    for stale in path.parent.glob(f"*{GRAPH_FILE_SUFFIX}*"):
+        if stale in (path, projection_path(path)):
+            continue
+        try:
+            if stale.stat().st_mtime < sets_read_at:
+                stale.unlink()
+        except OSError:  # gone already, or not ours to remove
+            continue
+
+
 def cached_graph(bundle: ReferenceBundle, path: Path, cancel: threading.Event | None = None) -> CardGraph:
     """The graph over ``bundle``'s cards saved at ``path`` (memory-mapped), or one built now and saved
-    there for the next load (other graphs in that folder are stale and removed). A ``cancel`` during
-    the build raises ``GraphBuildCancelled`` and saves nothing (the next load builds it)."""
+    there for the next load. A ``cancel`` during the build raises ``GraphBuildCancelled`` and saves
+    nothing (the next load builds it)."""
     names, row_cards = card_numbers(bundle.row_card_ids)
     count, dim = len(names), bundle.manifest.dim
     if path.is_file():
@@ -136,22 +170,8 @@ def cached_graph(bundle: ReferenceBundle, path: Path, cancel: threading.Event | 
     logger.warning("Building the search graph over %d cards (once, when the sets change)", count)
     means = card_means(bundle.embeddings, row_cards, count)
     projection = principal_axes(means, min(GRAPH_DIMS, dim))
-    index = build_index(unit_rows(means @ projection), cancel=cancel)
+    index = build_index(l2_normalise(means @ projection), cancel=cancel)
     del means
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        suffix = f".tmp-{os.getpid()}"
-        partial_projection = projection_path(path).with_name(projection_path(path).name + suffix)
-        with open(partial_projection, "wb") as handle:
-            np.save(handle, projection, allow_pickle=False)
-        os.replace(partial_projection, projection_path(path))
-        partial = path.with_name(path.name + suffix)
-        index.save(str(partial))
-        os.replace(partial, path)
-        for stale in path.parent.glob(f"*{GRAPH_FILE_SUFFIX}*"):
-            if stale not in (path, projection_path(path)):
-                stale.unlink(missing_ok=True)
-    except OSError as error:
-        logger.warning("Could not cache the search graph at %s (%s); it will be rebuilt at the next load", path, error)
+    _save(index, projection, path, bundle.made_at)
     logger.info("Built the search graph over %d cards in %.1f s", count, time.monotonic() - started)
     return CardGraph(index, projection)

@@ -165,3 +165,15 @@ def test_the_shipped_bundle_from_another_model_is_still_refused_whole(shipped: P
     write_bundle(tmp_path / "sets" / "aa", "aa", 3, seed=2)
     with pytest.raises(BundleModelMismatch):
         load_reference(shipped, tmp_path / "sets", "f" * 64, DIM)
+
+
+def test_a_combined_bundle_saves_as_one_bundle_without_its_cached_graph(shipped: Path, tmp_path: Path) -> None:
+    sets_dir = tmp_path / "sets"
+    vectors = write_bundle(sets_dir / "aa", "aa", 10, seed=2)
+    combined = load_reference(shipped, sets_dir, MODEL, DIM)
+    _ = combined.index
+    saved = ReferenceBundle.load(combined.save(tmp_path / "together"), MODEL, DIM)
+    assert not (tmp_path / "together" / "usearch.index").exists()
+    assert saved.row_card_ids == combined.row_card_ids
+    hits = Matcher(saved).search(near(vectors[::2], seed=6), 1)
+    assert [h[0][0] for h in hits] == [f"aa-{i}" for i in range(10)]
