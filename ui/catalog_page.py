@@ -53,7 +53,7 @@ from PySide6.QtWidgets import (
 )
 
 from app.catalog.database import CardInfo, CatalogDatabase, CatalogDatabaseError, SetInfo
-from app.catalog.download import DEFAULT_JOBS, DownloadProgress
+from app.catalog.download import DEFAULT_JOBS, DownloadProgress, split_not_tried
 from app.collection.store import CollectionError, InventoryKey
 from app.embed.base import EmbedderBackend, EmbedderError
 from app.match.bundle import BundleError, ReferenceBundle
@@ -257,9 +257,12 @@ def describe_result(kind: str, result: JobResult) -> str:
             f"({outcome.downloaded} downloaded, {outcome.already_had} already here)"
         )
         if outcome.failed:
-            reasons = "; ".join(f"{card}: {why}" for card, why in outcome.failed[:3])
-            more = f" and {len(outcome.failed) - 3} more" if len(outcome.failed) > 3 else ""
+            tried, not_tried, why_not = split_not_tried(outcome.failed)
+            reasons = "; ".join(f"{card}: {why}" for card, why in tried[:3])
+            more = f" and {len(tried) - 3} more" if len(tried) > 3 else ""
             line += f", {len(outcome.failed)} failed — {reasons}{more}"
+            if not_tried:
+                line += f"; {not_tried} not tried: {why_not}"
         lines.append(line)
     if result.outcomes and all(o.failed and not o.downloaded and not o.already_had for o in result.outcomes):
         lines.append(

@@ -36,6 +36,7 @@ from app.catalog.download import (
     rebase,
     remove_sets,
     resolve_set_ids,
+    split_not_tried,
 )
 from app.catalog.install import present_sets
 from app.catalog.update import ApiClient, update_catalog
@@ -220,10 +221,13 @@ def download_summary(reports: list[SetReport]) -> list[str]:
             f"{report.set_id}: {report.downloaded} downloaded, {report.already_had} already here, "
             f"{len(report.failed)} failed, {report.embedded} embedded"
         )
-        for card_id, reason in report.failed[:LISTED_FAILURES]:
+        tried, not_tried, why_not = split_not_tried(report.failed)
+        for card_id, reason in tried[:LISTED_FAILURES]:
             lines.append(f"  {card_id}: {reason}")
-        if len(report.failed) > LISTED_FAILURES:
-            lines.append(f"  … and {len(report.failed) - LISTED_FAILURES} more")
+        if len(tried) > LISTED_FAILURES:
+            lines.append(f"  … and {len(tried) - LISTED_FAILURES} more")
+        if not_tried:
+            lines.append(f"  {not_tried} more not tried: {why_not} — is this computer online? (--image-base: a mirror)")
     return lines
 
 

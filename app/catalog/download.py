@@ -16,6 +16,7 @@ import io
 import logging
 import os
 import queue
+import re
 import tempfile
 import threading
 import time
@@ -53,6 +54,8 @@ _CANCEL_POLL_S = 0.2
 #: Cards in a row that failed because the host could not be reached, before a run stops asking it:
 #: without network every request would otherwise use up its retries, card after card.
 UNREACHABLE_AFTER = 3
+#: How a card that was never asked for, because its host had been given up, is reported.
+NOT_TRIED = "not tried: "
 #: A ``.part`` file this old is left over from a stopped run (a download writes its file at once).
 STALE_PART_S = 600.0
 
@@ -377,7 +380,8 @@ def fetch_set_images(
             _collect(card, outcome, result, set_dir)
             unreachable_in_a_row = unreachable_in_a_row + 1 if _host_unreachable(outcome) else 0
             if unreachable_in_a_row >= UNREACHABLE_AFTER and result.downloaded == 0:
-                result.unreachable = str(outcome)
+                # The host's trouble, without the URL of the card that showed it: it is every card's.
+                result.unreachable = re.sub(r" \(https?://[^()\s]*\)$", "", str(outcome))
                 break
             if not result.cancelled:
                 report()
@@ -397,8 +401,16 @@ def _host_unreachable(outcome: Path | Exception) -> bool:
 
 def _not_tried(cards: Sequence[CardInfo], result: FetchResult, reason: str) -> FetchResult:
     result.unreachable = reason
-    result.failed.extend((card.card_id, f"not tried: {reason}") for card in cards)
+    result.failed.extend((card.card_id, f"{NOT_TRIED}{reason}") for card in cards)
     return result
+
+
+def split_not_tried(failed: Sequence[tuple[str, str]]) -> tuple[list[tuple[str, str]], int, str | None]:
+    """The cards that failed when asked for, and how many were not asked for and why (one reason: the
+    host given up), so a summary names the host once rather than once per card."""
+    tried = [(card, why) for card, why in failed if not why.startswith(NOT_TRIED)]
+    not_tried = [why for _, why in failed if why.startswith(NOT_TRIED)]
+    return tried, len(not_tried), (not_tried[0].removeprefix(NOT_TRIED) if not_tried else None)
 
 
 def _collect(card: CardInfo, outcome: Path | Exception, result: FetchResult, set_dir: Path) -> None:

@@ -23,6 +23,7 @@ from app import PROJECT_ROOT
 from app.catalog.commands import ProgressLine
 from app.catalog.database import CardInfo, CatalogDatabase
 from app.catalog.download import (
+    UNREACHABLE_AFTER,
     BadImage,
     DownloadProgress,
     FetchResult,
@@ -160,6 +161,7 @@ def test_a_host_that_cannot_be_reached_is_given_up_after_a_few_cards(catalog: Ca
     reasons = dict(result.failed)
     assert sorted(reasons) == CARDS and result.downloaded == 0
     assert result.unreachable is not None and "cannot reach 127.0.0.1:9" in result.unreachable
+    assert "/xy12/" not in result.unreachable  # the host's trouble, not one card's URL
     assert reasons["xy12-4"] == f"not tried: {result.unreachable}"
     assert all("cannot reach" in reasons[card] and not reasons[card].startswith("not tried") for card in CARDS[:3])
 
@@ -348,6 +350,25 @@ def test_a_partly_failed_download_installs_the_rest_exits_1_and_names_each_failu
     assert "Run the same command again" in err
     assert download(new_set_server, new_set_db, "base1") == 0
     assert "base1: 1 downloaded, 2 already here, 0 failed, 3 embedded" in capsys.readouterr().out
+
+
+def test_without_network_the_download_names_the_host_once_and_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_client = download_module.image_client
+    # Every retry of every card still happens; only the waits between them are short.
+    monkeypatch.setattr(
+        download_module, "image_client", lambda cancel: dataclasses.replace(real_client(cancel), backoff_s=0.01)
+    )
+    cards = [f"base1-{n}" for n in range(1, 9)]
+    db = catalogue_with_cards(tmp_path / "offline.sqlite", {"base1": cards})
+    argv = ["catalog", "download", "base1", "--image-base", "http://127.0.0.1:9", "--db", str(db), "--jobs", "1"]
+    assert main(argv) == 1
+    out = capsys.readouterr().out
+    tried = [line for line in out.splitlines() if line.startswith("  base1-")]
+    assert len(tried) == UNREACHABLE_AFTER and all("cannot reach 127.0.0.1:9" in line for line in tried)
+    assert f"  {len(cards) - UNREACHABLE_AFTER} more not tried: cannot reach 127.0.0.1:9" in out
+    assert "is this computer online?" in out and "/base1/" not in out.split("more not tried")[1]
 
 
 @pytest.mark.parametrize(

@@ -210,6 +210,19 @@ def test_the_summary_of_a_job_names_every_failure_and_its_reason() -> None:
     assert eta_text(12.4) == "about 12 s left" and eta_text(150) == "about 2 min left"
 
 
+def test_cards_never_asked_for_because_the_host_was_given_up_are_summed_up_once() -> None:
+    failed = (
+        ("base1-1", "cannot reach images.pokemontcg.io (https://images.pokemontcg.io/base1/1_hires.png)"),
+        *((f"base1-{n}", "not tried: cannot reach images.pokemontcg.io") for n in range(2, 102)),
+    )
+    result = JobResult(outcomes=(SetOutcome("base1", downloaded=0, already_had=0, embedded=0, failed=failed),))
+    first = describe_result("download", result).splitlines()[0]
+    assert first.endswith(
+        "101 failed — base1-1: cannot reach images.pokemontcg.io (https://images.pokemontcg.io/base1/1_hires.png); "
+        "100 not tried: cannot reach images.pokemontcg.io"
+    )
+
+
 def test_the_installed_sets_are_named_for_the_welcome() -> None:
     catalog: CatalogDatabase = default_catalog()
     status = {"sv3pt5": SHIPPED, "sv5": SHIPPED, "xy12": SHIPPED, "base1": DOWNLOADED}
