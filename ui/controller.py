@@ -253,8 +253,11 @@ class ScanController(QObject):
     def _on_scan_done(self, summary: ScanSummary) -> None:
         """A video file or an image folder came to its end: say so, with what it gave; the status bar
         stops showing a frame rate."""
-        if self.sender() is not None and self.sender() is not self.worker:
-            return  # the end of a scanner already replaced (its events were queued before the switch)
+        # A scanner's end always comes after its source_opened. Without one (between a switch and the
+        # new source's opening) this is the end of the scanner replaced, queued before the switch: Qt
+        # delivers it with no sender once that scanner is disconnected.
+        if self.source_info is None or (self.sender() is not None and self.sender() is not self.worker):
+            return
         self.summary = summary
         self._frame_times.clear()
         self._emit_status()

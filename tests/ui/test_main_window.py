@@ -247,6 +247,24 @@ def test_a_photo_folder_chosen_in_settings_scans_at_once_one_card_per_photo(
     window.close()
 
 
+def test_the_end_of_a_replaced_scanner_arriving_after_a_switch_is_not_taken_for_the_new_ones(
+    qtbot: QtBot, settings: Settings, engine_for: Engine, clip_path: Path, photo_folder: Path
+) -> None:
+    from app.scanner import ScanSummary
+
+    window = make_window(qtbot, settings, engine_for, replay(clip_path))
+    run_clip_until_identified(qtbot, window, CLIP_CARDS[1])
+    ends: list[ScanSummary] = []
+    window.controller.finished.connect(ends.append)
+    window.controller.switch_source(str(photo_folder))
+    # The clip's end, queued before the switch, delivered after it (Qt gives it no sender then).
+    window.controller._on_scan_done(ScanSummary("finished", 135, 2, 2, 0, 1.5))
+    assert ends == [] and window.controller.summary is None and not window.banner.text().startswith("Finished")
+    qtbot.waitUntil(lambda: len(ends) == 1, timeout=60_000)
+    assert ends[0].frames != 135 and window.fps_label.text().startswith("finished")
+    window.close()
+
+
 def test_ctrl_q_in_the_file_menu_quits(qtbot: QtBot, settings: Settings, engine_for: Engine, clip_path: Path) -> None:
     window = make_window(qtbot, settings, engine_for, replay(clip_path))
     window.controller.start()
